@@ -1,0 +1,41 @@
+// JSON text <-> core::Value. Record values are parsed with simdjson (fast, per record); files (topologies,
+// settings) are read with nlohmann::json and converted where a Value is needed.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "sluice/core/result.hpp"
+#include "sluice/core/value.hpp"
+
+namespace sluice::core {
+
+// Reusable parser: keeps simdjson's buffers between records. One per thread; not thread-safe.
+class JsonParser {
+ public:
+  JsonParser();
+  ~JsonParser();
+  JsonParser(const JsonParser&) = delete;
+  JsonParser& operator=(const JsonParser&) = delete;
+
+  // Parses one JSON document. Errors are RecordErrorKind::deserialization with simdjson's message.
+  Result<Value> parse(std::string_view text);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Appends the compact JSON text of `value` to `out` (no whitespace; shortest round-trip doubles;
+// non-finite doubles are written as null since JSON has no representation for them).
+void append_json(const Value& value, std::string& out);
+std::string to_json(const Value& value);
+
+// Conversions used for files and tests.
+Value from_nlohmann(const nlohmann::json& json);
+nlohmann::json to_nlohmann(const Value& value);
+
+}  // namespace sluice::core
