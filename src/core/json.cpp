@@ -1,0 +1,194 @@
+#include "sluice/core/json.hpp"
+
+#include <charconv>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+#include <simdjson.h>
+
+namespace sluice::core {
+
+struct JsonParser::Impl {
+  simdjson::dom::parser parser;
+};
+
+JsonParser::JsonParser() : impl_(std::make_unique<Impl>()) {}
+JsonParser::~JsonParser() = default;
+
+namespace {
+
+Value convert(simdjson::dom::element element) {
+  using simdjson::dom::element_type;
+  switch (element.type()) {
+    case element_type::OBJECT: {
+      simdjson::dom::object object = element.get_object().value_unsafe();
+      Object members;
+      members.reserve(object.size());
+      for (auto field : object) {
+        members.push_back(Member{std::string(field.key), convert(field.value)});
+      }
+      return Value::object(std::move(members));
+    }
+    case element_type::ARRAY: {
+      simdjson::dom::array array = element.get_array().value_unsafe();
+      Array items;
+      items.reserve(array.size());
+      for (auto item : array) items.push_back(convert(item));
+      return Value::array(std::move(items));
+    }
+    case element_type::STRING: return Value::string(std::string(element.get_string().value_unsafe()));
+    case element_type::INT64: return Value::integer(element.get_int64().value_unsafe());
+    case element_type::UINT64: {
+      // Beyond int64: keep the magnitude as a double rather than wrapping.
+      return Value::floating(static_cast<double>(element.get_uint64().value_unsafe()));
+    }
+    case element_type::DOUBLE: return Value::floating(element.get_double().value_unsafe());
+    case element_type::BOOL: return Value::boolean(element.get_bool().value_unsafe());
+    case element_type::NULL_VALUE: return Value();
+  }
+  return Value();
+}
+
+void append_escaped(std::string_view text, std::string& out) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (byte < 0x20) {
+          out += "\\u00";
+          out.push_back(hex[byte >> 4]);
+          out.push_back(hex[byte & 0xF]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace
+
+Result<Value> JsonParser::parse(std::string_view text) {
+  simdjson::dom::element element;
+  auto error = impl_->parser.parse(text.data(), text.size()).get(element);
+  if (error) {
+    return make_error(RecordErrorKind::deserialization, std::string("invalid JSON: ") + simdjson::error_message(error));
+  }
+  return convert(element);
+}
+
+void append_json(const Value& value, std::string& out) {
+  switch (value.type()) {
+    case ValueType::null: out += "null"; return;
+    case ValueType::boolean: out += value.as_bool() ? "true" : "false"; return;
+    case ValueType::integer: {
+      char buffer[24];
+      auto result = std::to_chars(buffer, buffer + sizeof buffer, value.as_integer());
+      out.append(buffer, result.ptr);
+      return;
+    }
+    case ValueType::floating: {
+      double number = value.as_double();
+      if (!std::isfinite(number)) {
+        out += "null";
+        return;
+      }
+      char buffer[32];
+      auto result = std::to_chars(buffer, buffer + sizeof buffer, number);
+      std::string_view text(buffer, static_cast<std::size_t>(result.ptr - buffer));
+      out += text;
+      // Keep a double recognisable as one after a round trip ("2" would read back as an integer).
+      if (text.find_first_of(".eEn") == std::string_view::npos) out += ".0";
+      return;
+    }
+    case ValueType::string: append_escaped(value.as_string(), out); return;
+    case ValueType::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const Value& item : value.as_array()) {
+        if (!first) out.push_back(',');
+        first = false;
+        append_json(item, out);
+      }
+      out.push_back(']');
+      return;
+    }
+    case ValueType::object: {
+      out.push_back('{');
+      bool first = true;
+      for (const Member& member : value.as_object()) {
+        if (!first) out.push_back(',');
+        first = false;
+        append_escaped(member.name, out);
+        out.push_back(':');
+        append_json(member.value, out);
+      }
+      out.push_back('}');
+      return;
+    }
+  }
+}
+
+std::string to_json(const Value& value) {
+  std::string out;
+  append_json(value, out);
+  return out;
+}
+
+Value from_nlohmann(const nlohmann::json& json) {
+  switch (json.type()) {
+    case nlohmann::json::value_t::null: return Value();
+    case nlohmann::json::value_t::boolean: return Value::boolean(json.get<bool>());
+    case nlohmann::json::value_t::number_integer: return Value::integer(json.get<std::int64_t>());
+    case nlohmann::json::value_t::number_unsigned: {
+      auto number = json.get<std::uint64_t>();
+      if (number <= static_cast<std::uint64_t>(INT64_MAX)) return Value::integer(static_cast<std::int64_t>(number));
+      return Value::floating(static_cast<double>(number));
+    }
+    case nlohmann::json::value_t::number_float: return Value::floating(json.get<double>());
+    case nlohmann::json::value_t::string: return Value::string(json.get<std::string>());
+    case nlohmann::json::value_t::array: {
+      Array items;
+      for (const auto& item : json) items.push_back(from_nlohmann(item));
+      return Value::array(std::move(items));
+    }
+    case nlohmann::json::value_t::object: {
+      Object members;
+      for (const auto& [name, item] : json.items()) members.push_back(Member{name, from_nlohmann(item)});
+      return Value::object(std::move(members));
+    }
+    default: return Value();
+  }
+}
+
+nlohmann::json to_nlohmann(const Value& value) {
+  switch (value.type()) {
+    case ValueType::null: return nullptr;
+    case ValueType::boolean: return value.as_bool();
+    case ValueType::integer: return value.as_integer();
+    case ValueType::floating: return value.as_double();
+    case ValueType::string: return value.as_string();
+    case ValueType::array: {
+      nlohmann::json array = nlohmann::json::array();
+      for (const Value& item : value.as_array()) array.push_back(to_nlohmann(item));
+      return array;
+    }
+    case ValueType::object: {
+      nlohmann::json object = nlohmann::json::object();
+      for (const Member& member : value.as_object()) object[member.name] = to_nlohmann(member.value);
+      return object;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace sluice::core

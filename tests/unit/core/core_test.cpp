@@ -1,0 +1,123 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/core/duration.hpp"
+#include "sluice/core/json.hpp"
+#include "sluice/core/value.hpp"
+
+using namespace sluice::core;
+
+TEST(Duration, ParsesUnitsAndCombinations) {
+  EXPECT_EQ(parse_duration_ms("0"), 0);
+  EXPECT_EQ(parse_duration_ms("250ms"), 250);
+  EXPECT_EQ(parse_duration_ms("30s"), 30'000);
+  EXPECT_EQ(parse_duration_ms("5m"), 300'000);
+  EXPECT_EQ(parse_duration_ms("2h"), 7'200'000);
+  EXPECT_EQ(parse_duration_ms("1d"), 86'400'000);
+  EXPECT_EQ(parse_duration_ms("1m30s"), 90'000);
+  EXPECT_EQ(parse_duration_ms("1h1ms"), 3'600'001);
+}
+
+TEST(Duration, RejectsMalformed) {
+  for (const char* text : {"", "5", "5x", "m", "-5s", "5 s", "1.5s", "s5", "5sm", "99999999999999d"}) {
+    EXPECT_FALSE(parse_duration_ms(text).has_value()) << text;
+  }
+}
+
+TEST(Duration, FormatsShortest) {
+  EXPECT_EQ(format_duration_ms(90'000), "1m30s");
+  EXPECT_EQ(format_duration_ms(250), "250ms");
+  EXPECT_EQ(format_duration_ms(0), "0");
+  EXPECT_EQ(format_duration_ms(86'400'000), "1d");
+}
+
+TEST(Iso8601, ParsesZonesAndFractions) {
+  EXPECT_EQ(parse_iso8601_ms("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(parse_iso8601_ms("1970-01-01"), 0);
+  EXPECT_EQ(parse_iso8601_ms("2026-11-21T10:15:30.250Z"), 1795256130250);
+  EXPECT_EQ(parse_iso8601_ms("2026-11-21T11:15:30.250+01:00"), 1795256130250);
+  EXPECT_EQ(parse_iso8601_ms("2026-11-21T09:15:30.25-01:00"), 1795256130250);
+  EXPECT_EQ(parse_iso8601_ms("2026-11-21T10:15:30.250123Z"), 1795256130250);
+  EXPECT_EQ(parse_iso8601_ms("2024-02-29T00:00:00Z"), 1709164800000);
+  EXPECT_EQ(parse_iso8601_ms("1969-12-31T23:59:59.999Z"), -1);
+}
+
+TEST(Iso8601, RejectsMalformed) {
+  for (const char* text : {"", "2026", "2026-13-01", "2026-02-30", "2023-02-29", "2026-11-21T25:00:00Z",
+                           "2026-11-21T10:15:30Zjunk", "2026-11-21T10:15:30+1", "21/11/2026", "2026-11-21T10"}) {
+    EXPECT_FALSE(parse_iso8601_ms(text).has_value()) << text;
+  }
+}
+
+TEST(Iso8601, RoundTrips) {
+  for (std::int64_t ms : {0LL, 1795256130250LL, -1LL, 951782400000LL, 253402300799999LL}) {
+    auto text = format_iso8601_ms(ms);
+    EXPECT_EQ(parse_iso8601_ms(text), ms) << text;
+  }
+  EXPECT_EQ(format_iso8601_ms(1795256130250), "2026-11-21T10:15:30.250Z");
+}
+
+TEST(Json, ParsesAndWritesRoundTrip) {
+  JsonParser parser;
+  std::string text = R"({"a":1,"b":-2.5,"c":"x\"y\n","d":[true,false,null],"e":{"f":{}},"g":[],"h":1.0})";
+  auto parsed = parser.parse(text);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(to_json(parsed.value()), text);
+  EXPECT_TRUE(parsed.value().find("a")->is_integer());
+  EXPECT_TRUE(parsed.value().find("h")->is_floating());
+}
+
+TEST(Json, ReportsInvalidDocumentsAsDeserializationErrors) {
+  JsonParser parser;
+  for (const char* text : {"", "{", "{\"a\":}", "[1,2", "nul", "{\"a\":1}}", "\"unterminated"}) {
+    auto parsed = parser.parse(text);
+    ASSERT_FALSE(parsed.ok()) << text;
+    EXPECT_EQ(parsed.error().kind, RecordErrorKind::deserialization);
+  }
+}
+
+TEST(Json, ParserIsReusableAcrossDocuments) {
+  JsonParser parser;
+  for (int i = 0; i < 1000; ++i) {
+    auto parsed = parser.parse("{\"n\":" + std::to_string(i) + "}");
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(parsed.value().find("n")->as_integer(), i);
+  }
+}
+
+TEST(Json, EscapesControlCharactersAndNonFinite) {
+  EXPECT_EQ(to_json(Value::string(std::string("a\x01" "b", 3))), "\"a\\u0001b\"");
+  EXPECT_EQ(to_json(Value::floating(1.0 / 0.0)), "null");
+}
+
+TEST(Json, NlohmannConversionsAgree) {
+  auto document = nlohmann::json::parse(R"({"x":[1,2.5,"s",null,{"y":true}],"big":18446744073709551615})");
+  Value value = from_nlohmann(document);
+  EXPECT_EQ(value.find("x")->as_array().size(), 5u);
+  EXPECT_TRUE(value.find("big")->is_floating());
+  EXPECT_EQ(to_nlohmann(value)["x"], document["x"]);
+}
+
+TEST(Value, EqualityIsDeepAndNumeric) {
+  JsonParser parser;
+  auto left = parser.parse(R"({"a":1,"b":[1,{"c":2}]})").value();
+  auto right = parser.parse(R"({"b":[1.0,{"c":2}],"a":1})").value();
+  EXPECT_EQ(left, right);
+  right.set("a", Value::integer(2));
+  EXPECT_FALSE(left == right);
+  EXPECT_FALSE(Value() == Value::boolean(false));
+}
+
+TEST(Value, SetFindErase) {
+  Value object = Value::object();
+  object.set("a", Value::integer(1));
+  object.set("b", Value::string("x"));
+  object.set("a", Value::integer(3));
+  EXPECT_EQ(object.as_object().size(), 2u);
+  EXPECT_EQ(object.find("a")->as_integer(), 3);
+  EXPECT_TRUE(object.erase("a"));
+  EXPECT_FALSE(object.erase("a"));
+  EXPECT_EQ(object.find("a"), nullptr);
+  EXPECT_EQ(Value::integer(1).find("a"), nullptr);
+}
