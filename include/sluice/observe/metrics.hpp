@@ -1,0 +1,72 @@
+// The process's Prometheus metrics (prometheus-cpp registry), with the handles the runtime updates. Created
+// once in main and passed by reference. Label lookups (per topic, per operator) go through small caches so
+// the per-record path touches only atomics after the first record of each label set. Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace sluice::observe {
+
+class Metrics {
+ public:
+  explicit Metrics(std::string_view application_id);
+
+  // Prometheus text exposition format of everything registered.
+  std::string render() const;
+
+  prometheus::Counter& consumed(std::string_view topic) { return cached(consumed_family_, consumed_, topic); }
+  prometheus::Counter& produced(std::string_view topic) { return cached(produced_family_, produced_, topic); }
+  prometheus::Counter& dead_lettered(std::string_view operator_name, std::string_view reason);
+  prometheus::Counter& discarded(std::string_view operator_name) { return cached(discarded_family_, discarded_, operator_name); }
+  prometheus::Counter& rebalances(std::string_view kind) { return cached(rebalances_family_, rebalances_, kind); }
+  void set_lag(const std::string& topic, std::int32_t partition, double lag);
+  void remove_lag(const std::string& topic, std::int32_t partition);
+
+  prometheus::Histogram& processing_latency() { return *processing_latency_; }
+  prometheus::Histogram& commit_latency() { return *commit_latency_; }
+  prometheus::Counter& commits() { return *commits_; }
+  prometheus::Counter& commit_failures() { return *commit_failures_; }
+  prometheus::Counter& delivery_failures() { return *delivery_failures_; }
+  prometheus::Gauge& assigned_partitions() { return *assigned_partitions_; }
+  prometheus::Gauge& producer_queue() { return *producer_queue_; }
+  prometheus::Gauge& ready() { return *ready_; }
+
+ private:
+  using CounterFamily = prometheus::Family<prometheus::Counter>;
+  prometheus::Counter& cached(CounterFamily& family, std::map<std::string, prometheus::Counter*, std::less<>>& cache,
+                              std::string_view label);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::string application_id_;
+  std::mutex mutex_;  // guards the caches below (the counters themselves are atomic)
+  CounterFamily& consumed_family_;
+  CounterFamily& produced_family_;
+  CounterFamily& dead_lettered_family_;
+  CounterFamily& discarded_family_;
+  CounterFamily& rebalances_family_;
+  prometheus::Family<prometheus::Gauge>& lag_family_;
+  std::map<std::string, prometheus::Counter*, std::less<>> consumed_, produced_, discarded_, rebalances_;
+  std::map<std::pair<std::string, std::string>, prometheus::Counter*> dead_lettered_;
+  std::map<std::pair<std::string, std::int32_t>, prometheus::Gauge*> lag_;
+  prometheus::Histogram* processing_latency_;
+  prometheus::Histogram* commit_latency_;
+  prometheus::Counter* commits_;
+  prometheus::Counter* commit_failures_;
+  prometheus::Counter* delivery_failures_;
+  prometheus::Gauge* assigned_partitions_;
+  prometheus::Gauge* producer_queue_;
+  prometheus::Gauge* ready_;
+};
+
+}  // namespace sluice::observe

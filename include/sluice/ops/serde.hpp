@@ -1,0 +1,52 @@
+// Turning Kafka bytes into records (per source: key/value formats and the event-time timestamp) and records
+// back into bytes (per sink). Both are immutable and shared; per-thread buffers come from the caller.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/core/json.hpp"
+#include "sluice/core/record.hpp"
+#include "sluice/core/result.hpp"
+#include "sluice/expr/expression.hpp"
+#include "sluice/topology/topology.hpp"
+
+namespace sluice::ops {
+
+class SourceDecoder {
+ public:
+  explicit SourceDecoder(const topology::SourceSpec& spec) : spec_(spec) {}
+  // Decodes the input record described by `origin`. `record_timestamp_ms` is the Kafka record's timestamp,
+  // used unless the source reads event time from a field. Headers are moved into the record.
+  core::Result<core::Record> decode(const core::Origin& origin, std::int64_t record_timestamp_ms,
+                                    std::vector<core::Header> headers, core::JsonParser& parser,
+                                    expr::EvalContext& eval) const;
+
+ private:
+  core::Status assign_timestamp(core::Record& record, expr::EvalContext& eval) const;
+  const topology::SourceSpec& spec_;
+};
+
+// Bytes of one output record. Views point into the encoder's buffers and are valid until the next encode.
+struct EncodedRecord {
+  std::optional<std::string_view> key;    // nullopt: null key
+  std::optional<std::string_view> value;  // nullopt: null value (tombstone)
+};
+
+class SinkEncoder {
+ public:
+  SinkEncoder(topology::KeyFormat key_format, topology::ValueFormat value_format)
+      : key_format_(key_format), value_format_(value_format) {}
+  // Encodes into the buffers; errors (e.g. an object for a bytes key) dead-letter the record.
+  core::Result<EncodedRecord> encode(const core::Record& record, std::string& key_buffer,
+                                     std::string& value_buffer) const;
+
+ private:
+  topology::KeyFormat key_format_;
+  topology::ValueFormat value_format_;
+};
+
+}  // namespace sluice::ops

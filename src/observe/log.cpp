@@ -1,0 +1,29 @@
+#include "sluice/observe/log.hpp"
+
+#include "sluice/core/duration.hpp"
+
+namespace sluice::observe {
+
+void Logger::log(LogLevel level, std::string_view component, std::string_view message) {
+  if (!enabled(level)) return;
+  static constexpr std::string_view names[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
+  std::string line = core::format_iso8601_ms(clock_.wall_ms());
+  line += ' ';
+  line += names[static_cast<int>(level)];
+  line += " [";
+  line += component;
+  line += "] ";
+  line += message;
+  line += '\n';
+  std::lock_guard lock(mutex_);
+  out_ << line << std::flush;
+}
+
+LogLevel parse_log_level(std::string_view text) noexcept {
+  if (text == "debug") return LogLevel::debug;
+  if (text == "warn") return LogLevel::warn;
+  if (text == "error") return LogLevel::error;
+  return LogLevel::info;
+}
+
+}  // namespace sluice::observe

@@ -1,0 +1,115 @@
+#include "sluice/observe/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace sluice::observe {
+
+namespace {
+
+prometheus::Family<prometheus::Counter>& counter(prometheus::Registry& registry, const std::string& name,
+                                                 const std::string& help, const std::string& application_id) {
+  return prometheus::BuildCounter().Name(name).Help(help).Labels({{"application_id", application_id}}).Register(registry);
+}
+
+prometheus::Histogram::BucketBoundaries latency_buckets() {
+  // 10 µs .. 10 s, roughly x2.5 per bucket: per-record processing sits at the low end, commits at the high end.
+  return {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+          0.025,   0.05,     0.1,     0.25,   0.5,     1.0,    2.5,   5.0,    10.0};
+}
+
+}  // namespace
+
+Metrics::Metrics(std::string_view application_id)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      application_id_(application_id),
+      consumed_family_(counter(*registry_, "sluice_records_consumed_total", "Input records consumed, per topic.",
+                               application_id_)),
+      produced_family_(counter(*registry_, "sluice_records_produced_total",
+                               "Output records acknowledged by the broker, per topic (sinks and dead-letter topic).",
+                               application_id_)),
+      dead_lettered_family_(counter(*registry_, "sluice_records_dead_lettered_total",
+                                    "Records sent to the dead-letter topic, per operator and reason.", application_id_)),
+      discarded_family_(counter(*registry_, "sluice_records_discarded_total",
+                                "Records dropped on purpose (filter did not match, no route, empty array), per operator.",
+                                application_id_)),
+      rebalances_family_(counter(*registry_, "sluice_rebalances_total",
+                                 "Consumer group rebalance events, per kind (assigned, revoked, lost).", application_id_)),
+      lag_family_(prometheus::BuildGauge()
+                      .Name("sluice_consumer_lag_records")
+                      .Help("Records between the consumer position and the high watermark, per input partition.")
+                      .Labels({{"application_id", application_id_}})
+                      .Register(*registry_)) {
+  auto base = prometheus::Labels{{"application_id", application_id_}};
+  processing_latency_ = &prometheus::BuildHistogram()
+                             .Name("sluice_processing_latency_seconds")
+                             .Help("Time to run one input record through the topology, until its outputs are enqueued.")
+                             .Labels(base)
+                             .Register(*registry_)
+                             .Add({}, latency_buckets());
+  commit_latency_ = &prometheus::BuildHistogram()
+                         .Name("sluice_commit_latency_seconds")
+                         .Help("Time to commit: wait for outputs to be acknowledged, then commit input offsets.")
+                         .Labels(base)
+                         .Register(*registry_)
+                         .Add({}, latency_buckets());
+  commits_ = &counter(*registry_, "sluice_commits_total", "Successful commits.", application_id_).Add({});
+  commit_failures_ =
+      &counter(*registry_, "sluice_commit_failures_total", "Commits that failed (inputs are reprocessed).", application_id_)
+           .Add({});
+  delivery_failures_ = &counter(*registry_, "sluice_delivery_failures_total",
+                                "Output records the broker did not acknowledge (their inputs are reprocessed).",
+                                application_id_)
+                            .Add({});
+  auto gauge = [&](const std::string& name, const std::string& help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Labels(base).Register(*registry_).Add({});
+  };
+  assigned_partitions_ = gauge("sluice_assigned_partitions", "Input partitions assigned to this instance.");
+  producer_queue_ = gauge("sluice_producer_queue_records", "Output records waiting in the producer for acknowledgement.");
+  ready_ = gauge("sluice_ready", "1 when the instance has joined the group and is processing (as /readyz).");
+}
+
+std::string Metrics::render() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+prometheus::Counter& Metrics::cached(CounterFamily& family,
+                                     std::map<std::string, prometheus::Counter*, std::less<>>& cache,
+                                     std::string_view label) {
+  std::lock_guard lock(mutex_);
+  if (auto it = cache.find(label); it != cache.end()) return *it->second;
+  std::string label_name = &family == &consumed_family_ || &family == &produced_family_ ? "topic"
+                           : &family == &rebalances_family_                          ? "kind"
+                                                                                     : "operator";
+  prometheus::Counter& created = family.Add({{label_name, std::string(label)}});
+  cache.emplace(std::string(label), &created);
+  return created;
+}
+
+prometheus::Counter& Metrics::dead_lettered(std::string_view operator_name, std::string_view reason) {
+  std::lock_guard lock(mutex_);
+  auto key = std::make_pair(std::string(operator_name), std::string(reason));
+  if (auto it = dead_lettered_.find(key); it != dead_lettered_.end()) return *it->second;
+  prometheus::Counter& created = dead_lettered_family_.Add({{"operator", key.first}, {"reason", key.second}});
+  dead_lettered_.emplace(std::move(key), &created);
+  return created;
+}
+
+void Metrics::set_lag(const std::string& topic, std::int32_t partition, double lag) {
+  std::lock_guard lock(mutex_);
+  auto key = std::make_pair(topic, partition);
+  auto it = lag_.find(key);
+  if (it == lag_.end()) {
+    it = lag_.emplace(key, &lag_family_.Add({{"topic", topic}, {"partition", std::to_string(partition)}})).first;
+  }
+  it->second->Set(lag);
+}
+
+void Metrics::remove_lag(const std::string& topic, std::int32_t partition) {
+  std::lock_guard lock(mutex_);
+  auto it = lag_.find(std::make_pair(topic, partition));
+  if (it == lag_.end()) return;
+  lag_family_.Remove(it->second);
+  lag_.erase(it);
+}
+
+}  // namespace sluice::observe

@@ -1,0 +1,110 @@
+#include "sluice/runtime/test_driver.hpp"
+
+#include <stdexcept>
+
+namespace sluice::runtime {
+
+std::uint32_t murmur2(std::string_view data) {
+  // MurmurHash2 (32-bit) with the seed Kafka uses; reads little-endian 4-byte blocks.
+  constexpr std::uint32_t seed = 0x9747b28c;
+  constexpr std::uint32_t multiplier = 0x5bd1e995;
+  constexpr int shift = 24;
+  const auto length = static_cast<std::uint32_t>(data.size());
+  std::uint32_t hash = seed ^ length;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+  std::size_t index = 0;
+  for (; index + 4 <= data.size(); index += 4) {
+    std::uint32_t block = static_cast<std::uint32_t>(bytes[index]) | static_cast<std::uint32_t>(bytes[index + 1]) << 8 |
+                          static_cast<std::uint32_t>(bytes[index + 2]) << 16 |
+                          static_cast<std::uint32_t>(bytes[index + 3]) << 24;
+    block *= multiplier;
+    block ^= block >> shift;
+    block *= multiplier;
+    hash *= multiplier;
+    hash ^= block;
+  }
+  switch (data.size() - index) {
+    case 3: hash ^= static_cast<std::uint32_t>(bytes[index + 2]) << 16; [[fallthrough]];
+    case 2: hash ^= static_cast<std::uint32_t>(bytes[index + 1]) << 8; [[fallthrough]];
+    case 1:
+      hash ^= bytes[index];
+      hash *= multiplier;
+  }
+  hash ^= hash >> 13;
+  hash *= multiplier;
+  hash ^= hash >> 15;
+  return hash;
+}
+
+std::int32_t murmur2_partition(std::string_view key, std::int32_t partition_count) {
+  return static_cast<std::int32_t>((murmur2(key) & 0x7fffffffU) % static_cast<std::uint32_t>(partition_count));
+}
+
+std::optional<std::string> DriverRecord::header(std::string_view name) const {
+  for (const auto& header : headers) {
+    if (header.name == name) return header.value;
+  }
+  return std::nullopt;
+}
+
+class TestDriver::Collector final : public OutputCollector {
+ public:
+  explicit Collector(TestDriver& driver) : driver_(driver) {}
+  void send(std::size_t, const OutputRecord& record) override {
+    DriverRecord out;
+    out.topic = std::string(record.topic);
+    if (record.key) out.key = std::string(*record.key);
+    if (record.value) out.value = std::string(*record.value);
+    out.timestamp_ms = record.timestamp_ms;
+    if (record.headers != nullptr) out.headers = *record.headers;
+    auto count = driver_.partitions_.find(out.topic);
+    std::int32_t partitions = count == driver_.partitions_.end() ? 1 : count->second;
+    // Null keys: the real producer spreads them at random; the driver puts them on partition 0 to stay
+    // deterministic.
+    out.partition = out.key ? murmur2_partition(*out.key, partitions) : 0;
+    driver_.outputs_[out.topic].push_back(std::move(out));
+  }
+  void on_dead_letter(std::string_view, core::RecordErrorKind) override { ++driver_.dead_lettered_; }
+  void on_discarded(std::string_view) override { ++driver_.discarded_; }
+
+ private:
+  TestDriver& driver_;
+};
+
+TestDriver::TestDriver(const topology::Topology& topology, const core::Clock& clock,
+                       std::map<std::string, std::int32_t> partitions)
+    : topology_(topology), pipeline_(topology), state_(clock), partitions_(std::move(partitions)) {}
+
+TestDriver::~TestDriver() = default;
+
+ProcessSummary TestDriver::pipe(const std::string& topic, std::optional<std::string> key,
+                                std::optional<std::string> value, std::int64_t timestamp_ms, std::int32_t partition,
+                                std::vector<core::Header> headers) {
+  auto source = pipeline_.source_for_topic(topic);
+  if (!source) throw std::invalid_argument("topic '" + topic + "' is not read by any source of the topology");
+  core::Origin origin;
+  origin.topic = topic;
+  origin.partition = partition;
+  origin.offset = next_offset_[{topic, partition}]++;
+  origin.has_key = key.has_value();
+  if (key) origin.raw_key = *key;
+  origin.has_value = value.has_value();
+  if (value) origin.raw_value = *value;
+  Collector collector(*this);
+  return pipeline_.process(*source, origin, timestamp_ms, std::move(headers), state_, collector);
+}
+
+std::vector<DriverRecord> TestDriver::read(const std::string& topic) {
+  auto it = outputs_.find(topic);
+  if (it == outputs_.end()) return {};
+  std::vector<DriverRecord> records = std::move(it->second);
+  it->second.clear();
+  return records;
+}
+
+std::size_t TestDriver::pending(const std::string& topic) const {
+  auto it = outputs_.find(topic);
+  return it == outputs_.end() ? 0 : it->second.size();
+}
+
+}  // namespace sluice::runtime
