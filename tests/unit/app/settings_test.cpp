@@ -1,0 +1,622 @@
+#include "sluice/app/settings.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace sluice::app {
+namespace {
+
+// Loads and expects success; on failure prints every error so a broken test explains itself.
+Settings load_ok(const SettingsSources& sources) {
+  auto result = load_settings(sources);
+  if (auto* errors = std::get_if<std::vector<SettingsError>>(&result)) {
+    std::string all;
+    for (const auto& error : *errors) all += error.to_string() + "\n";
+    ADD_FAILURE() << "unexpected settings errors:\n" << all;
+    return std::get<Settings>(load_settings({}));
+  }
+  return std::get<Settings>(std::move(result));
+}
+
+std::vector<SettingsError> load_errors(const SettingsSources& sources) {
+  auto result = load_settings(sources);
+  if (std::holds_alternative<Settings>(result)) {
+    ADD_FAILURE() << "expected settings errors, got none";
+    return {};
+  }
+  return std::get<std::vector<SettingsError>>(std::move(result));
+}
+
+// The only error of a load that should fail exactly once, as "<origin>: <message>".
+std::string single_error(const SettingsSources& sources) {
+  const auto errors = load_errors(sources);
+  if (errors.size() != 1) {
+    std::string all;
+    for (const auto& error : errors) all += error.to_string() + "\n";
+    ADD_FAILURE() << "expected exactly one error, got " << errors.size() << ":\n" << all;
+    return errors.empty() ? "" : errors.front().to_string();
+  }
+  return errors.front().to_string();
+}
+
+SettingsSources with_set(std::vector<std::string> assignments) {
+  SettingsSources sources;
+  sources.assignments = std::move(assignments);
+  return sources;
+}
+
+SettingsSources with_environment(std::map<std::string, std::string> environment) {
+  SettingsSources sources;
+  sources.environment = std::move(environment);
+  return sources;
+}
+
+// A JSON file in a per-test temporary directory, removed at the end of the test.
+class ConfigFile {
+ public:
+  explicit ConfigFile(const std::string& contents) {
+    const auto* test = testing::UnitTest::GetInstance()->current_test_info();
+    directory_ = std::filesystem::path(testing::TempDir()) /
+                 ("sluice_settings_" + std::string(test->test_suite_name()) + "_" + test->name());
+    std::filesystem::create_directories(directory_);
+    path_ = (directory_ / "config.json").string();
+    std::ofstream(path_) << contents;
+  }
+  ~ConfigFile() {
+    std::error_code ignored;
+    std::filesystem::remove_all(directory_, ignored);
+  }
+  ConfigFile(const ConfigFile&) = delete;
+  ConfigFile& operator=(const ConfigFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  SettingsSources sources() const {
+    SettingsSources sources;
+    sources.config_file = path_;
+    return sources;
+  }
+
+ private:
+  std::filesystem::path directory_;
+  std::string path_;
+};
+
+std::string source_of(const Settings& settings, std::string_view name) {
+  for (const auto& [setting, value, source] : settings.redacted()) {
+    if (setting == name) return source;
+  }
+  return "(absent)";
+}
+
+std::string shown_value_of(const Settings& settings, std::string_view name) {
+  for (const auto& [setting, value, source] : settings.redacted()) {
+    if (setting == name) return value;
+  }
+  return "(absent)";
+}
+
+// ---- The table ---------------------------------------------------------------------------------------------
+
+TEST(SettingsTable, NamesAndEnvironmentVariablesAreUnique) {
+  std::set<std::string> names;
+  std::set<std::string> variables;
+  for (const auto& definition : setting_definitions()) {
+    EXPECT_TRUE(names.insert(definition.name).second) << definition.name;
+    EXPECT_TRUE(variables.insert(environment_variable_for(definition.name)).second) << definition.name;
+    EXPECT_FALSE(definition.description.empty()) << definition.name;
+  }
+}
+
+TEST(SettingsTable, HasTheSpecifiedSettingsInOrder) {
+  std::vector<std::string> names;
+  for (const auto& definition : setting_definitions()) names.push_back(definition.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"bootstrap_servers", "processing_guarantee", "commit_interval",
+                                             "http_address", "http_port", "log_level", "instance_id",
+                                             "create_output_topics", "output_topic_partitions", "startup_backoff_max",
+                                             "shutdown_timeout", "producer_queue_max_records",
+                                             "consumer_queue_max_kbytes", "max_poll_interval", "session_timeout"}));
+}
+
+TEST(SettingsTable, EveryDefaultIsValid) {
+  // load_settings parses the defaults like any other source; an invalid default would be an error here.
+  const Settings settings = load_ok({});
+  EXPECT_EQ(settings.redacted().size(), setting_definitions().size());
+}
+
+// ---- Defaults ----------------------------------------------------------------------------------------------
+
+TEST(SettingsDefaults, HaveTheDocumentedValues) {
+  const Settings settings = load_ok({});
+  EXPECT_EQ(settings.string("bootstrap_servers"), "127.0.0.1:9092");
+  EXPECT_EQ(settings.string("processing_guarantee"), "at_least_once");
+  EXPECT_EQ(settings.duration_ms("commit_interval"), 100);
+  EXPECT_EQ(settings.string("http_address"), "0.0.0.0");
+  EXPECT_EQ(settings.integer("http_port"), 8080);
+  EXPECT_EQ(settings.string("log_level"), "info");
+  EXPECT_EQ(settings.string("instance_id"), "");
+  EXPECT_TRUE(settings.boolean("create_output_topics"));
+  EXPECT_EQ(settings.integer("output_topic_partitions"), 0);
+  EXPECT_EQ(settings.duration_ms("startup_backoff_max"), 30'000);
+  EXPECT_EQ(settings.duration_ms("shutdown_timeout"), 30'000);
+  EXPECT_EQ(settings.integer("producer_queue_max_records"), 100'000);
+  EXPECT_EQ(settings.integer("consumer_queue_max_kbytes"), 16'384);
+  EXPECT_EQ(settings.duration_ms("max_poll_interval"), 300'000);
+  EXPECT_EQ(settings.duration_ms("session_timeout"), 45'000);
+  EXPECT_TRUE(settings.kafka().empty());
+}
+
+TEST(SettingsDefaults, AreReportedWithSourceDefault) {
+  const Settings settings = load_ok({});
+  for (const auto& [name, value, source] : settings.redacted()) EXPECT_EQ(source, "default") << name;
+  EXPECT_EQ(shown_value_of(settings, "commit_interval"), "100ms");
+  EXPECT_EQ(shown_value_of(settings, "max_poll_interval"), "5m");
+  EXPECT_EQ(shown_value_of(settings, "create_output_topics"), "true");
+}
+
+TEST(SettingsAccessors, ThrowOutOfRangeForUnknownNamesAndWrongTypes) {
+  const Settings settings = load_ok({});
+  EXPECT_THROW((void)settings.string("no_such_setting"), std::out_of_range);
+  EXPECT_THROW((void)settings.integer("no_such_setting"), std::out_of_range);
+  EXPECT_THROW((void)settings.boolean("no_such_setting"), std::out_of_range);
+  EXPECT_THROW((void)settings.duration_ms("no_such_setting"), std::out_of_range);
+  EXPECT_THROW((void)settings.integer("commit_interval"), std::out_of_range);
+  EXPECT_THROW((void)settings.duration_ms("http_port"), std::out_of_range);
+  EXPECT_THROW((void)settings.boolean("log_level"), std::out_of_range);
+  EXPECT_THROW((void)settings.string("http_port"), std::out_of_range);
+}
+
+TEST(SettingsAccessors, SettingsAreCopyable) {
+  const Settings original = load_ok(with_set({"http_port=9000", "kafka.acks=all"}));
+  const Settings copy = original;  // NOLINT(performance-unnecessary-copy-initialization): copying is the point
+  EXPECT_EQ(copy.integer("http_port"), 9000);
+  EXPECT_EQ(copy.kafka().at("acks"), "all");
+}
+
+// ---- --set ---------------------------------------------------------------------------------------------
+
+TEST(SettingsSet, OverridesDefaults) {
+  const Settings settings = load_ok(with_set({"commit_interval=1m30s", "http_port=9090", "log_level=debug",
+                                              "create_output_topics=no", "bootstrap_servers=a:1,b:2"}));
+  EXPECT_EQ(settings.duration_ms("commit_interval"), 90'000);
+  EXPECT_EQ(settings.integer("http_port"), 9090);
+  EXPECT_EQ(settings.string("log_level"), "debug");
+  EXPECT_FALSE(settings.boolean("create_output_topics"));
+  EXPECT_EQ(settings.string("bootstrap_servers"), "a:1,b:2");
+  EXPECT_EQ(source_of(settings, "commit_interval"), "--set");
+  EXPECT_EQ(source_of(settings, "http_address"), "default");
+}
+
+TEST(SettingsSet, SplitsAtTheFirstEqualsSign) {
+  const Settings settings = load_ok(with_set({"kafka.sasl.jaas.config=a=b;c=d", "instance_id="}));
+  EXPECT_EQ(settings.kafka().at("sasl.jaas.config"), "a=b;c=d");
+  EXPECT_EQ(settings.string("instance_id"), "");
+  EXPECT_EQ(source_of(settings, "instance_id"), "--set");
+}
+
+TEST(SettingsSet, LastAssignmentOfANameWins) {
+  const Settings settings = load_ok(with_set({"http_port=1", "kafka.acks=1", "http_port=2", "kafka.acks=all"}));
+  EXPECT_EQ(settings.integer("http_port"), 2);
+  EXPECT_EQ(settings.kafka().at("acks"), "all");
+}
+
+TEST(SettingsSet, WithoutEqualsSignIsAnError) {
+  EXPECT_EQ(single_error(with_set({"commit_interval"})),
+            "--set commit_interval: expected name=value, e.g. --set commit_interval=250ms");
+  EXPECT_EQ(single_error(with_set({"=5"})),
+            "--set: missing the setting name before '=', e.g. --set commit_interval=250ms");
+}
+
+TEST(SettingsSet, MalformedSecretAssignmentIsNotEchoed) {
+  const std::string error = single_error(with_set({"kafka.sasl.passwordhunter2"}));
+  EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
+}
+
+// ---- Values and bounds ---------------------------------------------------------------------------------
+
+TEST(SettingsValues, BooleansAcceptTheDocumentedSpellingsInAnyCase) {
+  for (const std::string text : {"true", "TRUE", "1", "yes", "Yes"}) {
+    EXPECT_TRUE(load_ok(with_set({"create_output_topics=" + text})).boolean("create_output_topics")) << text;
+  }
+  for (const std::string text : {"false", "False", "0", "no", "NO"}) {
+    EXPECT_FALSE(load_ok(with_set({"create_output_topics=" + text})).boolean("create_output_topics")) << text;
+  }
+  EXPECT_EQ(single_error(with_set({"create_output_topics=maybe"})),
+            "--set create_output_topics: \"maybe\" is not a boolean (true/false, yes/no, 1/0)");
+}
+
+TEST(SettingsValues, ChoicesAreCaseInsensitiveAndCanonicalized) {
+  EXPECT_EQ(load_ok(with_set({"log_level=WARN"})).string("log_level"), "warn");
+  EXPECT_EQ(single_error(with_set({"log_level=trace"})),
+            "--set log_level: \"trace\" is not one of debug, info, warn, error");
+  EXPECT_EQ(single_error(with_set({"processing_guarantee=exactly_once"})),
+            "--set processing_guarantee: \"exactly_once\" is not one of at_least_once");
+}
+
+TEST(SettingsValues, WrongDurationNamesTheValidForms) {
+  EXPECT_EQ(single_error(with_set({"commit_interval=5x"})),
+            "--set commit_interval: \"5x\" is not a duration (e.g. 100ms, 30s, 5m); valid range 1ms..1h");
+  EXPECT_EQ(single_error(with_set({"commit_interval=100"})),
+            "--set commit_interval: \"100\" is not a duration (e.g. 100ms, 30s, 5m); valid range 1ms..1h");
+}
+
+TEST(SettingsValues, WrongIntegerNamesTheRange) {
+  EXPECT_EQ(single_error(with_set({"http_port=80a"})),
+            "--set http_port: \"80a\" is not an integer; valid range 0..65535");
+  EXPECT_EQ(single_error(with_set({"http_port=8.5"})),
+            "--set http_port: \"8.5\" is not an integer; valid range 0..65535");
+  EXPECT_EQ(single_error(with_set({"http_port="})), "--set http_port: \"\" is not an integer; valid range 0..65535");
+  EXPECT_EQ(single_error(with_set({"http_port= 80"})),
+            "--set http_port: \" 80\" is not an integer; valid range 0..65535");
+}
+
+TEST(SettingsBounds, IntegerEdgesAreInclusive) {
+  EXPECT_EQ(load_ok(with_set({"http_port=0"})).integer("http_port"), 0);
+  EXPECT_EQ(load_ok(with_set({"http_port=65535"})).integer("http_port"), 65535);
+  EXPECT_EQ(single_error(with_set({"http_port=65536"})),
+            "--set http_port: \"65536\" is out of range; valid range 0..65535");
+  EXPECT_EQ(single_error(with_set({"http_port=-1"})), "--set http_port: \"-1\" is out of range; valid range 0..65535");
+  EXPECT_EQ(single_error(with_set({"http_port=99999999999999999999"})),
+            "--set http_port: \"99999999999999999999\" is out of range; valid range 0..65535");
+  EXPECT_EQ(load_ok(with_set({"producer_queue_max_records=1000"})).integer("producer_queue_max_records"), 1000);
+  EXPECT_EQ(load_ok(with_set({"producer_queue_max_records=10000000"})).integer("producer_queue_max_records"),
+            10'000'000);
+  EXPECT_EQ(single_error(with_set({"producer_queue_max_records=999"})),
+            "--set producer_queue_max_records: \"999\" is out of range; valid range 1000..10000000");
+  EXPECT_EQ(load_ok(with_set({"consumer_queue_max_kbytes=2097151"})).integer("consumer_queue_max_kbytes"), 2'097'151);
+  EXPECT_EQ(single_error(with_set({"consumer_queue_max_kbytes=2097152"})),
+            "--set consumer_queue_max_kbytes: \"2097152\" is out of range; valid range 1024..2097151");
+  EXPECT_EQ(single_error(with_set({"output_topic_partitions=10001"})),
+            "--set output_topic_partitions: \"10001\" is out of range; valid range 0..10000");
+}
+
+TEST(SettingsBounds, DurationEdgesAreInclusive) {
+  EXPECT_EQ(load_ok(with_set({"commit_interval=1ms"})).duration_ms("commit_interval"), 1);
+  EXPECT_EQ(load_ok(with_set({"commit_interval=1h"})).duration_ms("commit_interval"), 3'600'000);
+  EXPECT_EQ(single_error(with_set({"commit_interval=0"})),
+            "--set commit_interval: \"0\" is out of range; valid range 1ms..1h");
+  EXPECT_EQ(single_error(with_set({"commit_interval=1h1ms"})),
+            "--set commit_interval: \"1h1ms\" is out of range; valid range 1ms..1h");
+  EXPECT_EQ(load_ok(with_set({"session_timeout=6s"})).duration_ms("session_timeout"), 6'000);
+  EXPECT_EQ(single_error(with_set({"session_timeout=5999ms"})),
+            "--set session_timeout: \"5999ms\" is out of range; valid range 6s..30m");
+  EXPECT_EQ(load_ok(with_set({"session_timeout=30m"})).duration_ms("session_timeout"), 1'800'000);
+  EXPECT_EQ(load_ok(with_set({"startup_backoff_max=100ms"})).duration_ms("startup_backoff_max"), 100);
+  EXPECT_EQ(single_error(with_set({"startup_backoff_max=99ms"})),
+            "--set startup_backoff_max: \"99ms\" is out of range; valid range 100ms..10m");
+  EXPECT_EQ(single_error(with_set({"shutdown_timeout=10m1ms"})),
+            "--set shutdown_timeout: \"10m1ms\" is out of range; valid range 1s..10m");
+  EXPECT_EQ(single_error(with_set({"max_poll_interval=999ms"})),
+            "--set max_poll_interval: \"999ms\" is out of range; valid range 1s..1h");
+}
+
+TEST(SettingsValues, AreShownInCanonicalForm) {
+  const Settings settings = load_ok(with_set({"commit_interval=90000ms", "create_output_topics=YES"}));
+  EXPECT_EQ(shown_value_of(settings, "commit_interval"), "1m30s");
+  EXPECT_EQ(shown_value_of(settings, "create_output_topics"), "true");
+}
+
+// ---- Unknown names ---------------------------------------------------------------------------------------
+
+TEST(SettingsUnknown, SuggestsTheClosestName) {
+  EXPECT_EQ(single_error(with_set({"commit_intervall=5s"})),
+            "--set commit_intervall: unknown setting; did you mean commit_interval?");
+  EXPECT_EQ(single_error(with_set({"http.port=1"})), "--set http.port: unknown setting; did you mean http_port?");
+  EXPECT_EQ(single_error(with_set({"Log_Level=info"})), "--set Log_Level: unknown setting; did you mean log_level?");
+  EXPECT_EQ(single_error(with_set({"kafak.linger.ms=5"})),
+            "--set kafak.linger.ms: unknown setting; did you mean kafka.linger.ms?");
+}
+
+TEST(SettingsUnknown, WithoutACloseNamePointsToTheList) {
+  const std::string error = single_error(with_set({"completely_different=1"}));
+  EXPECT_EQ(error.find("did you mean"), std::string::npos) << error;
+  EXPECT_NE(error.find("unknown setting"), std::string::npos) << error;
+  EXPECT_NE(error.find("sluice settings"), std::string::npos) << error;
+}
+
+TEST(SettingsUnknown, ValueIsNotEchoed) {
+  const std::string error = single_error(with_set({"kafka_sasl_password=hunter2"}));
+  EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
+}
+
+// ---- Kafka pass-through ----------------------------------------------------------------------------------
+
+TEST(SettingsKafka, PropertiesArePassedThroughWithoutThePrefix) {
+  const Settings settings =
+      load_ok(with_set({"kafka.security.protocol=SASL_SSL", "kafka.sasl.mechanism=PLAIN", "kafka.made.up=x"}));
+  EXPECT_EQ(settings.kafka(), (std::map<std::string, std::string>{
+                                  {"security.protocol", "SASL_SSL"}, {"sasl.mechanism", "PLAIN"}, {"made.up", "x"}}));
+  EXPECT_EQ(source_of(settings, "kafka.security.protocol"), "--set");
+}
+
+TEST(SettingsKafka, PropertiesSluiceControlsAreRejectedWithTheReason) {
+  EXPECT_EQ(single_error(with_set({"kafka.group.id=mine"})),
+            "--set kafka.group.id: kafka.group.id cannot be set: the consumer group is always the topology's "
+            "application_id");
+  EXPECT_EQ(single_error(with_set({"kafka.bootstrap.servers=x:1"})),
+            "--set kafka.bootstrap.servers: kafka.bootstrap.servers cannot be set: use bootstrap_servers (or "
+            "--bootstrap) instead");
+  for (const std::string property : {"enable.auto.commit", "enable.auto.offset.store", "isolation.level",
+                                     "transactional.id", "partition.assignment.strategy", "metadata.broker.list",
+                                     "group.instance.id", "max.poll.interval.ms", "session.timeout.ms",
+                                     "queue.buffering.max.messages", "queued.max.messages.kbytes"}) {
+    const std::string error = single_error(with_set({"kafka." + property + "=x"}));
+    EXPECT_NE(error.find("kafka." + property + " cannot be set: "), std::string::npos) << error;
+  }
+  EXPECT_EQ(single_error(with_environment({{"SLUICE_KAFKA_GROUP_ID", "mine"}})),
+            "SLUICE_KAFKA_GROUP_ID: kafka.group.id cannot be set: the consumer group is always the topology's "
+            "application_id");
+}
+
+TEST(SettingsKafka, EmptyPropertyNameIsAnError) {
+  EXPECT_EQ(single_error(with_set({"kafka.=x"})),
+            "--set kafka.: missing the librdkafka property name after \"kafka.\"");
+}
+
+// ---- Secrets ------------------------------------------------------------------------------------------------
+
+TEST(SettingsSecrets, SecretNamesFollowTheRule) {
+  for (const std::string name : {"kafka.sasl.password", "kafka.ssl.key.password", "kafka.ssl.keystore.password",
+                                 "kafka.ssl.keystore.location", "kafka.ssl.key.pem", "kafka.sasl.oauthbearer.config",
+                                 "kafka.sasl.oauthbearer.client.secret", "kafka.sasl.jaas.config",
+                                 "KAFKA.SASL.PASSWORD", "kafka.ssl_key"}) {
+    EXPECT_TRUE(is_secret_setting(name)) << name;
+  }
+  for (const std::string name : {"kafka.sasl.username", "kafka.ssl.key.location", "kafka.ssl.ca.location",
+                                 "kafka.security.protocol", "commit_interval", "bootstrap_servers"}) {
+    EXPECT_FALSE(is_secret_setting(name)) << name;
+  }
+}
+
+TEST(SettingsSecrets, AreRedactedAndNeverShown) {
+  SettingsSources sources = with_set({"kafka.sasl.password=hunter2", "kafka.sasl.username=alice"});
+  sources.environment = {{"SLUICE_KAFKA_SSL_KEY_PASSWORD", "swordfish"}};
+  const Settings settings = load_ok(sources);
+  // librdkafka still needs the real values.
+  EXPECT_EQ(settings.kafka().at("sasl.password"), "hunter2");
+  EXPECT_EQ(settings.kafka().at("ssl.key.password"), "swordfish");
+
+  EXPECT_EQ(shown_value_of(settings, "kafka.sasl.password"), "********");
+  EXPECT_EQ(shown_value_of(settings, "kafka.ssl.key.password"), "********");
+  EXPECT_EQ(shown_value_of(settings, "kafka.sasl.username"), "alice");
+  EXPECT_EQ(source_of(settings, "kafka.ssl.key.password"), "env");
+  for (const auto& [name, value, source] : settings.redacted()) {
+    for (const std::string secret : {"hunter2", "swordfish"}) {
+      EXPECT_EQ(name.find(secret), std::string::npos);
+      EXPECT_EQ(value.find(secret), std::string::npos) << name;
+      EXPECT_EQ(source.find(secret), std::string::npos) << name;
+    }
+  }
+}
+
+// ---- Environment ---------------------------------------------------------------------------------------
+
+TEST(SettingsEnvironment, NameMappingWorksBothWays) {
+  EXPECT_EQ(environment_variable_for("commit_interval"), "SLUICE_COMMIT_INTERVAL");
+  EXPECT_EQ(environment_variable_for("kafka.sasl.password"), "SLUICE_KAFKA_SASL_PASSWORD");
+  for (const auto& definition : setting_definitions()) {
+    EXPECT_EQ(setting_for_environment_variable(environment_variable_for(definition.name)), definition.name);
+  }
+  EXPECT_EQ(setting_for_environment_variable("SLUICE_KAFKA_SASL_PASSWORD"), "kafka.sasl.password");
+  EXPECT_EQ(setting_for_environment_variable("SLUICE_KAFKA_SECURITY_PROTOCOL"), "kafka.security.protocol");
+  EXPECT_EQ(setting_for_environment_variable("SLUICE_NOT_A_SETTING"), std::nullopt);
+  EXPECT_EQ(setting_for_environment_variable("HOME"), std::nullopt);
+  EXPECT_EQ(setting_for_environment_variable("SLUICE_KAFKA_PORT"), std::nullopt);  // a script variable
+}
+
+TEST(SettingsEnvironment, SetsSettingsAndKafkaProperties) {
+  const Settings settings = load_ok(with_environment({{"SLUICE_COMMIT_INTERVAL", "250ms"},
+                                                      {"SLUICE_LOG_LEVEL", "DEBUG"},
+                                                      {"SLUICE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"},
+                                                      {"HOME", "/root"},
+                                                      {"PATH", "/bin"}}));
+  EXPECT_EQ(settings.duration_ms("commit_interval"), 250);
+  EXPECT_EQ(settings.string("log_level"), "debug");
+  EXPECT_EQ(settings.kafka().at("security.protocol"), "SASL_SSL");
+  EXPECT_EQ(source_of(settings, "commit_interval"), "env");
+  EXPECT_EQ(source_of(settings, "kafka.security.protocol"), "env");
+}
+
+TEST(SettingsEnvironment, ScriptVariablesAreIgnored) {
+  const Settings settings = load_ok(with_environment({{"SLUICE_TEST_BOOTSTRAP", "127.0.0.1:19092"},
+                                                      {"SLUICE_KAFKA_PORT", "19092"},
+                                                      {"SLUICE_KAFKA_DIR", "/tmp/kafka"},
+                                                      {"SLUICE_KAFKA_HEAP", "512m"},
+                                                      {"SLUICE_CACHE", "/tmp/cache"},
+                                                      {"SLUICE_BUILD_DIR", "build"}}));
+  EXPECT_TRUE(settings.kafka().empty());
+  EXPECT_EQ(settings.string("bootstrap_servers"), "127.0.0.1:9092");
+}
+
+TEST(SettingsEnvironment, UnknownVariablesAreErrorsWithSuggestions) {
+  EXPECT_EQ(single_error(with_environment({{"SLUICE_COMMIT_INTERVALL", "5s"}})),
+            "SLUICE_COMMIT_INTERVALL: unknown setting; did you mean SLUICE_COMMIT_INTERVAL (commit_interval)?");
+  EXPECT_EQ(single_error(with_environment({{"SLUICE_KAFAK_LINGER_MS", "5"}})),
+            "SLUICE_KAFAK_LINGER_MS: unknown setting; did you mean SLUICE_KAFKA_LINGER_MS (kafka.linger.ms)?");
+  const std::string error = single_error(with_environment({{"SLUICE_SOMETHING_ELSE_ENTIRELY", "1"}}));
+  EXPECT_EQ(error.find("did you mean"), std::string::npos) << error;
+  EXPECT_EQ(error.find("SLUICE_SOMETHING_ELSE_ENTIRELY: unknown setting"), 0U) << error;
+}
+
+TEST(SettingsEnvironment, WrongValueNamesTheVariable) {
+  EXPECT_EQ(single_error(with_environment({{"SLUICE_HTTP_PORT", "http"}})),
+            "SLUICE_HTTP_PORT: \"http\" is not an integer; valid range 0..65535");
+}
+
+// ---- Config file ---------------------------------------------------------------------------------------
+
+TEST(SettingsFile, ReadsStringsNumbersAndBooleans) {
+  const ConfigFile file(R"({"commit_interval": "2s", "http_port": 9100, "create_output_topics": false,
+                           "instance_id": "node-1", "kafka": {"linger.ms": 5, "enable.idempotence": true}})");
+  const Settings settings = load_ok(file.sources());
+  EXPECT_EQ(settings.duration_ms("commit_interval"), 2'000);
+  EXPECT_EQ(settings.integer("http_port"), 9100);
+  EXPECT_FALSE(settings.boolean("create_output_topics"));
+  EXPECT_EQ(settings.string("instance_id"), "node-1");
+  EXPECT_EQ(settings.kafka().at("linger.ms"), "5");
+  EXPECT_EQ(settings.kafka().at("enable.idempotence"), "true");
+  EXPECT_EQ(source_of(settings, "http_port"), "file");
+  EXPECT_EQ(source_of(settings, "kafka.linger.ms"), "file");
+  EXPECT_EQ(source_of(settings, "log_level"), "default");
+}
+
+TEST(SettingsFile, NestedAndDottedNamesAreTheSame) {
+  const ConfigFile nested(R"({"kafka": {"security.protocol": "SSL", "ssl": {"ca": {"location": "/ca.pem"}}}})");
+  const Settings from_nested = load_ok(nested.sources());
+  const ConfigFile dotted(R"({"kafka.security.protocol": "SSL", "kafka.ssl.ca.location": "/ca.pem"})");
+  const Settings from_dotted = load_ok(dotted.sources());
+  EXPECT_EQ(from_nested.kafka(), from_dotted.kafka());
+  EXPECT_EQ(from_nested.kafka(), (std::map<std::string, std::string>{{"security.protocol", "SSL"},
+                                                                      {"ssl.ca.location", "/ca.pem"}}));
+}
+
+TEST(SettingsFile, SameNameNestedAndDottedIsAnError) {
+  const ConfigFile file(R"({"kafka": {"acks": "1"}, "kafka.acks": "all"})");
+  EXPECT_EQ(single_error(file.sources()),
+            file.path() + ": /kafka.acks: kafka.acks is also set at /kafka/acks; set it once");
+}
+
+TEST(SettingsFile, ErrorsNameTheFileAndJsonPointer) {
+  const ConfigFile file(R"({"http_port": 70000, "log_level": null, "kafka": {"a/b~c": [1]}, "http": {"port": 1}})");
+  const auto errors = load_errors(file.sources());
+  std::vector<std::string> texts;
+  for (const auto& error : errors) texts.push_back(error.to_string());
+  const std::string& path = file.path();
+  EXPECT_EQ(texts, (std::vector<std::string>{
+                       path + ": /http/port: unknown setting; did you mean http_port?",
+                       path + ": /http_port: \"70000\" is out of range; valid range 0..65535",
+                       path + ": /kafka/a~1b~0c: must be a string, number or boolean, not array",
+                       path + ": /log_level: must be a string, number or boolean, not null",
+                   }));
+}
+
+TEST(SettingsFile, NumbersForDurationsNeedAUnit) {
+  const ConfigFile file(R"({"commit_interval": 100})");
+  EXPECT_EQ(single_error(file.sources()),
+            file.path() + ": /commit_interval: \"100\" is not a duration (e.g. 100ms, 30s, 5m); valid range 1ms..1h");
+}
+
+TEST(SettingsFile, SyntaxErrorIsOneErrorWithLineAndColumn) {
+  const ConfigFile file("{\n  \"http_port\": 80,\n  oops\n}\n");
+  const std::string error = single_error(file.sources());
+  EXPECT_EQ(error.find(file.path() + ": not valid JSON at line 3, column 3: "), 0U) << error;
+}
+
+TEST(SettingsFile, SyntaxErrorDoesNotEchoTheFile) {
+  const ConfigFile file("{\"kafka.sasl.password\": \"hunter2\" \"commit_interval\": \"1s\"}");
+  const std::string error = single_error(file.sources());
+  EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
+  EXPECT_EQ(error, file.path() + ": not valid JSON at line 1, column 51: syntax error while parsing object - "
+                                 "unexpected string literal; expected '}'");
+}
+
+TEST(SettingsFile, TopLevelMustBeAnObject) {
+  const ConfigFile file("[1, 2]");
+  const std::string error = single_error(file.sources());
+  EXPECT_EQ(error.find(file.path() + ": the config file must hold a JSON object of settings"), 0U) << error;
+}
+
+TEST(SettingsFile, MissingFileIsOneErrorNamingThePath) {
+  SettingsSources sources;
+  sources.config_file = "/nonexistent/sluice/config.json";
+  EXPECT_EQ(single_error(sources),
+            "/nonexistent/sluice/config.json: cannot read the config file: No such file or directory");
+}
+
+TEST(SettingsFile, DirectoryIsOneErrorNamingThePath) {
+  SettingsSources sources;
+  sources.config_file = testing::TempDir();
+  EXPECT_EQ(single_error(sources), testing::TempDir() + ": cannot read the config file: it is a directory");
+}
+
+// ---- Precedence and reporting ----------------------------------------------------------------------------
+
+TEST(SettingsPrecedence, DefaultsThenFileThenEnvironmentThenSet) {
+  const ConfigFile file(R"({"http_port": 1001, "log_level": "warn", "commit_interval": "1s",
+                           "kafka": {"acks": "0", "linger.ms": "1"}})");
+  SettingsSources sources = file.sources();
+  sources.environment = {{"SLUICE_LOG_LEVEL", "error"}, {"SLUICE_COMMIT_INTERVAL", "2s"}, {"SLUICE_KAFKA_ACKS", "1"}};
+  sources.assignments = {"commit_interval=3s", "kafka.acks=all"};
+  const Settings settings = load_ok(sources);
+
+  EXPECT_EQ(settings.string("http_address"), "0.0.0.0");
+  EXPECT_EQ(source_of(settings, "http_address"), "default");
+  EXPECT_EQ(settings.integer("http_port"), 1001);
+  EXPECT_EQ(source_of(settings, "http_port"), "file");
+  EXPECT_EQ(settings.string("log_level"), "error");
+  EXPECT_EQ(source_of(settings, "log_level"), "env");
+  EXPECT_EQ(settings.duration_ms("commit_interval"), 3'000);
+  EXPECT_EQ(source_of(settings, "commit_interval"), "--set");
+  EXPECT_EQ(settings.kafka().at("acks"), "all");
+  EXPECT_EQ(source_of(settings, "kafka.acks"), "--set");
+  EXPECT_EQ(settings.kafka().at("linger.ms"), "1");
+  EXPECT_EQ(source_of(settings, "kafka.linger.ms"), "file");
+}
+
+TEST(SettingsReporting, EveryErrorIsReportedTogetherInSourceOrder) {
+  const ConfigFile file(R"({"http_port": "eighty"})");
+  SettingsSources sources = file.sources();
+  sources.environment = {{"SLUICE_LOG_LEVEL", "loud"}, {"SLUICE_COMIT_INTERVAL", "1s"}};
+  sources.assignments = {"commit_interval=5x", "shutdown_timeout=1h", "kafka.group.id=g", "no_equals",
+                         "typo_setting=1"};
+  const auto errors = load_errors(sources);
+  std::vector<std::string> origins;
+  for (const auto& error : errors) origins.push_back(error.origin);
+  // File (in key order), then environment (by variable name), then --set (in command-line order).
+  EXPECT_EQ(origins, (std::vector<std::string>{file.path() + ": /http_port", "SLUICE_COMIT_INTERVAL",
+                                               "SLUICE_LOG_LEVEL", "--set commit_interval", "--set shutdown_timeout",
+                                               "--set kafka.group.id", "--set no_equals", "--set typo_setting"}));
+}
+
+TEST(SettingsReporting, InvalidValueIsReportedEvenWhenOverridden) {
+  SettingsSources sources = with_set({"http_port=99999", "http_port=80"});
+  EXPECT_EQ(single_error(sources), "--set http_port: \"99999\" is out of range; valid range 0..65535");
+}
+
+TEST(SettingsReporting, ErrorToStringJoinsOriginAndMessage) {
+  const SettingsError error{"SLUICE_HTTP_PORT", "bad"};
+  EXPECT_EQ(error.to_string(), "SLUICE_HTTP_PORT: bad");
+}
+
+// ---- Reference documentation -----------------------------------------------------------------------------
+
+TEST(SettingsReference, MentionsEverySettingAndVariable) {
+  const std::string markdown = settings_reference_markdown();
+  for (const auto& definition : setting_definitions()) {
+    EXPECT_NE(markdown.find("| `" + definition.name + "` |"), std::string::npos) << definition.name;
+    EXPECT_NE(markdown.find(environment_variable_for(definition.name)), std::string::npos) << definition.name;
+  }
+  for (const std::string variable : {"SLUICE_TEST_BOOTSTRAP", "SLUICE_KAFKA_PORT", "SLUICE_KAFKA_DIR",
+                                     "SLUICE_KAFKA_HEAP", "SLUICE_CACHE", "SLUICE_BUILD_DIR"}) {
+    EXPECT_NE(markdown.find(variable), std::string::npos) << variable;
+  }
+  EXPECT_NE(markdown.find("`kafka.group.id`"), std::string::npos);
+}
+
+// docs/settings.md is generated; this keeps it from drifting from the table.
+TEST(SettingsReference, DocsFileIsUpToDate) {
+  const std::filesystem::path docs = std::filesystem::path(SLUICE_SOURCE_DIR) / "docs" / "settings.md";
+  const std::string expected = settings_reference_markdown();
+  const char* regenerate = std::getenv("SLUICE_REGENERATE_DOCS");
+  if (regenerate != nullptr && std::string(regenerate) == "1") {
+    std::ofstream(docs, std::ios::binary | std::ios::trunc) << expected;
+    SUCCEED() << "rewrote " << docs;
+    return;
+  }
+  std::ifstream file(docs, std::ios::binary);
+  std::ostringstream actual;
+  actual << file.rdbuf();
+  EXPECT_TRUE(file.is_open() && actual.str() == expected)
+      << docs.string() << " is missing or out of date with settings_reference_markdown(). Regenerate it with:\n"
+      << "  SLUICE_REGENERATE_DOCS=1 <build>/tests/unit_app --gtest_filter='SettingsReference.DocsFileIsUpToDate'\n"
+      << "and commit the result.";
+}
+
+}  // namespace
+}  // namespace sluice::app
