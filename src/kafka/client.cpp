@@ -313,10 +313,14 @@ KafkaError Producer::produce(std::string_view topic, std::optional<std::string_v
     }
   }
   std::string topic_name(topic);
+  // Null pointers mean a null key / null value (tombstone) to librdkafka; empty views stay empty byte strings.
+  void* key_bytes = key ? const_cast<char*>(key->data() != nullptr ? key->data() : "") : nullptr;
+  std::size_t key_size = key ? key->size() : 0;
+  void* value_bytes = value ? const_cast<char*>(value->data() != nullptr ? value->data() : "") : nullptr;
+  std::size_t value_size = value ? value->size() : 0;
   rd_kafka_resp_err_t error = rd_kafka_producev(
       handle_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-      RD_KAFKA_V_KEY(key ? const_cast<char*>(key->data()) : nullptr, key ? key->size() : 0),
-      RD_KAFKA_V_VALUE(value ? const_cast<char*>(value->data()) : nullptr, value ? value->size() : 0),
+      RD_KAFKA_V_KEY(key_bytes, key_size), RD_KAFKA_V_VALUE(value_bytes, value_size),
       RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_HEADERS(kafka_headers), RD_KAFKA_V_END);
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR && kafka_headers != nullptr) {
     rd_kafka_headers_destroy(kafka_headers);  // ownership passes to librdkafka only on success

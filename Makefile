@@ -1,0 +1,40 @@
+# The two commands of the README's quick start, and a few helpers. Each target installs what is missing.
+#   make demo   install deps, build, start a local broker, run an example topology on generated data
+#   make test   install deps, build, start a local broker, run every test (unit, integration, e2e)
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build test unit demo kafka-start kafka-stop clean sanitize bench
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Unit tests only: seconds, no broker.
+unit: build
+	@cd $(BUILD_DIR) && ctest -L unit --output-on-failure -j $(JOBS)
+
+test: build
+	@scripts/run-tests $(BUILD_DIR)
+
+demo: build
+	@scripts/demo $(BUILD_DIR)
+
+sanitize:
+	@$(MAKE) build BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DSLUICE_SANITIZE=ON
+
+kafka-start:
+	@scripts/local-kafka start
+
+kafka-stop:
+	@scripts/local-kafka stop
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan

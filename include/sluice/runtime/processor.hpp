@@ -1,0 +1,122 @@
+// One processing thread's Kafka loop: a consumer in the application's group, a producer, and the pipeline.
+// At-least-once: outputs are produced asynchronously, and input offsets are committed only after every output
+// produced so far has been acknowledged by the broker (commit()). commit() is the single place where outputs
+// become durable and inputs are marked done, so exactly-once can later wrap it in a Kafka transaction.
+//
+// Lifecycle: construct, run(stop_flag) on the calling thread until the flag is set (SIGTERM) or a fatal error;
+// run() leaves the group and flushes before returning. Health is shared with the HTTP threads (atomics).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "sluice/core/clock.hpp"
+#include "sluice/kafka/client.hpp"
+#include "sluice/observe/log.hpp"
+#include "sluice/observe/metrics.hpp"
+#include "sluice/runtime/pipeline.hpp"
+#include "sluice/topology/topology.hpp"
+
+namespace sluice::runtime {
+
+struct ProcessorOptions {
+  std::string bootstrap_servers = "127.0.0.1:9092";
+  kafka::Config kafka;  // pass-through properties (kafka.* settings without the prefix)
+  std::chrono::milliseconds commit_interval{100};
+  std::string instance_id;  // static membership when not empty
+  std::int64_t producer_queue_max_records = 100'000;
+  std::int64_t consumer_queue_max_kbytes = 16'384;
+  std::chrono::milliseconds max_poll_interval{300'000};
+  std::chrono::milliseconds session_timeout{45'000};
+  std::chrono::milliseconds shutdown_timeout{30'000};
+  std::chrono::milliseconds startup_backoff_max{30'000};
+  bool create_output_topics = true;
+  std::int32_t output_topic_partitions = 0;  // 0: as many as the largest source topic
+};
+
+// Liveness and readiness, read by /healthz and /readyz.
+class Health {
+ public:
+  void set_ready(bool ready, std::string reason);
+  bool ready() const noexcept { return ready_.load(); }
+  std::string reason() const;
+  void beat(std::int64_t monotonic_ms) noexcept { last_beat_ms_.store(monotonic_ms); }
+  std::int64_t last_beat_ms() const noexcept { return last_beat_ms_.load(); }
+
+ private:
+  std::atomic<bool> ready_{false};
+  std::atomic<std::int64_t> last_beat_ms_{0};
+  mutable std::mutex mutex_;
+  std::string reason_ = "starting";
+};
+
+enum class RunOutcome : std::uint8_t {
+  stopped,        // stop requested; committed and left the group
+  config_error,   // the cluster does not fit the topology (missing source topics): exit code 2
+  fatal,          // unrecoverable client error: exit code 1
+};
+
+class Processor final : public kafka::RebalanceListener, public OutputCollector {
+ public:
+  Processor(const Pipeline& pipeline, ProcessorOptions options, observe::Metrics& metrics, observe::Logger& logger,
+            const core::Clock& clock, Health& health);
+  ~Processor() override;
+
+  RunOutcome run(const std::atomic<bool>& stop_requested);
+
+  // OutputCollector
+  void send(std::size_t sink_index, const OutputRecord& record) override;
+  void on_dead_letter(std::string_view operator_name, core::RecordErrorKind kind) override;
+  void on_discarded(std::string_view operator_name) override;
+
+  // RebalanceListener
+  void on_partitions_revoked(const std::vector<kafka::TopicPartition>& partitions) override;
+  void on_partitions_assigned(const std::vector<kafka::TopicPartition>& partitions) override;
+  void on_partitions_lost(const std::vector<kafka::TopicPartition>& partitions) override;
+
+ private:
+  bool wait_for_cluster(const std::atomic<bool>& stop_requested, std::vector<kafka::TopicInfo>& topics);
+  bool prepare_topics(const std::vector<kafka::TopicInfo>& topics);
+  void create_clients();
+  void process(const kafka::Message& message);
+  // Waits for all outputs to be acknowledged, then commits the consumed offsets. Returns false if nothing
+  // could be committed (outputs failed: the inputs were rewound and will be processed again).
+  bool commit(const char* why);
+  void rewind_to_committed();
+  void update_gauges();
+  kafka::ClientCallbacks client_callbacks(std::string name);
+
+  const Pipeline& pipeline_;
+  ProcessorOptions options_;
+  observe::Metrics& metrics_;
+  observe::Logger& logger_;
+  const core::Clock& clock_;
+  Health& health_;
+  PipelineState state_;
+
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::unique_ptr<kafka::Producer> producer_;
+
+  // Next offsets consumed but not yet committed, and the last committed ones (for rewinding).
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> pending_offsets_;
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> committed_offsets_;
+  std::vector<kafka::TopicPartition> assignment_;
+  bool delivery_failed_ = false;
+  bool cluster_unreachable_ = false;
+  bool in_group_ = false;  // an assignment (possibly empty) was received and not revoked since
+  std::int64_t last_unreachable_probe_ms_ = 0;
+  std::atomic<bool> fatal_error_{false};
+
+  // Metric handles resolved once, so the per-record path does no label lookups.
+  std::vector<prometheus::Counter*> consumed_by_source_;
+  std::unordered_map<std::string, prometheus::Counter*> produced_by_topic_;
+};
+
+}  // namespace sluice::runtime

@@ -1,0 +1,316 @@
+#include "sluice/app/cli.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/app/settings.hpp"
+#include "sluice/core/clock.hpp"
+#include "sluice/observe/http_server.hpp"
+#include "sluice/observe/log.hpp"
+#include "sluice/observe/metrics.hpp"
+#include "sluice/runtime/pipeline.hpp"
+#include "sluice/runtime/processor.hpp"
+#include "sluice/topology/describe.hpp"
+#include "sluice/topology/topology.hpp"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.1.0"
+#endif
+
+namespace sluice::app {
+
+namespace {
+
+constexpr std::string_view usage_text = R"(usage:
+  sluice run TOPOLOGY.json [--bootstrap HOST:PORT] [--config FILE] [--set key=value ...]
+  sluice validate TOPOLOGY.json
+  sluice describe TOPOLOGY.json [--format text|json|dot|mermaid]
+  sluice settings [--markdown] [--config FILE] [--set key=value ...]
+  sluice version
+
+Settings come from defaults, --config (JSON), SLUICE_* environment variables and --set, in that order of
+precedence (later wins); `sluice settings` lists them. Exit codes: 0 ok, 1 runtime failure, 2 bad input.
+)";
+
+struct Arguments {
+  std::string command;
+  std::optional<std::string> topology_path;
+  std::optional<std::string> config_file;
+  std::vector<std::string> assignments;
+  std::string format = "text";
+  bool markdown = false;
+};
+
+// Parses flags; returns an error message for bad usage.
+std::optional<std::string> parse_arguments(const std::vector<std::string>& arguments, Arguments& parsed) {
+  if (arguments.empty()) return "no command given";
+  parsed.command = arguments[0];
+  for (std::size_t i = 1; i < arguments.size(); ++i) {
+    const std::string& argument = arguments[i];
+    auto value = [&](std::string_view flag) -> std::optional<std::string> {
+      std::string prefix = std::string(flag) + "=";
+      if (argument.rfind(prefix, 0) == 0) return argument.substr(prefix.size());
+      if (argument == flag && i + 1 < arguments.size()) return arguments[++i];
+      return std::nullopt;
+    };
+    auto is_flag = [&](std::string_view flag) {
+      return argument == flag || argument.rfind(std::string(flag) + "=", 0) == 0;
+    };
+    if (is_flag("--bootstrap")) {
+      auto bootstrap = value("--bootstrap");
+      if (!bootstrap) return "--bootstrap needs HOST:PORT";
+      parsed.assignments.push_back("bootstrap_servers=" + *bootstrap);
+    } else if (is_flag("--config")) {
+      auto file = value("--config");
+      if (!file) return "--config needs a file";
+      parsed.config_file = *file;
+    } else if (is_flag("--set")) {
+      auto assignment = value("--set");
+      if (!assignment) return "--set needs key=value";
+      parsed.assignments.push_back(*assignment);
+    } else if (is_flag("--format")) {
+      auto format = value("--format");
+      if (!format) return "--format needs text, json, dot or mermaid";
+      parsed.format = *format;
+    } else if (argument == "--markdown") {
+      parsed.markdown = true;
+    } else if (!argument.empty() && argument[0] == '-') {
+      return "unknown option " + argument;
+    } else if (!parsed.topology_path) {
+      parsed.topology_path = argument;
+    } else {
+      return "unexpected argument " + argument;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<topology::Topology> load_topology(const std::string& path, std::ostream& err) {
+  auto loaded = topology::load_topology_file(path);
+  if (auto* errors = std::get_if<std::vector<topology::ValidationError>>(&loaded)) {
+    for (const auto& error : *errors) err << path << ": " << error.to_string() << "\n";
+    err << path << ": " << errors->size() << (errors->size() == 1 ? " error" : " errors") << "\n";
+    return std::nullopt;
+  }
+  return std::get<topology::Topology>(std::move(loaded));
+}
+
+std::optional<Settings> load(const Arguments& arguments, const std::map<std::string, std::string>& environment,
+                             std::ostream& err) {
+  SettingsSources sources;
+  sources.config_file = arguments.config_file;
+  sources.assignments = arguments.assignments;
+  sources.environment = environment;
+  auto loaded = load_settings(sources);
+  if (auto* errors = std::get_if<std::vector<SettingsError>>(&loaded)) {
+    for (const auto& error : *errors) err << "setting " << error.to_string() << "\n";
+    return std::nullopt;
+  }
+  return std::get<Settings>(std::move(loaded));
+}
+
+runtime::ProcessorOptions processor_options(const Settings& settings) {
+  runtime::ProcessorOptions options;
+  options.bootstrap_servers = settings.string("bootstrap_servers");
+  options.kafka = settings.kafka();
+  options.commit_interval = std::chrono::milliseconds(settings.duration_ms("commit_interval"));
+  options.instance_id = settings.string("instance_id");
+  options.producer_queue_max_records = settings.integer("producer_queue_max_records");
+  options.consumer_queue_max_kbytes = settings.integer("consumer_queue_max_kbytes");
+  options.max_poll_interval = std::chrono::milliseconds(settings.duration_ms("max_poll_interval"));
+  options.session_timeout = std::chrono::milliseconds(settings.duration_ms("session_timeout"));
+  options.shutdown_timeout = std::chrono::milliseconds(settings.duration_ms("shutdown_timeout"));
+  options.startup_backoff_max = std::chrono::milliseconds(settings.duration_ms("startup_backoff_max"));
+  options.create_output_topics = settings.boolean("create_output_topics");
+  options.output_topic_partitions = static_cast<std::int32_t>(settings.integer("output_topic_partitions"));
+  return options;
+}
+
+// SIGTERM and SIGINT are blocked in every thread and taken by one waiting thread, which sets the stop flag;
+// this keeps signal handling out of async-signal context and needs no global state.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::atomic<bool>& stop_requested, observe::Logger& logger) {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGTERM);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGUSR1);  // internal: wakes the watcher at exit
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    thread_ = std::thread([this, &stop_requested, &logger] {
+      for (;;) {
+        int signal = 0;
+        if (sigwait(&signals_, &signal) != 0 || signal == SIGUSR1) return;
+        logger.info("app", std::string("received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") + ", shutting down");
+        if (stop_requested.exchange(true)) {
+          logger.warn("app", "second signal: exiting at once without committing");
+          std::_Exit(exit_failure);
+        }
+      }
+    });
+  }
+  ~SignalWatcher() {
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+ private:
+  sigset_t signals_;
+  std::thread thread_;
+};
+
+int command_run(const Arguments& arguments, const std::map<std::string, std::string>& environment, std::ostream& err) {
+  if (!arguments.topology_path) {
+    err << "sluice run: which topology? " << usage_text;
+    return exit_usage;
+  }
+  auto topology = load_topology(*arguments.topology_path, err);
+  auto settings = load(arguments, environment, err);
+  if (!topology || !settings) return exit_usage;
+
+  core::SystemClock clock;
+  observe::Logger logger(std::cerr, observe::parse_log_level(settings->string("log_level")), clock);
+  std::atomic<bool> stop_requested{false};
+  SignalWatcher signals(stop_requested, logger);
+
+  logger.info("app", "sluice " SLUICE_VERSION " starting application " + topology->application_id + " from " +
+                         *arguments.topology_path);
+  for (const auto& [name, value, source] : settings->redacted()) {
+    logger.debug("app", "setting " + name + " = " + value + " (" + source + ")");
+  }
+
+  observe::Metrics metrics(topology->application_id);
+  runtime::Health health;
+  runtime::ProcessorOptions options = processor_options(*settings);
+  const auto liveness_limit_ms = std::max<std::int64_t>(options.max_poll_interval.count(), 30'000);
+
+  observe::HttpServer http(settings->string("http_address"), static_cast<int>(settings->integer("http_port")));
+  http.handle("/metrics", [&metrics] {
+    return observe::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.render()};
+  });
+  http.handle("/healthz", [&health, &clock, liveness_limit_ms] {
+    std::int64_t silent_ms = clock.monotonic_ns() / 1'000'000 - health.last_beat_ms();
+    bool alive = silent_ms < liveness_limit_ms;
+    nlohmann::json body = {{"status", alive ? "ok" : "stalled"}, {"loop_silent_ms", silent_ms}};
+    return observe::HttpResponse{alive ? 200 : 503, "application/json", body.dump() + "\n"};
+  });
+  http.handle("/readyz", [&health] {
+    bool ready = health.ready();
+    nlohmann::json body = {{"ready", ready}, {"reason", health.reason()}};
+    return observe::HttpResponse{ready ? 200 : 503, "application/json", body.dump() + "\n"};
+  });
+  nlohmann::json description = topology::describe_json(*topology);
+  http.handle("/topology", [&description] {
+    return observe::HttpResponse{200, "application/json", description.dump(2) + "\n"};
+  });
+  try {
+    http.start();
+  } catch (const std::exception& error) {
+    logger.error("app", std::string("http_port: ") + error.what());
+    return exit_usage;
+  }
+  logger.info("app", "HTTP on " + settings->string("http_address") + ":" + std::to_string(http.port()) +
+                         " (/metrics /healthz /readyz /topology)");
+
+  runtime::Pipeline pipeline(*topology);
+  runtime::RunOutcome outcome;
+  try {
+    runtime::Processor processor(pipeline, options, metrics, logger, clock, health);
+    outcome = processor.run(stop_requested);
+  } catch (const kafka::ConfigError& error) {
+    logger.error("app", std::string("Kafka configuration: ") + error.what());
+    return exit_usage;
+  }
+  http.stop();
+  switch (outcome) {
+    case runtime::RunOutcome::stopped: return exit_ok;
+    case runtime::RunOutcome::config_error: return exit_usage;
+    case runtime::RunOutcome::fatal: return exit_failure;
+  }
+  return exit_failure;
+}
+
+int command_describe(const Arguments& arguments, std::ostream& out, std::ostream& err) {
+  if (!arguments.topology_path) {
+    err << "sluice describe: which topology?\n" << usage_text;
+    return exit_usage;
+  }
+  topology::DescribeFormat format;
+  if (arguments.format == "text") {
+    format = topology::DescribeFormat::text;
+  } else if (arguments.format == "json") {
+    format = topology::DescribeFormat::json;
+  } else if (arguments.format == "dot") {
+    format = topology::DescribeFormat::dot;
+  } else if (arguments.format == "mermaid") {
+    format = topology::DescribeFormat::mermaid;
+  } else {
+    err << "--format: \"" << arguments.format << "\" is not a format; expected text, json, dot or mermaid\n";
+    return exit_usage;
+  }
+  auto topology = load_topology(*arguments.topology_path, err);
+  if (!topology) return exit_usage;
+  out << topology::describe(*topology, format);
+  return exit_ok;
+}
+
+int command_settings(const Arguments& arguments, const std::map<std::string, std::string>& environment,
+                     std::ostream& out, std::ostream& err) {
+  if (arguments.markdown) {
+    out << settings_reference_markdown();
+    return exit_ok;
+  }
+  auto settings = load(arguments, environment, err);
+  if (!settings) return exit_usage;
+  for (const auto& [name, value, source] : settings->redacted()) out << name << " = " << value << "  (" << source << ")\n";
+  return exit_ok;
+}
+
+}  // namespace
+
+int run_command_line(const std::vector<std::string>& arguments, const std::map<std::string, std::string>& environment,
+                     std::ostream& out, std::ostream& err) {
+  Arguments parsed;
+  if (auto problem = parse_arguments(arguments, parsed)) {
+    if (!arguments.empty() && (arguments[0] == "help" || arguments[0] == "--help" || arguments[0] == "-h")) {
+      out << usage_text;
+      return exit_ok;
+    }
+    err << "sluice: " << *problem << "\n" << usage_text;
+    return exit_usage;
+  }
+  if (parsed.command == "help" || parsed.command == "--help" || parsed.command == "-h") {
+    out << usage_text;
+    return exit_ok;
+  }
+  if (parsed.command == "version" || parsed.command == "--version") {
+    out << "sluice " SLUICE_VERSION "\n";
+    return exit_ok;
+  }
+  if (parsed.command == "validate") {
+    if (!parsed.topology_path) {
+      err << "sluice validate: which topology?\n" << usage_text;
+      return exit_usage;
+    }
+    auto topology = load_topology(*parsed.topology_path, err);
+    if (!topology) return exit_usage;
+    out << *parsed.topology_path << ": valid (" << topology->sources.size() << " sources, "
+        << topology->operators.size() << " operators, " << topology->sinks.size() << " sinks)\n";
+    return exit_ok;
+  }
+  if (parsed.command == "describe") return command_describe(parsed, out, err);
+  if (parsed.command == "settings") return command_settings(parsed, environment, out, err);
+  if (parsed.command == "run") return command_run(parsed, environment, err);
+  err << "sluice: unknown command \"" << parsed.command << "\"\n" << usage_text;
+  return exit_usage;
+}
+
+}  // namespace sluice::app

@@ -1,0 +1,324 @@
+#include "support/kafka_test_support.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "sluice/kafka/client.hpp"
+
+extern char** environ;
+
+namespace sluice::testing {
+
+using namespace std::chrono_literals;
+
+std::string bootstrap() {
+  const char* value = std::getenv("SLUICE_TEST_BOOTSTRAP");
+  if (value == nullptr || *value == '\0') {
+    std::cerr << "SLUICE_TEST_BOOTSTRAP is not set: run the tests through `make test` (scripts/run-tests), which "
+                 "starts the local broker\n";
+    std::abort();
+  }
+  return value;
+}
+
+std::string unique_name(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  auto now = std::chrono::system_clock::now().time_since_epoch() / 1ms;
+  return prefix + "-" + std::to_string(getpid()) + "-" + std::to_string(now % 100000000) + "-" +
+         std::to_string(counter++);
+}
+
+std::string source_dir() { return SLUICE_SOURCE_DIR; }
+
+std::string sluice_binary() {
+  const char* build = std::getenv("SLUICE_BUILD_DIR");
+  std::string directory = build != nullptr && *build != '\0' ? build : SLUICE_BINARY_DIR;
+  return directory + "/sluice";
+}
+
+namespace {
+
+kafka::Config base_config() { return {{"bootstrap.servers", bootstrap()}}; }
+
+kafka::ClientCallbacks quiet_callbacks() {
+  kafka::ClientCallbacks callbacks;
+  callbacks.log = [](int level, std::string_view facility, std::string_view message) {
+    if (level <= 3) std::cerr << "[test kafka] " << facility << ": " << message << "\n";
+  };
+  return callbacks;
+}
+
+}  // namespace
+
+void create_topic(const std::string& topic, int partitions) {
+  kafka::Admin admin(base_config(), quiet_callbacks());
+  kafka::NewTopic request;
+  request.name = topic;
+  request.partitions = partitions;
+  auto error = admin.create_topics({request}, 30s);
+  if (!error.ok()) throw std::runtime_error("create topic " + topic + ": " + error.message);
+  // Topic creation is asynchronous on the broker: wait until metadata shows every partition.
+  bool visible = eventually(
+      [&] {
+        std::vector<kafka::TopicInfo> topics;
+        if (!admin.list_topics(topics, 5s).ok()) return false;
+        for (const auto& info : topics) {
+          if (info.name == topic && info.partitions == partitions) return true;
+        }
+        return false;
+      },
+      30s);
+  if (!visible) throw std::runtime_error("topic " + topic + " did not appear in metadata");
+}
+
+std::string TestRecord::header(const std::string& name) const {
+  for (const auto& header : headers) {
+    if (header.name == name) return header.value;
+  }
+  return "";
+}
+
+void produce(const std::string& topic, const std::vector<TestRecord>& records) {
+  std::atomic<int> failures{0};
+  kafka::Config config = base_config();
+  config["enable.idempotence"] = "true";
+  config["linger.ms"] = "5";
+  kafka::Producer producer(config, quiet_callbacks(), [&](const kafka::KafkaError& error, std::string_view) {
+    if (!error.ok()) ++failures;
+  });
+  for (const auto& record : records) {
+    for (;;) {
+      auto error = record.partition >= 0
+                       ? kafka::KafkaError::from_code(rd_kafka_producev(
+                             producer.handle(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(record.partition),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_KEY(record.key ? const_cast<char*>(record.key->data()) : nullptr,
+                                            record.key ? record.key->size() : 0),
+                             RD_KAFKA_V_VALUE(record.value ? const_cast<char*>(record.value->data()) : nullptr,
+                                              record.value ? record.value->size() : 0),
+                             RD_KAFKA_V_TIMESTAMP(record.timestamp_ms), RD_KAFKA_V_END))
+                       : producer.produce(topic, record.key ? std::optional<std::string_view>(*record.key) : std::nullopt,
+                                          record.value ? std::optional<std::string_view>(*record.value) : std::nullopt,
+                                          record.timestamp_ms, &record.headers);
+      if (error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        producer.poll(10ms);
+        continue;
+      }
+      if (!error.ok()) throw std::runtime_error("produce to " + topic + ": " + error.message);
+      break;
+    }
+  }
+  auto error = producer.flush(60s);
+  if (!error.ok() || failures > 0) throw std::runtime_error("produce to " + topic + " not acknowledged");
+}
+
+std::vector<TestRecord> consume(const std::string& topic, std::size_t count, std::chrono::milliseconds timeout,
+                                std::chrono::milliseconds settle) {
+  kafka::Config config = base_config();
+  config["group.id"] = unique_name("test-reader");
+  config["auto.offset.reset"] = "earliest";
+  config["enable.auto.commit"] = "false";
+  config["isolation.level"] = "read_committed";
+  config["partition.assignment.strategy"] = "range";
+  kafka::Consumer consumer(config, quiet_callbacks(), nullptr);
+  auto error = consumer.subscribe({topic});
+  if (!error.ok()) throw std::runtime_error("subscribe " + topic + ": " + error.message);
+  std::vector<TestRecord> records;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::optional<std::chrono::steady_clock::time_point> settle_until;
+  for (;;) {
+    auto now = std::chrono::steady_clock::now();
+    if (settle_until ? now >= *settle_until : now >= deadline) break;
+    kafka::Message message = consumer.poll(100ms);
+    if (!message || message.error() != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    TestRecord record;
+    if (message.has_key()) record.key = std::string(message.key());
+    if (message.has_value()) record.value = std::string(message.value());
+    record.partition = message.partition();
+    record.offset = message.offset();
+    record.timestamp_ms = message.timestamp_ms();
+    record.headers = message.headers();
+    records.push_back(std::move(record));
+    if (records.size() >= count && !settle_until) settle_until = std::chrono::steady_clock::now() + settle;
+  }
+  consumer.close();
+  return records;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+int free_port() {
+  int socket_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  ::bind(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(socket_fd, reinterpret_cast<sockaddr*>(&address), &length);
+  int port = ntohs(address.sin_port);
+  ::close(socket_fd);
+  return port;
+}
+
+HttpResult http_get(int port, const std::string& path) {
+  HttpResult result;
+  int socket_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  timeval timeout{5, 0};
+  ::setsockopt(socket_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (::connect(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(socket_fd);
+    return result;
+  }
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (::send(socket_fd, request.data(), request.size(), 0) < 0) {
+    ::close(socket_fd);
+    return result;
+  }
+  std::string response;
+  char buffer[8192];
+  ssize_t received;
+  while ((received = ::recv(socket_fd, buffer, sizeof buffer, 0)) > 0) response.append(buffer, static_cast<std::size_t>(received));
+  ::close(socket_fd);
+  auto space = response.find(' ');
+  if (space == std::string::npos) return result;
+  result.status = std::atoi(response.c_str() + space + 1);
+  auto body = response.find("\r\n\r\n");
+  if (body != std::string::npos) result.body = response.substr(body + 4);
+  return result;
+}
+
+SluiceProcess::SluiceProcess(std::vector<std::string> arguments, std::map<std::string, std::string> environment) {
+  log_path_ = "/tmp/" + unique_name("sluice-test") + ".log";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::string binary = sluice_binary();
+  std::vector<std::string> argv_storage;
+  argv_storage.push_back(binary);
+  for (auto& argument : arguments) argv_storage.push_back(std::move(argument));
+  std::vector<char*> argv;
+  for (auto& argument : argv_storage) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> environment_storage;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    std::string text(*entry);
+    std::string name = text.substr(0, text.find('='));
+    if (environment.count(name) == 0) environment_storage.push_back(text);
+  }
+  for (const auto& [name, value] : environment) environment_storage.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (auto& entry : environment_storage) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  int error = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (error != 0) throw std::runtime_error("cannot start " + binary + ": " + std::strerror(error));
+}
+
+SluiceProcess::~SluiceProcess() {
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    wait(10s);
+  }
+}
+
+void SluiceProcess::signal(int signal_number) {
+  if (!exit_code_) ::kill(pid_, signal_number);
+}
+
+std::optional<int> SluiceProcess::wait(std::chrono::milliseconds timeout) {
+  if (exit_code_) return exit_code_;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t done = ::waitpid(pid_, &status, WNOHANG);
+    if (done == pid_) {
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return exit_code_;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+bool SluiceProcess::running() { return !wait(0ms).has_value(); }
+
+std::string SluiceProcess::log() const {
+  std::ifstream file(log_path_);
+  std::stringstream content;
+  content << file.rdbuf();
+  return content.str();
+}
+
+RunningTopology start_sluice(const std::string& topology_path, const std::vector<std::string>& extra_arguments,
+                             bool wait_ready) {
+  RunningTopology running;
+  running.port = free_port();
+  std::vector<std::string> arguments = {"run", topology_path, "--bootstrap", bootstrap(), "--set",
+                                        "http_address=127.0.0.1", "--set", "http_port=" + std::to_string(running.port)};
+  arguments.insert(arguments.end(), extra_arguments.begin(), extra_arguments.end());
+  running.process = std::make_unique<SluiceProcess>(arguments);
+  if (wait_ready) {
+    bool ready = eventually([&] { return http_get(running.port, "/readyz").status == 200 || !running.process->running(); },
+                            60s);
+    if (!ready || !running.process->running()) {
+      throw std::runtime_error("sluice did not become ready; log:\n" + running.process->log());
+    }
+  }
+  return running;
+}
+
+std::string write_temp_file(const std::string& name, const std::string& content) {
+  std::string path = "/tmp/" + unique_name(name);
+  std::ofstream(path) << content;
+  return path;
+}
+
+std::optional<double> metric_value(const std::string& exposition, const std::string& name,
+                                   const std::map<std::string, std::string>& labels) {
+  std::istringstream lines(exposition);
+  std::string line;
+  std::optional<double> total;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line.compare(0, name.size(), name) != 0) continue;
+    char next = line.size() > name.size() ? line[name.size()] : ' ';
+    if (next != '{' && next != ' ') continue;
+    bool matches = true;
+    for (const auto& [label, value] : labels) {
+      if (line.find(label + "=\"" + value + "\"") == std::string::npos) matches = false;
+    }
+    if (!matches) continue;
+    total = total.value_or(0) + std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
+}  // namespace sluice::testing
