@@ -183,6 +183,7 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
 
   logger.info("app", "sluice " SLUICE_VERSION " starting application " + topology->application_id + " from " +
                          *arguments.topology_path);
+  for (const auto& warning : settings->warnings()) logger.warn("app", "setting " + warning);
   for (const auto& [name, value, source] : settings->redacted()) {
     logger.debug("app", "setting " + name + " = " + value + " (" + source + ")");
   }

@@ -182,7 +182,7 @@ std::string unknown_environment_variable_message(std::string_view variable) {
     if (const auto setting = setting_for_environment_variable(variable_name)) message += " (" + *setting + ")";
     message += "?";
   } else {
-    message += "; SLUICE_* variables must name a setting (SLUICE_COMMIT_INTERVAL for commit_interval, "
+    message += "; SLUICE_* variables name settings (SLUICE_COMMIT_INTERVAL for commit_interval, "
                "SLUICE_KAFKA_<PROPERTY> for kafka.<property>); see docs/settings.md";
   }
   return message;
@@ -396,7 +396,8 @@ bool is_script_environment_variable(std::string_view variable) {
          kScriptEnvironmentVariables.end();
 }
 
-void read_environment(const std::map<std::string, std::string>& environment, std::vector<Assignment>& assignments) {
+void read_environment(const std::map<std::string, std::string>& environment, std::vector<Assignment>& assignments,
+                      std::vector<std::string>& warnings) {
   for (const auto& [variable, value] : environment) {
     if (!std::string_view(variable).starts_with(kEnvironmentPrefix) || is_script_environment_variable(variable)) {
       continue;
@@ -404,7 +405,7 @@ void read_environment(const std::map<std::string, std::string>& environment, std
     if (const auto name = setting_for_environment_variable(variable)) {
       assignments.push_back({*name, value, variable, "env"});
     } else {
-      assignments.push_back({variable, "", variable, "env", unknown_environment_variable_message(variable)});
+      warnings.push_back(variable + ": " + unknown_environment_variable_message(variable) + " (ignored)");
     }
   }
 }
@@ -614,10 +615,12 @@ std::variant<Settings, std::vector<SettingsError>> load_settings(const SettingsS
     assignments.push_back({definition.name, definition.default_value, "default of " + definition.name, "default"});
   }
   if (sources.config_file) read_config_file(*sources.config_file, assignments, errors);
-  read_environment(sources.environment, assignments);
+  std::vector<std::string> warnings;
+  read_environment(sources.environment, assignments, warnings);
   read_assignments(sources.assignments, assignments);
 
   Settings settings;
+  settings.warnings_ = std::move(warnings);
   for (auto& assignment : assignments) {
     if (assignment.problem) {
       errors.push_back({std::move(assignment.origin), std::move(*assignment.problem)});
@@ -716,8 +719,9 @@ std::string settings_reference_markdown() {
          "`SLUICE_COMMIT_INTERVAL`. `SLUICE_KAFKA_<X>` sets `kafka.` + `<X>` in lower case with `_` replaced by "
          "`.`: `SLUICE_KAFKA_SASL_PASSWORD` sets `kafka.sasl.password`. librdkafka properties whose names contain "
          "`_` cannot be written this way; set them in the config file or with `--set`.\n\n"
-         "Any other `SLUICE_*` variable is an error (so a typo is not silently ignored), except these, which the "
-         "scripts use and sluice ignores:";
+         "Any other `SLUICE_*` variable is logged as a warning at start-up (with a suggestion when it looks like a "
+         "typo) and ignored; it is not an error because Kubernetes injects `SLUICE_PORT`, `SLUICE_SERVICE_HOST`, ... "
+         "into pods when a Service is named `sluice`. These are used by the scripts and ignored silently:";
   for (const auto variable : kScriptEnvironmentVariables) out += " `" + std::string(variable) + "`,";
   out.back() = '.';
   out += "\n\n";

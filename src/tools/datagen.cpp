@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_until(due);  // pacing to a target rate, not synchronisation
       }
     }
-    auto error = producer.flush(60s);
+    error = producer.flush(60s);
     if (!error.ok() || failed > 0) {
       std::cerr << "sluice-datagen: " << failed << " records not acknowledged\n";
       return 1;

@@ -4,7 +4,7 @@
 //
 // Environment variables that start with SLUICE_ but are not settings (used by the scripts): SLUICE_TEST_BOOTSTRAP,
 // SLUICE_KAFKA_PORT, SLUICE_KAFKA_DIR, SLUICE_KAFKA_HEAP, SLUICE_CACHE, SLUICE_BUILD_DIR. Every other SLUICE_*
-// variable must name a setting. docs/settings.md is generated from settings_reference_markdown().
+// variable should name a setting; others are reported as warnings (see Settings::warnings()). docs/settings.md is generated from settings_reference_markdown().
 #pragma once
 
 #include <cstdint>
@@ -67,6 +67,10 @@ class Settings {
   // canonical form (durations like "1m30s", booleans as true/false) so they read the same whatever was typed.
   std::vector<std::tuple<std::string, std::string, std::string>> redacted() const;
 
+  // Problems that do not stop the process, e.g. SLUICE_* variables that name no setting. They are warnings, not
+  // errors, because Kubernetes injects SLUICE_PORT, SLUICE_SERVICE_HOST, ... for a Service named "sluice".
+  const std::vector<std::string>& warnings() const noexcept { return warnings_; }
+
  private:
   friend std::variant<Settings, std::vector<SettingsError>> load_settings(const SettingsSources& sources);
   Settings() = default;
@@ -83,6 +87,7 @@ class Settings {
   std::map<std::string, Effective, std::less<>> values_;
   std::map<std::string, std::string> kafka_;
   std::map<std::string, std::string> kafka_sources_;  // same keys as kafka_
+  std::vector<std::string> warnings_;
 };
 
 // Loads and validates every source. Precedence: defaults < config file < environment (SLUICE_*) < --set; a
