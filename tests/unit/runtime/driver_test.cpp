@@ -1,0 +1,318 @@
+// Every stateless operator through the in-process TestDriver: outputs, dead letters with their headers,
+// formats, timestamps, fan-out, and partition placement across several partitions.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/core/clock.hpp"
+#include "sluice/runtime/test_driver.hpp"
+#include "sluice/topology/topology.hpp"
+
+using namespace sluice;
+using nlohmann::json;
+
+namespace {
+
+topology::Topology parse(const json& document) {
+  auto parsed = topology::parse_topology(document);
+  if (auto* errors = std::get_if<std::vector<topology::ValidationError>>(&parsed)) {
+    std::string all;
+    for (const auto& error : *errors) all += error.to_string() + "\n";
+    ADD_FAILURE() << all;
+    std::abort();
+  }
+  return std::get<topology::Topology>(std::move(parsed));
+}
+
+json single(const json& source, const json& op, const json& sink_extra = json::object()) {
+  json sink = {{"from", op["name"]}, {"topic", "out"}};
+  sink.update(sink_extra);
+  return {{"application_id", "test"}, {"sources", {source}}, {"operators", {op}}, {"sinks", {sink}}};
+}
+
+const json in_source = {{"name", "in"}, {"topic", "in"}};
+
+std::vector<json> values(const std::vector<runtime::DriverRecord>& records) {
+  std::vector<json> out;
+  for (const auto& record : records) out.push_back(json::parse(*record.value));
+  return out;
+}
+
+}  // namespace
+
+class DriverTest : public ::testing::Test {
+ protected:
+  core::ManualClock clock{1'000'000};
+};
+
+TEST_F(DriverTest, FilterKeepsMatchesAndCountsDiscards) {
+  auto topology = parse(single(in_source, {{"name", "big"}, {"from", "in"}, {"filter", "amount > 10"}}));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", "a", R"({"amount": 5})");
+  driver.pipe("in", "b", R"({"amount": 50})");
+  driver.pipe("in", "c", R"({"other": 1})");  // null predicate: dropped, not an error
+  auto out = driver.read("out");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(*out[0].key, "b");
+  EXPECT_EQ(driver.discarded(), 2u);
+  EXPECT_EQ(driver.dead_lettered(), 0u);
+}
+
+TEST_F(DriverTest, FilterTypeErrorIsDeadLetteredWithHeaders) {
+  auto topology = parse(single(in_source, {{"name", "big"}, {"from", "in"}, {"filter", "amount * 2 > 10"}}));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", "k1", R"({"amount": 1})", 0, 0);
+  driver.pipe("in", "k2", R"({"amount": "many"})", 0, 3);
+  EXPECT_EQ(driver.read("out").size(), 0u);
+  auto dead = driver.read("test-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(*dead[0].key, "k2");
+  EXPECT_EQ(*dead[0].value, R"({"amount": "many"})");  // original bytes
+  EXPECT_EQ(dead[0].header("sluice.error.kind"), "type_error");
+  EXPECT_EQ(dead[0].header("sluice.operator"), "big");
+  EXPECT_EQ(dead[0].header("sluice.source.topic"), "in");
+  EXPECT_EQ(dead[0].header("sluice.source.partition"), "3");
+  EXPECT_EQ(dead[0].header("sluice.source.offset"), "0");
+  EXPECT_NE(dead[0].header("sluice.error.message")->find("string"), std::string::npos);
+}
+
+TEST_F(DriverTest, UnparseableValueIsDeadLetteredAndProcessingContinues) {
+  auto topology = parse(single(in_source, {{"name", "all"}, {"from", "in"}, {"filter", "true"}}));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", "a", "{broken");
+  driver.pipe("in", "b", R"({"ok": true})");
+  EXPECT_EQ(driver.read("out").size(), 1u);
+  auto dead = driver.read("test-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].header("sluice.error.kind"), "deserialization");
+  EXPECT_EQ(dead[0].header("sluice.operator"), "source:in");
+  EXPECT_EQ(dead[0].header("sluice.source.offset"), "0");
+}
+
+TEST_F(DriverTest, MapComputesFromTheInputAndDrops) {
+  auto topology = parse(single(in_source, {{"name", "m"},
+                                           {"from", "in"},
+                                           {"map", {{"total", "price * qty"}, {"price", "price + 1"}, {"copy", "price"}}},
+                                           {"drop", {"secret"}}}));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", "k", R"({"price": 2.5, "qty": 4, "secret": "x"})");
+  auto out = values(driver.read("out"));
+  ASSERT_EQ(out.size(), 1u);
+  // Every field is computed from the input, so copy sees the old price.
+  EXPECT_EQ(out[0], json::parse(R"({"price": 3.5, "qty": 4, "total": 10.0, "copy": 2.5})"));
+}
+
+TEST_F(DriverTest, MapOnNonObjectIsTypeError) {
+  auto topology = parse(single({{"name", "in"}, {"topic", "in"}, {"value", "string"}},
+                               {{"name", "m"}, {"from", "in"}, {"map", {{"x", "1"}}}}));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", "k", "plain text");
+  auto dead = driver.read("test-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].header("sluice.error.kind"), "type_error");
+}
+
+TEST_F(DriverTest, SelectProjectsObjectAndPathForms) {
+  auto topology = parse(single(in_source, {{"name", "s"}, {"from", "in"}, {"select", {"id", "user.name"}}}));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", "k", R"({"id": 7, "user": {"name": "ada", "age": 36}, "junk": 1})");
+  auto out = values(driver.read("out"));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], json::parse(R"({"id": 7, "name": "ada"})"));
+}
+
+TEST_F(DriverTest, FlatMapExplodesWithAndWithoutAs) {
+  json document = {{"application_id", "test"},
+                   {"sources", {in_source}},
+                   {"operators",
+                    {{{"name", "items"}, {"from", "in"}, {"flat_map", "items"}},
+                     {{"name", "tagged"}, {"from", "in"}, {"flat_map", "items"}, {"as", "item"}}}},
+                   {"sinks", {{{"from", "items"}, {"topic", "plain"}}, {{"from", "tagged"}, {"topic", "tagged"}}}}};
+  auto topology = parse(document);
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", "order-1", R"({"order": 1, "items": [{"sku": "a"}, {"sku": "b"}]})", 77);
+  auto plain = driver.read("plain");
+  ASSERT_EQ(plain.size(), 2u);
+  EXPECT_EQ(json::parse(*plain[1].value), json::parse(R"({"sku": "b"})"));
+  EXPECT_EQ(*plain[1].key, "order-1");
+  EXPECT_EQ(plain[1].timestamp_ms, 77);
+  auto tagged = values(driver.read("tagged"));
+  ASSERT_EQ(tagged.size(), 2u);
+  EXPECT_EQ(tagged[0]["item"], json::parse(R"({"sku": "a"})"));
+  EXPECT_EQ(tagged[0]["order"], 1);
+  driver.pipe("in", "empty", R"({"items": []})");
+  EXPECT_EQ(driver.pending("plain"), 0u);
+  driver.pipe("in", "missing", R"({"other": 1})");
+  driver.pipe("in", "scalar", R"({"items": 5})");
+  auto dead = driver.read("test-dlq");
+  ASSERT_EQ(dead.size(), 4u);  // missing and scalar, once per flat_map operator
+  EXPECT_EQ(dead[0].header("sluice.error.kind"), "missing_field");
+  EXPECT_EQ(dead[2].header("sluice.error.kind"), "type_error");
+}
+
+TEST_F(DriverTest, RekeyPlacesRecordsByMurmur2AcrossPartitions) {
+  auto topology = parse(single(in_source, {{"name", "by_user"}, {"from", "in"}, {"rekey", "user"}}));
+  runtime::TestDriver driver(topology, clock, {{"out", 6}});
+  for (int i = 0; i < 60; ++i) driver.pipe("in", std::nullopt, json{{"user", "u" + std::to_string(i % 12)}}.dump(), 0, i % 3);
+  auto out = driver.read("out");
+  ASSERT_EQ(out.size(), 60u);
+  std::map<std::string, int> partition_of;
+  for (const auto& record : out) {
+    EXPECT_EQ(record.partition, runtime::murmur2_partition(*record.key, 6));
+    auto [it, inserted] = partition_of.emplace(*record.key, record.partition);
+    EXPECT_EQ(it->second, record.partition);  // a key always lands on one partition
+  }
+  std::set<int> used;
+  for (const auto& [key, partition] : partition_of) used.insert(partition);
+  EXPECT_GT(used.size(), 2u);
+  driver.pipe("in", "k", R"({"no_user": 1})");
+  auto dead = driver.read("test-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].header("sluice.error.kind"), "missing_field");
+}
+
+TEST_F(DriverTest, RekeyWithNumberAndJsonKeyFormats) {
+  auto topology = parse(single(in_source, {{"name", "r"}, {"from", "in"}, {"rekey", "id"}}, {{"key", "json"}}));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", std::nullopt, R"({"id": 42})");
+  driver.pipe("in", std::nullopt, R"({"id": "x"})");
+  auto out = driver.read("out");
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(*out[0].key, "42");
+  EXPECT_EQ(*out[1].key, "\"x\"");
+}
+
+TEST_F(DriverTest, RouteSendsToFirstMatchElseDefault) {
+  json document = {{"application_id", "test"},
+                   {"sources", {in_source}},
+                   {"operators",
+                    {{{"name", "r"},
+                      {"from", "in"},
+                      {"route", {{{"name", "big"}, {"when", "n > 100"}}, {{"name", "odd"}, {"when", "n % 2 == 1"}}}},
+                      {"default", "rest"}}}},
+                   {"sinks",
+                    {{{"from", "r.big"}, {"topic", "big"}},
+                     {{"from", "r.odd"}, {"topic", "odd"}},
+                     {{"from", "r.rest"}, {"topic", "rest"}}}}};
+  auto topology = parse(document);
+  runtime::TestDriver driver(topology, clock);
+  for (int n : {1, 2, 101, 102, 3}) driver.pipe("in", "k", json{{"n", n}}.dump());
+  EXPECT_EQ(driver.read("big").size(), 2u);  // 101 is big before it is odd
+  EXPECT_EQ(driver.read("odd").size(), 2u);
+  EXPECT_EQ(driver.read("rest").size(), 1u);
+}
+
+TEST_F(DriverTest, RouteWithoutDefaultDiscardsUnmatched) {
+  json document = {{"application_id", "test"},
+                   {"sources", {in_source}},
+                   {"operators", {{{"name", "r"}, {"from", "in"}, {"route", {{{"name", "a"}, {"when", "t == 'a'"}}}}}}},
+                   {"sinks", {{{"from", "r.a"}, {"topic", "a"}}}}};
+  auto topology = parse(document);
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", "k", R"({"t": "a"})");
+  driver.pipe("in", "k", R"({"t": "b"})");
+  EXPECT_EQ(driver.read("a").size(), 1u);
+  EXPECT_EQ(driver.discarded(), 1u);
+}
+
+TEST_F(DriverTest, MergeAndFanOutCopyRecords) {
+  json document = {{"application_id", "test"},
+                   {"sources", {{{"name", "a"}, {"topic", "a"}}, {{"name", "b"}, {"topic", "b"}}}},
+                   {"operators",
+                    {{{"name", "both"}, {"merge", {"a", "b"}}},
+                     {{"name", "marked"}, {"from", "both"}, {"map", {{"seen", "true"}}}}}},
+                   {"sinks", {{{"from", "marked"}, {"topic", "out1"}}, {{"from", "both"}, {"topic", "out2"}}}}};
+  auto topology = parse(document);
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("a", "1", R"({"x": 1})");
+  driver.pipe("b", "2", R"({"x": 2})");
+  auto marked = values(driver.read("out1"));
+  auto plain = values(driver.read("out2"));
+  ASSERT_EQ(marked.size(), 2u);
+  ASSERT_EQ(plain.size(), 2u);
+  EXPECT_TRUE(marked[0]["seen"].get<bool>());
+  EXPECT_FALSE(plain[0].contains("seen"));  // the fan-out copy was not touched by the map
+}
+
+TEST_F(DriverTest, TimestampsFromFieldsInEveryFormat) {
+  auto run = [&](const json& timestamp, const std::string& value) {
+    json source = {{"name", "in"}, {"topic", "in"}, {"timestamp", timestamp}};
+    auto topology = parse(single(source, {{"name", "f"}, {"from", "in"}, {"filter", "true"}}));
+    runtime::TestDriver driver(topology, clock);
+    driver.pipe("in", "k", value, 5);
+    auto out = driver.read("out");
+    auto dead = driver.read("test-dlq");
+    return std::make_pair(out.empty() ? std::int64_t{-1} : out[0].timestamp_ms,
+                          dead.empty() ? std::string() : *dead[0].header("sluice.error.kind"));
+  };
+  EXPECT_EQ(run("record", R"({"t": 1})"), std::make_pair(std::int64_t{5}, std::string()));
+  EXPECT_EQ(run({{"field", "t"}}, R"({"t": 1700000000123})"), std::make_pair(std::int64_t{1700000000123}, std::string()));
+  EXPECT_EQ(run({{"field", "t"}, {"format", "epoch_s"}}, R"({"t": 1700000000.5})"),
+            std::make_pair(std::int64_t{1700000000500}, std::string()));
+  EXPECT_EQ(run({{"field", "meta.t"}, {"format", "iso8601"}}, R"({"meta": {"t": "2026-11-21T10:00:00.5Z"}})"),
+            std::make_pair(std::int64_t{1795255200500}, std::string()));
+  EXPECT_EQ(run({{"field", "t"}}, R"({"x": 1})"), std::make_pair(std::int64_t{-1}, std::string("missing_field")));
+  EXPECT_EQ(run({{"field", "t"}}, R"({"t": "soon"})"), std::make_pair(std::int64_t{-1}, std::string("type_error")));
+  EXPECT_EQ(run({{"field", "t"}, {"format", "iso8601"}}, R"({"t": "21/11/2026"})"),
+            std::make_pair(std::int64_t{-1}, std::string("invalid_value")));
+  EXPECT_EQ(run({{"field", "t"}}, R"({"t": -5})"), std::make_pair(std::int64_t{-1}, std::string("invalid_value")));
+}
+
+TEST_F(DriverTest, StringAndBytesFormatsPassTextThrough) {
+  json source = {{"name", "in"}, {"topic", "in"}, {"key", "bytes"}, {"value", "string"}};
+  auto topology = parse(single(source, {{"name", "u"}, {"from", "in"}, {"filter", "length($value) > 2"}},
+                               {{"value", "string"}, {"key", "bytes"}}));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", std::string("\x00\x01", 2), "hello");
+  driver.pipe("in", std::nullopt, "hi");
+  auto out = driver.read("out");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(*out[0].key, std::string("\x00\x01", 2));
+  EXPECT_EQ(*out[0].value, "hello");
+}
+
+TEST_F(DriverTest, HeadersAreKeptOnOutputs) {
+  auto topology = parse(single(in_source, {{"name", "f"}, {"from", "in"}, {"filter", "$headers.trace != null"}}));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", "k", "{}", 0, 0, {{"trace", "abc"}});
+  driver.pipe("in", "k", "{}", 0, 0, {});
+  auto out = driver.read("out");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].header("trace"), "abc");
+}
+
+TEST_F(DriverTest, KeyJsonFormatParsesAndRejects) {
+  json source = {{"name", "in"}, {"topic", "in"}, {"key", "json"}};
+  auto topology = parse(single(source, {{"name", "f"}, {"from", "in"}, {"filter", "$key.region == 'eu'"}}));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", R"({"region": "eu"})", "{}");
+  driver.pipe("in", "not json", "{}");
+  EXPECT_EQ(driver.read("out").size(), 1u);
+  auto dead = driver.read("test-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].header("sluice.error.kind"), "deserialization");
+}
+
+TEST_F(DriverTest, EveryInputIsAccountedFor) {
+  // in = outputs + discarded + dead-lettered, for a mix of good, filtered and bad records.
+  auto topology = parse(single(in_source, {{"name", "f"}, {"from", "in"}, {"filter", "n / d > 1"}}));
+  runtime::TestDriver driver(topology, clock);
+  int inputs = 0;
+  for (int i = 0; i < 100; ++i, ++inputs) {
+    std::string value = i % 10 == 0 ? "{" : json{{"n", i}, {"d", i % 7}}.dump();
+    driver.pipe("in", "k", value);
+  }
+  std::size_t outputs = driver.read("out").size();
+  EXPECT_EQ(outputs + driver.discarded() + driver.dead_lettered(), static_cast<std::size_t>(inputs));
+  EXPECT_GT(driver.dead_lettered(), 10u);  // unparseable and division by zero
+}
+
+TEST(Murmur2, MatchesKafkaJavaClientVectors) {
+  // Expected values from Apache Kafka's UtilsTest for Utils.murmur2 (signed 32-bit).
+  EXPECT_EQ(static_cast<std::int32_t>(runtime::murmur2("21")), -973932308);
+  EXPECT_EQ(static_cast<std::int32_t>(runtime::murmur2("foobar")), -790332482);
+  EXPECT_EQ(static_cast<std::int32_t>(runtime::murmur2("a-little-bit-long-string")), -985981536);
+  EXPECT_EQ(static_cast<std::int32_t>(runtime::murmur2("a-little-bit-longer-string")), -1486304829);
+  EXPECT_EQ(static_cast<std::int32_t>(runtime::murmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8")), -58897971);
+  EXPECT_EQ(static_cast<std::int32_t>(runtime::murmur2("abc")), 479470107);
+}
