@@ -102,16 +102,17 @@ void produce(const std::string& topic, const std::vector<TestRecord>& records) {
     if (!error.ok()) ++failures;
   });
   for (const auto& record : records) {
+    void* key = record.key ? const_cast<char*>(record.key->data()) : nullptr;
+    std::size_t key_size = record.key ? record.key->size() : 0;
+    void* value = record.value ? const_cast<char*>(record.value->data()) : nullptr;
+    std::size_t value_size = record.value ? record.value->size() : 0;
     for (;;) {
       auto error = record.partition >= 0
                        ? kafka::KafkaError::from_code(rd_kafka_producev(
                              producer.handle(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(record.partition),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                             RD_KAFKA_V_KEY(record.key ? const_cast<char*>(record.key->data()) : nullptr,
-                                            record.key ? record.key->size() : 0),
-                             RD_KAFKA_V_VALUE(record.value ? const_cast<char*>(record.value->data()) : nullptr,
-                                              record.value ? record.value->size() : 0),
-                             RD_KAFKA_V_TIMESTAMP(record.timestamp_ms), RD_KAFKA_V_END))
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_size),
+                             RD_KAFKA_V_VALUE(value, value_size), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
+                             RD_KAFKA_V_END))
                        : producer.produce(topic, record.key ? std::optional<std::string_view>(*record.key) : std::nullopt,
                                           record.value ? std::optional<std::string_view>(*record.value) : std::nullopt,
                                           record.timestamp_ms, &record.headers);

@@ -1,0 +1,216 @@
+// describe_json / describe: sub-topologies, nodes and edges in each format.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/topology/describe.hpp"
+#include "sluice/topology/topology.hpp"
+#include "support.hpp"
+
+namespace sluice::topology {
+namespace {
+
+using testing::topology_of;
+
+// Two independent flows: orders -> big -> enriched -> sink, and events -> by_type -> (clicks | other) -> sinks,
+// where clicks and the orders flow do not meet.
+constexpr const char* kTwoFlows = R"({"application_id": "two-flows",
+  "sources": [{"name": "orders", "topic": "orders"}, {"name": "events", "topic": "events"}],
+  "operators": [
+    {"name": "by_type", "from": "events", "route": [{"name": "clicks", "when": "type == 'click'"}], "default": "other"},
+    {"name": "enriched", "from": "big", "map": {"total": "price * qty"}, "drop": ["notes"]},
+    {"name": "big", "from": "orders", "filter": "amount > 100"},
+    {"name": "slim", "from": "enriched", "select": {"id": "order_id", "total": "total"}}
+  ],
+  "sinks": [
+    {"from": "slim", "topic": "orders-out"},
+    {"name": "clicks-out", "from": "by_type.clicks", "topic": "clicks"},
+    {"from": "by_type.other", "topic": "other"},
+    {"from": "enriched", "topic": "orders-out"}
+  ]})";
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST(TopologyDescribeTest, JsonStructure) {
+  const Topology topology = topology_of(kTwoFlows);
+  const nlohmann::json description = describe_json(topology);
+  EXPECT_EQ(description.at("application_id"), "two-flows");
+  EXPECT_EQ(description.at("dead_letter_topic"), "two-flows-dlq");
+  EXPECT_EQ(description.at("state_stores"), nlohmann::json::array());
+  EXPECT_EQ(description.at("internal_topics"), nlohmann::json::array());
+  EXPECT_EQ(description.at("output_topics"), (nlohmann::json{"orders-out", "clicks", "other", "two-flows-dlq"}));
+
+  const auto& subtopologies = description.at("subtopologies");
+  ASSERT_EQ(subtopologies.size(), 2u);
+  // Numbered in the order of their first source: orders is listed first.
+  const auto& orders = subtopologies[0];
+  EXPECT_EQ(orders.at("id"), 0);
+  EXPECT_EQ(orders.at("source_topics"), (nlohmann::json{"orders"}));
+  EXPECT_EQ(orders.at("sink_topics"), (nlohmann::json{"orders-out"}));
+  const auto& nodes = orders.at("nodes");
+  ASSERT_EQ(nodes.size(), 6u) << nodes.dump(2);
+  EXPECT_EQ(nodes[0], (nlohmann::json{{"name", "orders"}, {"type", "source"}, {"inputs", nlohmann::json::array()},
+                                      {"detail", "orders"}}));
+  EXPECT_EQ(nodes[1], (nlohmann::json{{"name", "big"}, {"type", "filter"}, {"inputs", {"orders"}},
+                                      {"detail", "amount > 100"}}));
+  EXPECT_EQ(nodes[2], (nlohmann::json{{"name", "enriched"}, {"type", "map"}, {"inputs", {"big"}},
+                                      {"detail", "total = price * qty; drop notes"}}));
+  EXPECT_EQ(nodes[3], (nlohmann::json{{"name", "slim"}, {"type", "select"}, {"inputs", {"enriched"}},
+                                      {"detail", "id = order_id, total"}}));
+  EXPECT_EQ(nodes[4], (nlohmann::json{{"name", "slim-to-orders-out"}, {"type", "sink"}, {"inputs", {"slim"}},
+                                      {"detail", "orders-out"}}));
+  EXPECT_EQ(nodes[5].at("name"), "enriched-to-orders-out");
+
+  const auto& events = subtopologies[1];
+  EXPECT_EQ(events.at("id"), 1);
+  EXPECT_EQ(events.at("source_topics"), (nlohmann::json{"events"}));
+  EXPECT_EQ(events.at("sink_topics"), (nlohmann::json{"clicks", "other"}));
+  ASSERT_EQ(events.at("nodes").size(), 4u);
+  EXPECT_EQ(events.at("nodes")[1], (nlohmann::json{{"name", "by_type"}, {"type", "route"}, {"inputs", {"events"}},
+                                                   {"detail", "clicks: type == 'click'; default: other"}}));
+  EXPECT_EQ(events.at("nodes")[2], (nlohmann::json{{"name", "clicks-out"}, {"type", "sink"},
+                                                   {"inputs", {"by_type.clicks"}}, {"detail", "clicks"}}));
+
+  // The JSON format of describe() is the same document.
+  EXPECT_EQ(nlohmann::json::parse(describe(topology, DescribeFormat::json)), description);
+}
+
+TEST(TopologyDescribeTest, MergeJoinsSubtopologiesAndDetailsOfOtherTypes) {
+  const Topology topology = topology_of(R"json({"application_id": "m",
+    "sources": [{"name": "a", "topic": "a"}, {"name": "b", "topic": "b"}, {"name": "lonely", "topic": "c"}],
+    "operators": [
+      {"name": "words", "from": "a", "flat_map": "split(text, ' ')", "as": "word"},
+      {"name": "keyed", "from": "words", "rekey": "word"},
+      {"name": "paths", "from": "b", "select": ["customer.id", "order_id"]},
+      {"name": "all", "merge": ["keyed", "paths"]}],
+    "sinks": [{"from": "all", "topic": "out"}, {"from": "lonely", "topic": "copy"}]})json");
+  const nlohmann::json description = describe_json(topology);
+  const auto& subtopologies = description.at("subtopologies");
+  ASSERT_EQ(subtopologies.size(), 2u);
+  EXPECT_EQ(subtopologies[0].at("source_topics"), (nlohmann::json{"a", "b"}));
+  EXPECT_EQ(subtopologies[1].at("source_topics"), (nlohmann::json{"c"}));
+  EXPECT_EQ(subtopologies[1].at("sink_topics"), (nlohmann::json{"copy"}));
+  const auto& nodes = subtopologies[0].at("nodes");
+  ASSERT_EQ(nodes.size(), 7u) << nodes.dump(2);
+  EXPECT_EQ(nodes[2].at("detail"), "split(text, ' ') as word");
+  EXPECT_EQ(nodes[3].at("detail"), "word");
+  EXPECT_EQ(nodes[4].at("detail"), "customer.id, order_id");
+  EXPECT_EQ(nodes[5].at("type"), "merge");
+  EXPECT_EQ(nodes[5].at("detail"), "keyed, paths");
+}
+
+TEST(TopologyDescribeTest, Text) {
+  const std::string text = describe(topology_of(kTwoFlows), DescribeFormat::text);
+  EXPECT_TRUE(contains(text, "Topology: two-flows\n")) << text;
+  EXPECT_TRUE(contains(text, "Sub-topology 0\n"
+                             "  Source: orders (topic: orders)\n"
+                             "    --> big\n"
+                             "  Processor: big (filter: amount > 100)\n"
+                             "    --> enriched\n"
+                             "    <-- orders\n"))
+      << text;
+  EXPECT_TRUE(contains(text, "  Processor: by_type (route: clicks: type == 'click'; default: other)\n"
+                             "    --> clicks-out (via clicks)\n"
+                             "    --> by_type.other-to-other (via other)\n"
+                             "    <-- events\n"))
+      << text;
+  EXPECT_TRUE(contains(text, "Sub-topology 1\n")) << text;
+  EXPECT_TRUE(contains(text, "  Sink: clicks-out (topic: clicks)\n    <-- by_type\n")) << text;
+  EXPECT_TRUE(contains(text, "Dead-letter topic: two-flows-dlq\n")) << text;
+  EXPECT_LT(text.find("Source: orders"), text.find("Sub-topology 1"));
+}
+
+TEST(TopologyDescribeTest, DotHasEveryNodeAndEdge) {
+  const std::string dot = describe(topology_of(kTwoFlows), DescribeFormat::dot);
+  EXPECT_EQ(dot.rfind("digraph \"two-flows\" {\n", 0), 0u) << dot;
+  EXPECT_TRUE(contains(dot, "subgraph cluster_0 {")) << dot;
+  EXPECT_TRUE(contains(dot, "subgraph cluster_1 {")) << dot;
+  // Nodes: sources by file index, processors by processing order (big, by_type... see below), sinks by file index.
+  EXPECT_TRUE(contains(dot, "source_0 [label=\"orders\\ntopic: orders\", shape=cds];")) << dot;
+  EXPECT_TRUE(contains(dot, "source_1 [label=\"events\\ntopic: events\", shape=cds];")) << dot;
+  EXPECT_TRUE(contains(dot, "processor_0 [label=\"by_type\\nroute: clicks: type == 'click'; default: other\"];")) << dot;
+  EXPECT_TRUE(contains(dot, "processor_1 [label=\"big\\nfilter: amount > 100\"];")) << dot;
+  EXPECT_TRUE(contains(dot, "processor_2 [label=\"enriched\\nmap: total = price * qty; drop notes\"];")) << dot;
+  EXPECT_TRUE(contains(dot, "processor_3 [label=\"slim\\nselect: id = order_id, total\"];")) << dot;
+  for (const char* sink : {"sink_0 [label=\"slim-to-orders-out", "sink_1 [label=\"clicks-out",
+                           "sink_2 [label=\"by_type.other-to-other", "sink_3 [label=\"enriched-to-orders-out"}) {
+    EXPECT_TRUE(contains(dot, sink)) << sink << "\n" << dot;
+  }
+  for (const char* edge : {"source_0 -> processor_1;", "source_1 -> processor_0;", "processor_1 -> processor_2;",
+                           "processor_2 -> processor_3;", "processor_3 -> sink_0;",
+                           "processor_0 -> sink_1 [label=\"clicks\"];", "processor_0 -> sink_2 [label=\"other\"];",
+                           "processor_2 -> sink_3;"}) {
+    EXPECT_TRUE(contains(dot, edge)) << edge << "\n" << dot;
+  }
+  std::size_t arrows = 0;
+  for (std::size_t at = dot.find(" -> "); at != std::string::npos; at = dot.find(" -> ", at + 1)) ++arrows;
+  EXPECT_EQ(arrows, 8u);
+  EXPECT_EQ(dot.substr(dot.size() - 2), "}\n");
+}
+
+TEST(TopologyDescribeTest, MermaidHasEveryNodeAndEdge) {
+  const std::string mermaid = describe(topology_of(kTwoFlows), DescribeFormat::mermaid);
+  EXPECT_EQ(mermaid.rfind("flowchart LR\n", 0), 0u) << mermaid;
+  EXPECT_TRUE(contains(mermaid, "  subgraph subtopology_0[\"Sub-topology 0\"]\n")) << mermaid;
+  EXPECT_TRUE(contains(mermaid, "    source_0([\"orders<br/>topic: orders\"])\n")) << mermaid;
+  // '>' is written as an entity so that labels stay plain text.
+  EXPECT_TRUE(contains(mermaid, "    processor_1[\"big<br/>filter: amount #gt; 100\"]\n")) << mermaid;
+  EXPECT_TRUE(contains(mermaid, "    sink_1([\"clicks-out<br/>topic: clicks\"])\n")) << mermaid;
+  for (const char* edge : {"  source_0 --> processor_1\n", "  source_1 --> processor_0\n",
+                           "  processor_1 --> processor_2\n", "  processor_2 --> processor_3\n",
+                           "  processor_3 --> sink_0\n", "  processor_0 -->|\"clicks\"| sink_1\n",
+                           "  processor_0 -->|\"other\"| sink_2\n", "  processor_2 --> sink_3\n"}) {
+    EXPECT_TRUE(contains(mermaid, edge)) << edge << "\n" << mermaid;
+  }
+  std::size_t arrows = 0;
+  for (std::size_t at = mermaid.find(" -->"); at != std::string::npos; at = mermaid.find(" -->", at + 1)) ++arrows;
+  EXPECT_EQ(arrows, 8u);
+  std::size_t ends = 0;
+  for (std::size_t at = mermaid.find("  end\n"); at != std::string::npos; at = mermaid.find("  end\n", at + 1)) ++ends;
+  EXPECT_EQ(ends, 2u);
+}
+
+TEST(TopologyDescribeTest, LabelsAreEscaped) {
+  // parse_topology never produces such names, but describe must stay well-formed for any Topology.
+  Topology topology;
+  topology.application_id = "odd\"app";
+  topology.dead_letter_topic = "dlq";
+  topology.sources.push_back(SourceSpec{"a\"b", "t#1<x>", KeyFormat::string, ValueFormat::json, {}, "/sources/0"});
+  topology.sinks.push_back(SinkSpec{"s\\k", "a\"b", "out&", KeyFormat::string, ValueFormat::json, "/sinks/0"});
+  const std::string dot = describe(topology, DescribeFormat::dot);
+  EXPECT_TRUE(contains(dot, "digraph \"odd\\\"app\" {")) << dot;
+  EXPECT_TRUE(contains(dot, "source_0 [label=\"a\\\"b\\ntopic: t#1<x>\"")) << dot;
+  EXPECT_TRUE(contains(dot, "sink_0 [label=\"s\\\\k\\ntopic: out&\"")) << dot;
+  EXPECT_TRUE(contains(dot, "source_0 -> sink_0;")) << dot;
+  const std::string mermaid = describe(topology, DescribeFormat::mermaid);
+  EXPECT_TRUE(contains(mermaid, "source_0([\"a#quot;b<br/>topic: t#35;1#lt;x#gt;\"])")) << mermaid;
+  EXPECT_TRUE(contains(mermaid, "sink_0([\"s\\k<br/>topic: out#amp;\"])")) << mermaid;
+  EXPECT_TRUE(contains(mermaid, "source_0 --> sink_0")) << mermaid;
+
+  topology.sinks[0].topic = "bad\xff utf-8";
+  std::string json;
+  EXPECT_NO_THROW(json = describe(topology, DescribeFormat::json));
+  EXPECT_TRUE(contains(json, "bad\xef\xbf\xbd utf-8")) << json;  // U+FFFD
+}
+
+TEST(TopologyDescribeTest, ExamplesDescribeInEveryFormat) {
+  for (const char* name : {"word-count-split.json", "orders-enrichment.json", "event-router.json"}) {
+    auto result = load_topology_file(std::string(SLUICE_SOURCE_DIR) + "/topologies/" + name);
+    ASSERT_TRUE(std::holds_alternative<Topology>(result)) << name;
+    const Topology& topology = std::get<Topology>(result);
+    const nlohmann::json description = describe_json(topology);
+    ASSERT_EQ(description.at("subtopologies").size(), 1u) << name;
+    const std::size_t node_count = topology.sources.size() + topology.operators.size() + topology.sinks.size();
+    EXPECT_EQ(description.at("subtopologies")[0].at("nodes").size(), node_count) << name;
+    for (const auto format : {DescribeFormat::text, DescribeFormat::dot, DescribeFormat::mermaid}) {
+      const std::string text = describe(topology, format);
+      for (const auto& op : topology.operators) EXPECT_TRUE(contains(text, op.name)) << name << "\n" << text;
+      for (const auto& sink : topology.sinks) EXPECT_TRUE(contains(text, sink.name)) << name << "\n" << text;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sluice::topology
