@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -112,6 +113,10 @@ struct ValidationError {
 
 // Parses and validates in full; returns the Topology or every error found (never only the first).
 std::variant<Topology, std::vector<ValidationError>> parse_topology(const nlohmann::json& document);
+// The same for a document that keeps its objects' key order (load_topology_file reads files this way): the
+// fields of `map` and `select` then keep the order they were written in, which is the order they are
+// computed and written in. nlohmann::json sorts object keys, so the overload above sees them alphabetically.
+std::variant<Topology, std::vector<ValidationError>> parse_topology(const nlohmann::ordered_json& document);
 // Reads a file, then parse_topology. A file that is not JSON yields one error at pointer "" with the
 // line and column of the syntax error.
 std::variant<Topology, std::vector<ValidationError>> load_topology_file(const std::string& path);

@@ -1,0 +1,157 @@
+#include "diagnostics.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+#include <utility>
+
+namespace sluice::topology::detail {
+
+std::string pointer_child(std::string_view parent, std::string_view key) {
+  std::string pointer;
+  pointer.reserve(parent.size() + key.size() + 1);
+  pointer.append(parent);
+  pointer.push_back('/');
+  for (const char c : key) {
+    if (c == '~') {
+      pointer.append("~0");
+    } else if (c == '/') {
+      pointer.append("~1");
+    } else {
+      pointer.push_back(c);
+    }
+  }
+  return pointer;
+}
+
+std::string pointer_child(std::string_view parent, std::size_t index) {
+  std::string pointer(parent);
+  pointer.push_back('/');
+  pointer.append(std::to_string(index));
+  return pointer;
+}
+
+std::string in_quotes(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('"');
+  for (const char c : text) {
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          std::array<char, 8> escape{};
+          std::snprintf(escape.data(), escape.size(), "\\u%04x", static_cast<unsigned>(c));
+          out.append(escape.data());
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out.append(separator);
+    out.append(items[i]);
+  }
+  return out;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  const auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  // Three rolling rows: the transposition case looks two rows back.
+  std::vector<std::size_t> before_previous(b.size() + 1);
+  std::vector<std::size_t> previous(b.size() + 1);
+  std::vector<std::size_t> current(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) previous[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    current[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t substitution = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + substitution});
+      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) && lower(a[i - 2]) == lower(b[j - 1])) {
+        current[j] = std::min(current[j], before_previous[j - 2] + 1);
+      }
+    }
+    std::swap(before_previous, previous);
+    std::swap(previous, current);
+  }
+  return previous[b.size()];
+}
+
+std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string>& candidates) {
+  // Short words tolerate one edit only: otherwise almost any two-letter word would "match" another.
+  const std::size_t max_distance = word.size() <= 4 ? 1 : 2;
+  std::optional<std::string> best;
+  std::size_t best_distance = max_distance + 1;
+  for (const auto& candidate : candidates) {
+    if (candidate == word) continue;
+    const std::size_t distance = edit_distance(word, candidate);
+    if (distance < best_distance && distance < candidate.size()) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
+  const auto match = closest_match(word, candidates);
+  return match ? "; did you mean " + in_quotes(*match) + "?" : std::string();
+}
+
+void ErrorList::add(std::string pointer, std::string message) {
+  errors_.push_back(ValidationError{std::move(pointer), std::move(message)});
+}
+
+namespace {
+
+// Sort key of a pointer: the rank of its top-level section, then the element index inside it.
+struct DocumentPosition {
+  int section = 0;
+  std::size_t element = 0;
+  auto operator<=>(const DocumentPosition&) const = default;
+};
+
+DocumentPosition position_of(std::string_view pointer) {
+  if (pointer.empty()) return {};
+  pointer.remove_prefix(1);
+  const std::size_t slash = pointer.find('/');
+  const std::string_view section = pointer.substr(0, slash);
+  constexpr std::array<std::string_view, 7> sections{"$schema",   "application_id", "description",      "sources",
+                                                     "operators", "sinks",          "dead_letter_topic"};
+  const auto found = std::find(sections.begin(), sections.end(), section);
+  DocumentPosition position;
+  // Unknown top-level fields are problems of the document as a whole: they sort with the root's errors.
+  if (found == sections.end()) return position;
+  position.section = static_cast<int>(found - sections.begin()) + 1;
+  if (slash != std::string_view::npos) {
+    std::string_view rest = pointer.substr(slash + 1);
+    rest = rest.substr(0, rest.find('/'));
+    std::size_t index = 0;
+    const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), index);
+    if (error == std::errc() && end == rest.data() + rest.size()) position.element = index;
+  }
+  return position;
+}
+
+}  // namespace
+
+std::vector<ValidationError> ErrorList::take_in_document_order() {
+  std::stable_sort(errors_.begin(), errors_.end(), [](const ValidationError& a, const ValidationError& b) {
+    return position_of(a.pointer) < position_of(b.pointer);
+  });
+  return std::move(errors_);
+}
+
+}  // namespace sluice::topology::detail

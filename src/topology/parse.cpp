@@ -1,0 +1,717 @@
+// parse_topology: reads every section of the document into drafts (collecting all errors rather than
+// stopping at the first), then checks what needs the whole file (names, references, cycles, topics) and,
+// when nothing is wrong, assembles the Topology with its operators in processing order.
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <map>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diagnostics.hpp"
+#include "field_reader.hpp"
+#include "graph.hpp"
+#include "sluice/topology/topology.hpp"
+
+namespace sluice::topology {
+namespace {
+
+using detail::DraftOperator;
+using detail::DraftSource;
+using detail::ErrorList;
+using detail::FieldReader;
+using detail::Json;
+using detail::Located;
+using detail::pointer_child;
+using detail::in_quotes;
+
+// The operator types, in the order of OperatorBody's alternatives.
+constexpr std::array<std::string_view, 7> kOperatorTypes{"filter",  "map",   "select", "flat_map",
+                                                         "rekey",   "route", "merge"};
+
+// Fields that belong to one operator type besides its type key.
+struct TypeOption {
+  std::string_view field;
+  std::string_view type;
+};
+constexpr std::array<TypeOption, 3> kTypeOptions{{{"drop", "map"}, {"as", "flat_map"}, {"default", "route"}}};
+
+std::string number_word(std::size_t count) {
+  constexpr std::array<std::string_view, 8> words{"zero", "one", "two", "three", "four", "five", "six", "seven"};
+  return count < words.size() ? std::string(words[count]) : std::to_string(count);
+}
+
+std::vector<std::string> strings(std::initializer_list<std::string_view> items) {
+  return {items.begin(), items.end()};
+}
+
+struct DraftSink {
+  std::string pointer;
+  std::optional<Located> from;
+  std::optional<Located> topic;
+  std::optional<SinkSpec> spec;  // set only when the sink's own fields are valid
+  bool name_written = false;
+};
+
+class TopologyParser {
+ public:
+  std::variant<Topology, std::vector<ValidationError>> parse(const Json& document);
+
+ private:
+  void read_sources(const Json& document);
+  DraftSource read_source(const Json& source, const std::string& pointer);
+  std::optional<TimestampSpec> read_timestamp(const Json& timestamp, const std::string& pointer);
+
+  void read_operators(const Json& document);
+  DraftOperator read_operator(const Json& op, const std::string& pointer);
+  void check_operator_fields(const Json& op, const std::string& pointer, const std::vector<std::string_view>& types);
+  std::vector<Located> read_references(const Json& value, const std::string& pointer, bool allow_single);
+  std::optional<OperatorBody> read_body(const Json& op, const std::string& pointer, DraftOperator& draft);
+  std::optional<OperatorBody> read_map(const Json& op, const std::string& pointer);
+  std::optional<OperatorBody> read_select(const Json& select, const std::string& pointer);
+  std::optional<OperatorBody> read_flat_map(const Json& op, const std::string& pointer);
+  std::optional<OperatorBody> read_route(const Json& op, const std::string& pointer, DraftOperator& draft);
+
+  void read_sinks(const Json& document);
+  DraftSink read_sink(const Json& sink, const std::string& pointer);
+
+  void check_topics();
+
+  ErrorList errors_;
+  FieldReader reader_{errors_};
+  std::optional<std::string> application_id_;
+  std::string description_;
+  std::optional<Located> dead_letter_topic_;  // as written; nullopt when defaulted or invalid
+  bool dead_letter_topic_written_ = false;
+  bool sections_readable_ = true;  // false when "sources" or "operators" as a whole could not be read
+  std::vector<DraftSource> sources_;
+  std::vector<DraftOperator> operators_;
+  std::vector<DraftSink> sinks_;
+};
+
+std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const Json& document) {
+  if (!document.is_object()) {
+    errors_.add("", std::string("expected a JSON object (the topology), got ") + document.type_name());
+    return errors_.take_in_document_order();
+  }
+  reader_.reject_unknown_fields(document, "",
+                                strings({"$schema", "application_id", "description", "sources", "operators",
+                                         "sinks", "dead_letter_topic"}));
+  if (const Json* schema = FieldReader::find(document, "$schema")) (void)reader_.string(*schema, "/$schema");
+  if (const Json* id = reader_.require(document, "", "application_id")) {
+    application_id_ = reader_.application_id(*id, "/application_id");
+  }
+  if (const Json* description = FieldReader::find(document, "description")) {
+    description_ = reader_.string(*description, "/description").value_or("");
+  }
+  read_sources(document);
+  read_operators(document);
+  read_sinks(document);
+  if (const Json* topic = FieldReader::find(document, "dead_letter_topic")) {
+    dead_letter_topic_written_ = true;
+    if (auto name = reader_.topic(*topic, "/dead_letter_topic")) {
+      dead_letter_topic_ = Located{std::move(*name), "/dead_letter_topic"};
+    }
+  } else if (application_id_) {
+    dead_letter_topic_ = Located{*application_id_ + "-dlq", ""};
+  }
+
+  // Whole-file checks.
+  const detail::NameTable names(sources_, operators_, sections_readable_, errors_);
+  std::vector<std::vector<std::optional<detail::Producer>>> producers(operators_.size());
+  for (std::size_t i = 0; i < operators_.size(); ++i) {
+    for (const Located& input : operators_[i].inputs) producers[i].push_back(names.resolve(input, errors_));
+  }
+  for (const DraftSink& sink : sinks_) {
+    if (sink.from) (void)names.resolve(*sink.from, errors_);
+  }
+  const std::vector<std::size_t> order = detail::order_operators(operators_, producers, errors_);
+  check_topics();
+
+  if (!errors_.empty()) return errors_.take_in_document_order();
+
+  // No errors: every draft is complete. (.value() rather than *, so that a bug here becomes an exception,
+  // reported by parse_guarded, instead of undefined behaviour.)
+  if (order.size() != operators_.size()) throw std::logic_error("operators left out of the processing order");
+  Topology topology;
+  topology.application_id = application_id_.value();
+  topology.description = description_;
+  for (DraftSource& source : sources_) topology.sources.push_back(std::move(source.spec.value()));
+  for (const std::size_t index : order) {
+    DraftOperator& draft = operators_[index];
+    std::vector<std::string> inputs;
+    for (Located& input : draft.inputs) inputs.push_back(std::move(input.value));
+    topology.operators.push_back(OperatorSpec{std::move(draft.name.value().value), std::move(inputs),
+                                              std::move(draft.body.value()), draft.pointer});
+  }
+  for (DraftSink& sink : sinks_) topology.sinks.push_back(std::move(sink.spec.value()));
+  topology.dead_letter_topic = dead_letter_topic_.value().value;
+  return topology;
+}
+
+// ---- sources ----
+
+void TopologyParser::read_sources(const Json& document) {
+  const Json* sources = FieldReader::find(document, "sources");
+  if (sources == nullptr) {
+    errors_.add("", "missing required field \"sources\"; at least one source is required");
+    sections_readable_ = false;
+    return;
+  }
+  if (!reader_.expect_array(*sources, "/sources")) {
+    sections_readable_ = false;
+    return;
+  }
+  if (sources->empty()) {
+    errors_.add("/sources", "at least one source is required, e.g. {\"name\": \"orders\", \"topic\": \"orders\"}");
+    sections_readable_ = false;
+    return;
+  }
+  std::map<std::string, std::string, std::less<>> readers_by_topic;
+  for (std::size_t i = 0; i < sources->size(); ++i) {
+    DraftSource draft = read_source((*sources)[i], pointer_child("/sources", i));
+    if (draft.topic) {
+      const auto [first, inserted] = readers_by_topic.try_emplace(draft.topic->value, draft.pointer);
+      if (!inserted) {
+        errors_.add(draft.topic->pointer, "topic " + in_quotes(draft.topic->value) + " is already read by " +
+                                              first->second +
+                                              "; read a topic with one source and use it as the input of "
+                                              "several operators instead");
+        draft.spec.reset();
+      }
+    }
+    sources_.push_back(std::move(draft));
+  }
+}
+
+DraftSource TopologyParser::read_source(const Json& source, const std::string& pointer) {
+  DraftSource draft;
+  draft.pointer = pointer;
+  if (!reader_.expect_object(source, pointer)) return draft;
+  reader_.reject_unknown_fields(source, pointer,
+                                strings({"name", "topic", "key", "value", "timestamp", "description"}));
+  const std::size_t errors_before = errors_.size();
+
+  SourceSpec spec;
+  spec.pointer = pointer;
+  if (const Json* name = reader_.require(source, pointer, "name")) {
+    const std::string name_pointer = pointer_child(pointer, "name");
+    if (auto text = reader_.name(*name, name_pointer)) {
+      draft.name = Located{*text, name_pointer};
+      spec.name = std::move(*text);
+    }
+  }
+  if (const Json* topic = reader_.require(source, pointer, "topic")) {
+    const std::string topic_pointer = pointer_child(pointer, "topic");
+    if (auto text = reader_.topic(*topic, topic_pointer)) {
+      draft.topic = Located{*text, topic_pointer};
+      spec.topic = std::move(*text);
+    }
+  }
+  if (const Json* key = FieldReader::find(source, "key")) {
+    spec.key = reader_.key_format(*key, pointer_child(pointer, "key")).value_or(spec.key);
+  }
+  if (const Json* value = FieldReader::find(source, "value")) {
+    spec.value = reader_.value_format(*value, pointer_child(pointer, "value")).value_or(spec.value);
+  }
+  if (const Json* timestamp = FieldReader::find(source, "timestamp")) {
+    if (auto parsed = read_timestamp(*timestamp, pointer_child(pointer, "timestamp"))) {
+      spec.timestamp = std::move(*parsed);
+    }
+  }
+  if (const Json* description = FieldReader::find(source, "description")) {
+    (void)reader_.string(*description, pointer_child(pointer, "description"));
+  }
+  if (errors_.size() == errors_before) draft.spec = std::move(spec);
+  return draft;
+}
+
+std::optional<TimestampSpec> TopologyParser::read_timestamp(const Json& timestamp, const std::string& pointer) {
+  if (timestamp.is_string()) {
+    const auto& text = timestamp.get_ref<const std::string&>();
+    if (text == "record") return TimestampSpec{};
+    errors_.add(pointer, in_quotes(text) +
+                             " is not a timestamp source; expected \"record\" (the Kafka record's timestamp) or an "
+                             "object such as {\"field\": \"created_at\", \"format\": \"iso8601\"}");
+    return std::nullopt;
+  }
+  if (!timestamp.is_object()) {
+    errors_.add(pointer, std::string("expected \"record\" or an object {\"field\": ..., \"format\": ...}, got ") +
+                             timestamp.type_name());
+    return std::nullopt;
+  }
+  reader_.reject_unknown_fields(timestamp, pointer, strings({"field", "format"}));
+  const std::size_t errors_before = errors_.size();
+  TimestampSpec spec;
+  if (const Json* field = reader_.require(timestamp, pointer, "field")) {
+    spec.field = reader_.expression(*field, pointer_child(pointer, "field"));
+  }
+  if (const Json* format = FieldReader::find(timestamp, "format")) {
+    spec.format = reader_.timestamp_format(*format, pointer_child(pointer, "format")).value_or(spec.format);
+  }
+  if (errors_.size() != errors_before) return std::nullopt;
+  return spec;
+}
+
+// ---- operators ----
+
+void TopologyParser::read_operators(const Json& document) {
+  // A topology may copy sources straight to sinks, so operators are optional.
+  const Json* operators = FieldReader::find(document, "operators");
+  if (operators == nullptr) return;
+  if (!reader_.expect_array(*operators, "/operators")) {
+    sections_readable_ = false;
+    return;
+  }
+  for (std::size_t i = 0; i < operators->size(); ++i) {
+    operators_.push_back(read_operator((*operators)[i], pointer_child("/operators", i)));
+  }
+}
+
+DraftOperator TopologyParser::read_operator(const Json& op, const std::string& pointer) {
+  DraftOperator draft;
+  draft.pointer = pointer;
+  if (!reader_.expect_object(op, pointer)) return draft;
+
+  std::vector<std::string_view> types;
+  for (const std::string_view type : kOperatorTypes) {
+    if (op.contains(type)) types.push_back(type);
+  }
+  if (types.empty()) {
+    errors_.add(pointer, "operator has no type; expected exactly one of " +
+                             detail::join(std::vector<std::string>(kOperatorTypes.begin(), kOperatorTypes.end())));
+  } else if (types.size() > 1) {
+    errors_.add(pointer, "operator has " + number_word(types.size()) + " types (" +
+                             detail::join(std::vector<std::string>(types.begin(), types.end())) +
+                             "); expected exactly one");
+  } else {
+    draft.type = std::string(types.front());
+  }
+  check_operator_fields(op, pointer, types);
+
+  if (const Json* name = reader_.require(op, pointer, "name")) {
+    const std::string name_pointer = pointer_child(pointer, "name");
+    if (auto text = reader_.name(*name, name_pointer)) draft.name = Located{std::move(*text), name_pointer};
+  }
+  if (const Json* description = FieldReader::find(op, "description")) {
+    (void)reader_.string(*description, pointer_child(pointer, "description"));
+  }
+  const bool is_merge = draft.type == "merge";
+  if (!is_merge) {
+    // Without a known type, "from" is still read so that its references are checked.
+    if (const Json* from = FieldReader::find(op, "from")) {
+      draft.inputs = read_references(*from, pointer_child(pointer, "from"), true);
+    } else if (draft.type) {
+      errors_.add(pointer, "missing required field \"from\"; expected the name of a source or operator, or an "
+                           "array of them");
+    }
+  }
+  if (draft.type) draft.body = read_body(op, pointer, draft);
+  return draft;
+}
+
+void TopologyParser::check_operator_fields(const Json& op, const std::string& pointer,
+                                           const std::vector<std::string_view>& types) {
+  const bool only_merge = types.size() == 1 && types.front() == "merge";
+  std::vector<std::string> valid{"name"};
+  if (!only_merge) valid.emplace_back("from");
+  valid.emplace_back("description");
+  // Without a type, every type key and option is plausible; with types, only theirs.
+  const auto type_is_allowed = [&](std::string_view type) {
+    return types.empty() || std::find(types.begin(), types.end(), type) != types.end();
+  };
+  for (const std::string_view type : kOperatorTypes) {
+    if (type_is_allowed(type)) valid.emplace_back(type);
+  }
+  for (const TypeOption& option : kTypeOptions) {
+    if (type_is_allowed(option.type)) valid.emplace_back(option.field);
+  }
+
+  for (const auto& [key, value] : op.items()) {
+    if (std::find(valid.begin(), valid.end(), key) != valid.end()) continue;
+    const std::string field_pointer = pointer_child(pointer, key);
+    if (key == "from" && only_merge) {
+      errors_.add(field_pointer, "merge takes its inputs from \"merge\", not \"from\"; valid fields here are " +
+                                     detail::join(valid));
+      continue;
+    }
+    const auto option = std::find_if(kTypeOptions.begin(), kTypeOptions.end(),
+                                     [&](const TypeOption& candidate) { return candidate.field == key; });
+    if (option != kTypeOptions.end()) {
+      errors_.add(field_pointer, in_quotes(key) + " is only valid with " + std::string(option->type) +
+                                     "; valid fields here are " + detail::join(valid));
+      continue;
+    }
+    errors_.add(field_pointer,
+                "unknown field; valid fields here are " + detail::join(valid) + detail::did_you_mean(key, valid));
+  }
+}
+
+std::vector<Located> TopologyParser::read_references(const Json& value, const std::string& pointer,
+                                                     bool allow_single) {
+  std::vector<Located> references;
+  if (allow_single && value.is_string()) {
+    references.push_back(Located{value.get<std::string>(), pointer});
+    return references;
+  }
+  if (!value.is_array()) {
+    errors_.add(pointer, std::string(allow_single ? "expected a name or a non-empty array of names"
+                                                  : "expected a non-empty array of names") +
+                             " (sources, operators or \"<route>.<branch>\"), got " + value.type_name());
+    return references;
+  }
+  if (value.empty()) {
+    errors_.add(pointer, "expected at least one input, e.g. [\"orders\"]");
+    return references;
+  }
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const std::string element_pointer = pointer_child(pointer, i);
+    auto text = reader_.string(value[i], element_pointer);
+    if (!text) continue;
+    const auto earlier = std::find_if(references.begin(), references.end(),
+                                      [&](const Located& reference) { return reference.value == *text; });
+    if (earlier != references.end()) {
+      // Reading an input twice would process each of its records twice.
+      errors_.add(element_pointer, in_quotes(*text) + " is already listed at " + earlier->pointer);
+      continue;
+    }
+    references.push_back(Located{std::move(*text), element_pointer});
+  }
+  return references;
+}
+
+std::optional<OperatorBody> TopologyParser::read_body(const Json& op, const std::string& pointer,
+                                                      DraftOperator& draft) {
+  const std::string& type = *draft.type;
+  const Json& value = op.at(type);
+  const std::string value_pointer = pointer_child(pointer, type);
+  if (type == "filter") {
+    auto predicate = reader_.expression(value, value_pointer);
+    if (!predicate) return std::nullopt;
+    return FilterSpec{std::move(*predicate)};
+  }
+  if (type == "map") return read_map(op, pointer);
+  if (type == "select") return read_select(value, value_pointer);
+  if (type == "flat_map") return read_flat_map(op, pointer);
+  if (type == "rekey") {
+    auto key = reader_.expression(value, value_pointer);
+    if (!key) return std::nullopt;
+    return RekeySpec{std::move(*key)};
+  }
+  if (type == "route") return read_route(op, pointer, draft);
+  // merge
+  const std::size_t errors_before = errors_.size();
+  draft.inputs = read_references(value, value_pointer, false);
+  if (errors_.size() != errors_before) return std::nullopt;
+  return MergeSpec{};
+}
+
+std::optional<OperatorBody> TopologyParser::read_map(const Json& op, const std::string& pointer) {
+  const std::string map_pointer = pointer_child(pointer, "map");
+  const Json& fields = op.at("map");
+  const std::size_t errors_before = errors_.size();
+  MapSpec spec;
+  if (reader_.expect_object(fields, map_pointer)) {
+    for (const auto& [field, expression_text] : fields.items()) {
+      const std::string field_pointer = pointer_child(map_pointer, field);
+      if (field.empty()) {
+        errors_.add(field_pointer, "field names must not be empty");
+        continue;
+      }
+      if (auto expression = reader_.expression(expression_text, field_pointer)) {
+        spec.fields.push_back(FieldAssignment{field, std::move(*expression)});
+      }
+    }
+  }
+  if (const Json* drop = FieldReader::find(op, "drop")) {
+    const std::string drop_pointer = pointer_child(pointer, "drop");
+    if (reader_.expect_array(*drop, drop_pointer)) {
+      for (std::size_t i = 0; i < drop->size(); ++i) {
+        const std::string element_pointer = pointer_child(drop_pointer, i);
+        auto field = reader_.field_name((*drop)[i], element_pointer);
+        if (!field) continue;
+        if (fields.is_object() && fields.contains(*field)) {
+          errors_.add(element_pointer, in_quotes(*field) +
+                                           " is also computed by this map, and fields are dropped after they "
+                                           "are computed; remove it from one of map and drop");
+          continue;
+        }
+        spec.drop.push_back(std::move(*field));
+      }
+    }
+  }
+  if (errors_.size() != errors_before) return std::nullopt;
+  return spec;
+}
+
+std::optional<OperatorBody> TopologyParser::read_select(const Json& select, const std::string& pointer) {
+  const std::size_t errors_before = errors_.size();
+  SelectSpec spec;
+  if (select.is_object()) {
+    if (select.empty()) errors_.add(pointer, "select needs at least one field, e.g. {\"id\": \"order_id\"}");
+    for (const auto& [field, expression_text] : select.items()) {
+      const std::string field_pointer = pointer_child(pointer, field);
+      if (field.empty()) {
+        errors_.add(field_pointer, "field names must not be empty");
+        continue;
+      }
+      if (auto expression = reader_.expression(expression_text, field_pointer)) {
+        spec.fields.push_back(FieldAssignment{field, std::move(*expression)});
+      }
+    }
+  } else if (select.is_array()) {
+    if (select.empty()) errors_.add(pointer, "select needs at least one field, e.g. [\"order_id\"]");
+    std::map<std::string, std::string, std::less<>> pointer_by_output;
+    for (std::size_t i = 0; i < select.size(); ++i) {
+      const std::string element_pointer = pointer_child(pointer, i);
+      auto expression = reader_.expression(select[i], element_pointer);
+      if (!expression) continue;
+      if (!expression->is_field_path()) {
+        errors_.add(element_pointer, in_quotes(expression->text()) +
+                                         " is not a field path such as customer.id; name computed fields with "
+                                         "the object form, e.g. {\"total\": \"price * qty\"}");
+        continue;
+      }
+      std::string output = expression->field_path_leaf();
+      const auto [earlier, inserted] = pointer_by_output.try_emplace(output, element_pointer);
+      if (!inserted) {
+        errors_.add(element_pointer, "output field " + in_quotes(output) + " is also produced by " + earlier->second +
+                                         "; use the object form to give them different names");
+        continue;
+      }
+      spec.fields.push_back(FieldAssignment{std::move(output), std::move(*expression)});
+    }
+  } else {
+    errors_.add(pointer, std::string("expected an object {\"output field\": \"expression\"} or an array of field "
+                                     "paths, got ") +
+                             select.type_name());
+  }
+  if (errors_.size() != errors_before) return std::nullopt;
+  return spec;
+}
+
+std::optional<OperatorBody> TopologyParser::read_flat_map(const Json& op, const std::string& pointer) {
+  const std::size_t errors_before = errors_.size();
+  auto elements = reader_.expression(op.at("flat_map"), pointer_child(pointer, "flat_map"));
+  std::optional<std::string> as;
+  if (const Json* as_field = FieldReader::find(op, "as")) {
+    as = reader_.field_name(*as_field, pointer_child(pointer, "as"));
+  }
+  if (errors_.size() != errors_before) return std::nullopt;
+  return FlatMapSpec{std::move(*elements), std::move(as)};
+}
+
+std::optional<OperatorBody> TopologyParser::read_route(const Json& op, const std::string& pointer,
+                                                       DraftOperator& draft) {
+  const std::string route_pointer = pointer_child(pointer, "route");
+  const Json& branches = op.at("route");
+  const std::size_t errors_before = errors_.size();
+  RouteSpec spec;
+  std::map<std::string, std::string, std::less<>> pointer_by_branch;
+  if (!reader_.expect_array(branches, route_pointer)) {
+    draft.route_outputs_complete = false;
+  } else if (branches.empty()) {
+    errors_.add(route_pointer, "a route needs at least one branch, e.g. [{\"name\": \"clicks\", \"when\": "
+                               "\"type == 'click'\"}]");
+  }
+  for (std::size_t i = 0; branches.is_array() && i < branches.size(); ++i) {
+    const Json& branch = branches[i];
+    const std::string branch_pointer = pointer_child(route_pointer, i);
+    if (!reader_.expect_object(branch, branch_pointer)) {
+      draft.route_outputs_complete = false;
+      continue;
+    }
+    reader_.reject_unknown_fields(branch, branch_pointer, strings({"name", "when"}));
+    std::optional<std::string> name;
+    if (const Json* name_field = reader_.require(branch, branch_pointer, "name")) {
+      const std::string name_pointer = pointer_child(branch_pointer, "name");
+      name = reader_.name(*name_field, name_pointer);
+      if (name) {
+        const auto [earlier, inserted] = pointer_by_branch.try_emplace(*name, name_pointer);
+        if (inserted) {
+          draft.route_outputs.push_back(*name);
+        } else {
+          errors_.add(name_pointer, "branch " + in_quotes(*name) + " is already defined at " + earlier->second);
+        }
+      }
+    }
+    if (!name) draft.route_outputs_complete = false;
+    std::optional<expr::Expression> when;
+    if (const Json* when_field = reader_.require(branch, branch_pointer, "when")) {
+      when = reader_.expression(*when_field, pointer_child(branch_pointer, "when"));
+    }
+    if (name && when) spec.branches.push_back(RouteBranch{std::move(*name), std::move(*when)});
+  }
+  if (const Json* default_field = FieldReader::find(op, "default")) {
+    const std::string default_pointer = pointer_child(pointer, "default");
+    spec.default_branch = reader_.name(*default_field, default_pointer);
+    if (!spec.default_branch) {
+      draft.route_outputs_complete = false;
+    } else if (const auto branch = pointer_by_branch.find(*spec.default_branch); branch != pointer_by_branch.end()) {
+      errors_.add(default_pointer, in_quotes(*spec.default_branch) + " is already the name of the branch at " +
+                                       branch->second + "; the default branch needs a name of its own");
+    } else {
+      draft.route_outputs.push_back(*spec.default_branch);
+    }
+  }
+  if (errors_.size() != errors_before) return std::nullopt;
+  return spec;
+}
+
+// ---- sinks ----
+
+void TopologyParser::read_sinks(const Json& document) {
+  const Json* sinks = FieldReader::find(document, "sinks");
+  if (sinks == nullptr) {
+    errors_.add("", "missing required field \"sinks\"; at least one sink is required");
+    return;
+  }
+  if (!reader_.expect_array(*sinks, "/sinks")) return;
+  if (sinks->empty()) {
+    errors_.add("/sinks", "at least one sink is required, e.g. {\"from\": \"orders\", \"topic\": \"orders-out\"}");
+    return;
+  }
+  std::map<std::string, std::string, std::less<>> pointer_by_name;
+  for (std::size_t i = 0; i < sinks->size(); ++i) {
+    DraftSink draft = read_sink((*sinks)[i], pointer_child("/sinks", i));
+    if (draft.spec) {
+      const std::string& name = draft.spec->name;
+      const auto [earlier, inserted] = pointer_by_name.try_emplace(name, draft.pointer);
+      if (!inserted) {
+        if (draft.name_written) {
+          errors_.add(pointer_child(draft.pointer, "name"),
+                      in_quotes(name) + " is already the name of the sink at " + earlier->second);
+        } else {
+          errors_.add(draft.pointer, "the default name " + in_quotes(name) +
+                                         " (\"<from>-to-<topic>\") is already the name of the sink at " +
+                                         earlier->second + "; give this sink a \"name\"");
+        }
+        draft.spec.reset();
+      }
+    }
+    sinks_.push_back(std::move(draft));
+  }
+}
+
+DraftSink TopologyParser::read_sink(const Json& sink, const std::string& pointer) {
+  DraftSink draft;
+  draft.pointer = pointer;
+  if (!reader_.expect_object(sink, pointer)) return draft;
+  reader_.reject_unknown_fields(sink, pointer, strings({"name", "from", "topic", "key", "value", "description"}));
+  const std::size_t errors_before = errors_.size();
+
+  SinkSpec spec;
+  spec.pointer = pointer;
+  std::optional<std::string> name;
+  if (const Json* name_field = FieldReader::find(sink, "name")) {
+    draft.name_written = true;
+    name = reader_.name(*name_field, pointer_child(pointer, "name"));
+  }
+  if (const Json* from = reader_.require(sink, pointer, "from")) {
+    const std::string from_pointer = pointer_child(pointer, "from");
+    if (from->is_string()) {
+      draft.from = Located{from->get<std::string>(), from_pointer};
+      spec.from = draft.from->value;
+    } else {
+      // One input per sink, as Kafka Streams' to(): several inputs go through a merge first.
+      errors_.add(from_pointer, std::string("expected the name of a source or operator (or \"<route>.<branch>\"); "
+                                            "to write several inputs, merge them first; got ") +
+                                    from->type_name());
+    }
+  }
+  if (const Json* topic = reader_.require(sink, pointer, "topic")) {
+    const std::string topic_pointer = pointer_child(pointer, "topic");
+    if (auto text = reader_.topic(*topic, topic_pointer)) {
+      draft.topic = Located{*text, topic_pointer};
+      spec.topic = std::move(*text);
+    }
+  }
+  if (const Json* key = FieldReader::find(sink, "key")) {
+    spec.key = reader_.key_format(*key, pointer_child(pointer, "key")).value_or(spec.key);
+  }
+  if (const Json* value = FieldReader::find(sink, "value")) {
+    spec.value = reader_.value_format(*value, pointer_child(pointer, "value")).value_or(spec.value);
+  }
+  if (const Json* description = FieldReader::find(sink, "description")) {
+    (void)reader_.string(*description, pointer_child(pointer, "description"));
+  }
+  if (errors_.size() != errors_before) return draft;
+  spec.name = name ? std::move(*name) : spec.from + "-to-" + spec.topic;
+  draft.spec = std::move(spec);
+  return draft;
+}
+
+// ---- topics ----
+
+// Writing to a topic the topology reads would feed it its own output (for the dead-letter topic: retry
+// poison records forever), and mixing dead letters into an output topic would hand them to its consumers.
+void TopologyParser::check_topics() {
+  const auto reader_of = [&](const std::string& topic) -> const DraftSource* {
+    for (const DraftSource& source : sources_) {
+      if (source.topic && source.topic->value == topic) return &source;
+    }
+    return nullptr;
+  };
+  for (const DraftSink& sink : sinks_) {
+    if (!sink.topic) continue;
+    if (const DraftSource* source = reader_of(sink.topic->value)) {
+      errors_.add(sink.topic->pointer, in_quotes(sink.topic->value) + " is read by the source at " + source->pointer +
+                                           "; a sink writing it would feed the topology its own output");
+    }
+  }
+  if (!dead_letter_topic_) return;
+  const Located& dlq = *dead_letter_topic_;
+  const std::string subject = dead_letter_topic_written_
+                                  ? in_quotes(dlq.value)
+                                  : "the default dead_letter_topic " + in_quotes(dlq.value) + " (<application_id>-dlq)";
+  const std::string remedy = dead_letter_topic_written_ ? "" : "; set \"dead_letter_topic\" to another topic";
+  if (const DraftSource* source = reader_of(dlq.value)) {
+    errors_.add(dlq.pointer, subject + " is read by the source at " + source->pointer +
+                                 "; records that failed would be read and fail again, forever" + remedy);
+  }
+  for (const DraftSink& sink : sinks_) {
+    if (sink.topic && sink.topic->value == dlq.value) {
+      errors_.add(dlq.pointer, subject + " is also written by the sink at " + sink.pointer +
+                                   "; dead letters need a topic of their own" + remedy);
+      break;
+    }
+  }
+}
+
+template <typename Document>
+std::variant<Topology, std::vector<ValidationError>> parse_guarded(const Document& document) {
+  try {
+    TopologyParser parser;
+    if constexpr (std::is_same_v<Document, Json>) {
+      return parser.parse(document);
+    } else {
+      return parser.parse(Json(document));
+    }
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& error) {
+    // A bug here must not take the caller down with it: report it as a problem of the document.
+    return std::vector<ValidationError>{
+        {"", std::string("internal error while reading the topology: ") + error.what()}};
+  }
+}
+
+}  // namespace
+
+std::variant<Topology, std::vector<ValidationError>> parse_topology(const nlohmann::json& document) {
+  return parse_guarded(document);
+}
+
+std::variant<Topology, std::vector<ValidationError>> parse_topology(const nlohmann::ordered_json& document) {
+  return parse_guarded(document);
+}
+
+}  // namespace sluice::topology
