@@ -1,0 +1,108 @@
+// The command line's contract: exit codes and error text of validate, describe and settings.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/app/cli.hpp"
+
+using namespace sluice::app;
+
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Outcome run(const std::vector<std::string>& arguments, const std::map<std::string, std::string>& environment = {}) {
+  std::ostringstream out, err;
+  int code = run_command_line(arguments, environment, out, err);
+  return {code, out.str(), err.str()};
+}
+
+std::string write(const std::string& name, const std::string& content) {
+  std::string path = ::testing::TempDir() + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+}  // namespace
+
+TEST(Cli, ValidateAcceptsEveryExample) {
+  for (const char* example : {"word-count-split.json", "orders-enrichment.json", "event-router.json"}) {
+    auto outcome = run({"validate", std::string(SLUICE_SOURCE_DIR) + "/topologies/" + example});
+    EXPECT_EQ(outcome.code, exit_ok) << example << outcome.err;
+    EXPECT_NE(outcome.out.find("valid"), std::string::npos);
+  }
+}
+
+TEST(Cli, ValidateReportsEveryErrorWithPointersAndExits2) {
+  std::string path = write("bad-topology.json", R"({"application_id": "x",
+    "sources": [{"name": "orders", "topic": "orders"}],
+    "operators": [{"name": "a", "from": "orders", "filter": "amount >"},
+                  {"name": "b", "from": "orderz", "map": {"x": "1"}}],
+    "sinks": [{"from": "b", "topic": "out", "key": "text"}]})");
+  auto outcome = run({"validate", path});
+  EXPECT_EQ(outcome.code, exit_usage);
+  EXPECT_NE(outcome.err.find(path + ": /operators/0/filter: expression does not parse"), std::string::npos) << outcome.err;
+  EXPECT_NE(outcome.err.find(path + ": /operators/1/from: \"orderz\" is not a source"), std::string::npos) << outcome.err;
+  EXPECT_NE(outcome.err.find(path + ": /sinks/0/key: \"text\" is not a key format"), std::string::npos) << outcome.err;
+  EXPECT_NE(outcome.err.find("3 errors"), std::string::npos) << outcome.err;
+}
+
+TEST(Cli, ValidateOfMissingOrMalformedFileExits2) {
+  EXPECT_EQ(run({"validate", "/nonexistent/topology.json"}).code, exit_usage);
+  auto outcome = run({"validate", write("syntax.json", "{\"application_id\": \n  ,}")});
+  EXPECT_EQ(outcome.code, exit_usage);
+  EXPECT_NE(outcome.err.find("line 2"), std::string::npos) << outcome.err;
+}
+
+TEST(Cli, DescribeJsonListsNodesAndOutputTopics) {
+  auto outcome = run({"describe", std::string(SLUICE_SOURCE_DIR) + "/topologies/event-router.json", "--format", "json"});
+  ASSERT_EQ(outcome.code, exit_ok) << outcome.err;
+  auto description = nlohmann::json::parse(outcome.out);
+  EXPECT_EQ(description["application_id"], "event-router");
+  EXPECT_EQ(description["dead_letter_topic"], "event-router-dlq");
+  EXPECT_EQ(description["subtopologies"].size(), 1u);
+  EXPECT_EQ(run({"describe", std::string(SLUICE_SOURCE_DIR) + "/topologies/event-router.json", "--format=yaml"}).code,
+            exit_usage);
+}
+
+TEST(Cli, DescribeDotAndMermaid) {
+  auto dot = run({"describe", std::string(SLUICE_SOURCE_DIR) + "/topologies/word-count-split.json", "--format", "dot"});
+  EXPECT_EQ(dot.code, exit_ok);
+  EXPECT_EQ(dot.out.rfind("digraph", 0), 0u) << dot.out;
+  auto mermaid = run({"describe", std::string(SLUICE_SOURCE_DIR) + "/topologies/word-count-split.json", "--format", "mermaid"});
+  EXPECT_EQ(mermaid.code, exit_ok);
+  EXPECT_NE(mermaid.out.find("flowchart"), std::string::npos);
+}
+
+TEST(Cli, RunWithBadSettingsExits2BeforeConnecting) {
+  auto outcome = run({"run", std::string(SLUICE_SOURCE_DIR) + "/topologies/event-router.json", "--set",
+                      "commit_interval=5x", "--set", "http_port=70000"},
+                     {{"SLUICE_LOG_LEVEL", "loud"}});
+  EXPECT_EQ(outcome.code, exit_usage);
+  EXPECT_NE(outcome.err.find("commit_interval"), std::string::npos) << outcome.err;
+  EXPECT_NE(outcome.err.find("http_port"), std::string::npos) << outcome.err;
+  EXPECT_NE(outcome.err.find("SLUICE_LOG_LEVEL"), std::string::npos) << outcome.err;
+}
+
+TEST(Cli, SettingsMasksSecrets) {
+  auto outcome = run({"settings", "--set", "kafka.sasl.password=hunter2"}, {{"SLUICE_KAFKA_SSL_KEY_PASSWORD", "s3cret"}});
+  EXPECT_EQ(outcome.code, exit_ok) << outcome.err;
+  EXPECT_EQ(outcome.out.find("hunter2"), std::string::npos);
+  EXPECT_EQ(outcome.out.find("s3cret"), std::string::npos);
+  EXPECT_NE(outcome.out.find("kafka.sasl.password = ********"), std::string::npos) << outcome.out;
+}
+
+TEST(Cli, UnknownCommandAndOptionExit2) {
+  EXPECT_EQ(run({"frobnicate"}).code, exit_usage);
+  EXPECT_EQ(run({"validate", "x.json", "--verbose"}).code, exit_usage);
+  EXPECT_EQ(run({}).code, exit_usage);
+  EXPECT_EQ(run({"--help"}).code, exit_ok);
+  EXPECT_EQ(run({"version"}).code, exit_ok);
+}
