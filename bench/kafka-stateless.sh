@@ -32,7 +32,7 @@ topology=$(mktemp --suffix .json)
 sed -e "s/\"orders-enrichment\"/\"bench-$suffix\"/" -e "s/\"topic\": \"orders\"/\"topic\": \"$input\"/" \
     -e "s/\"orders-enriched\"/\"bench-out-$suffix\"/" topologies/orders-enrichment.json > "$topology"
 "$build/sluice" run "$topology" --bootstrap "$bootstrap" --set http_address=127.0.0.1 --set http_port=$port \
-  --set log_level=warn > /tmp/bench-sluice-$suffix.log 2>&1 &
+  --set log_level=warn ${SLUICE_BENCH_ARGS:-} > /tmp/bench-sluice-$suffix.log 2>&1 &
 pid=$!
 metric() { curl -s "http://127.0.0.1:$port/metrics" | awk -v name="$1" '$1 ~ "^"name"({|$)" {sum += $2} END {print sum+0}'; }
 until [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/readyz)" = 200 ]; do sleep 0.05; done
