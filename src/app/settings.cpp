@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/core/duration.hpp"
+#include "sluice/core/suggest.hpp"
 
 namespace sluice::app {
 namespace {
@@ -116,37 +117,13 @@ std::string range_text(const SettingDefinition& definition) {
   return std::to_string(definition.minimum) + ".." + std::to_string(definition.maximum);
 }
 
-std::size_t edit_distance(std::string_view left, std::string_view right) {
-  // Levenshtein distance over two rows; inputs are short setting names.
-  std::vector<std::size_t> previous(right.size() + 1);
-  std::vector<std::size_t> current(right.size() + 1);
-  for (std::size_t j = 0; j <= right.size(); ++j) previous[j] = j;
-  for (std::size_t i = 1; i <= left.size(); ++i) {
-    current[0] = i;
-    for (std::size_t j = 1; j <= right.size(); ++j) {
-      const std::size_t substitution = previous[j - 1] + (left[i - 1] == right[j - 1] ? 0 : 1);
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
-    }
-    std::swap(previous, current);
-  }
-  return previous[right.size()];
-}
 
 // The candidate closest to `typed` (case-insensitively), if it is close enough to be a plausible typo: at most
 // two edits, or a third of the typed length for long names. Ties go to the earlier candidate (table order).
 std::optional<std::string> closest_match(std::string_view typed, const std::vector<std::string>& candidates) {
-  const std::string lowered = to_lower(typed);
-  const std::size_t threshold = std::max<std::size_t>(2, typed.size() / 3);
-  std::optional<std::string> best;
-  std::size_t best_distance = threshold + 1;
-  for (const auto& candidate : candidates) {
-    const std::size_t distance = edit_distance(lowered, to_lower(candidate));
-    if (distance < best_distance) {
-      best_distance = distance;
-      best = candidate;
-    }
-  }
-  return best;
+  const std::vector<std::string_view> views(candidates.begin(), candidates.end());
+  const auto index = core::closest_match(typed, views, std::max<std::size_t>(2, typed.size() / 3));
+  return index ? std::optional<std::string>(candidates[*index]) : std::nullopt;
 }
 
 std::string unknown_setting_message(std::string_view name) {

@@ -14,6 +14,7 @@
 //                   | identifier '(' [expression (',' expression)*] ')' | '(' expression ')'
 //                   | '[' [expression (',' expression)*] ']'
 // Comparisons do not chain: `a < b < c` is a parse error rather than a comparison of a boolean with c.
+#include "sluice/core/suggest.hpp"
 #include "parser.hpp"
 
 #include <algorithm>
@@ -31,35 +32,14 @@ namespace {
 
 using NodePointer = std::unique_ptr<Node>;
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> previous(b.size() + 1);
-  std::vector<std::size_t> current(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) previous[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    current[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
-    }
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
-}
 
 // The closest function name to a misspelt one, or empty when nothing is close enough to be a useful hint.
 std::string_view suggest_function(std::string_view name) {
-  std::string_view best;
-  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
-  for (const FunctionInfo& info : function_table()) {
-    std::size_t distance = edit_distance(name, info.name);
-    if (distance < best_distance) {
-      best_distance = distance;
-      best = info.name;
-    }
-  }
-  if (best_distance <= 2 && best_distance < name.size()) return best;
-  for (const FunctionInfo& info : function_table()) {
-    if (name.size() >= 2 && info.name.starts_with(name)) return info.name;
+  std::vector<std::string_view> names;
+  for (const FunctionInfo& info : function_table()) names.push_back(info.name);
+  if (auto index = core::closest_match(name, names, 2)) return names[*index];
+  for (std::string_view candidate : names) {
+    if (name.size() >= 2 && candidate.starts_with(name)) return candidate;
   }
   return {};
 }

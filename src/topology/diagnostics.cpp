@@ -1,3 +1,4 @@
+#include "sluice/core/suggest.hpp"
 #include "diagnostics.hpp"
 
 #include <algorithm>
@@ -67,42 +68,12 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
   return out;
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  const auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
-  // Three rolling rows: the transposition case looks two rows back.
-  std::vector<std::size_t> before_previous(b.size() + 1);
-  std::vector<std::size_t> previous(b.size() + 1);
-  std::vector<std::size_t> current(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) previous[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    current[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t substitution = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + substitution});
-      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) && lower(a[i - 2]) == lower(b[j - 1])) {
-        current[j] = std::min(current[j], before_previous[j - 2] + 1);
-      }
-    }
-    std::swap(before_previous, previous);
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
-}
 
 std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string>& candidates) {
+  const std::vector<std::string_view> views(candidates.begin(), candidates.end());
   // Short words tolerate one edit only: otherwise almost any two-letter word would "match" another.
-  const std::size_t max_distance = word.size() <= 4 ? 1 : 2;
-  std::optional<std::string> best;
-  std::size_t best_distance = max_distance + 1;
-  for (const auto& candidate : candidates) {
-    if (candidate == word) continue;
-    const std::size_t distance = edit_distance(word, candidate);
-    if (distance < best_distance && distance < candidate.size()) {
-      best = candidate;
-      best_distance = distance;
-    }
-  }
-  return best;
+  const auto index = core::closest_match(word, views, word.size() <= 4 ? 1 : 2);
+  return index ? std::optional<std::string>(candidates[*index]) : std::nullopt;
 }
 
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {

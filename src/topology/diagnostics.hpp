@@ -22,7 +22,6 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
 
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions, so "fliter" is 1 from
 // "filter"), case-insensitive.
-std::size_t edit_distance(std::string_view a, std::string_view b);
 // The candidate closest to `word` if it is close enough to be a likely typo; the first one wins ties.
 std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string>& candidates);
 // "; did you mean \"filter\"?" when closest_match finds one, else "".

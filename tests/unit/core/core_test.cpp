@@ -121,3 +121,21 @@ TEST(Value, SetFindErase) {
   EXPECT_EQ(object.find("a"), nullptr);
   EXPECT_EQ(Value::integer(1).find("a"), nullptr);
 }
+
+#include "sluice/core/suggest.hpp"
+
+TEST(Suggest, DistanceCountsTranspositionsAndIgnoresCase) {
+  EXPECT_EQ(edit_distance("fliter", "filter"), 1u);
+  EXPECT_EQ(edit_distance("FILTER", "filter"), 0u);
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(edit_distance("", "abc"), 3u);
+}
+
+TEST(Suggest, ClosestMatchRespectsTheLimitAndSkipsExactMatches) {
+  std::vector<std::string_view> names = {"filter", "map", "select"};
+  EXPECT_EQ(closest_match("fliter", names, 2), 0u);
+  EXPECT_EQ(closest_match("mpa", names, 2), 1u);
+  EXPECT_EQ(closest_match("zzzzzz", names, 2), std::nullopt);
+  EXPECT_EQ(closest_match("map", names, 2), std::nullopt);  // exact: nothing to suggest
+  EXPECT_EQ(closest_match("f", {"if"}, 2), std::nullopt);   // too short to be a typo of anything
+}

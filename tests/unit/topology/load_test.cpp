@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sluice/core/suggest.hpp"
 #include "../../../src/topology/diagnostics.hpp"
 #include "../../../src/topology/field_reader.hpp"
 #include "sluice/topology/topology.hpp"
@@ -134,11 +135,11 @@ TEST(TopologyHelpersTest, QuotingEscapesForReadableMessages) {
 }
 
 TEST(TopologyHelpersTest, EditDistanceAndSuggestions) {
-  EXPECT_EQ(detail::edit_distance("filter", "filter"), 0u);
-  EXPECT_EQ(detail::edit_distance("fliter", "filter"), 1u);  // transposition
-  EXPECT_EQ(detail::edit_distance("Filter", "filter"), 0u);  // case-insensitive
-  EXPECT_EQ(detail::edit_distance("", "abc"), 3u);
-  EXPECT_EQ(detail::edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(core::edit_distance("filter", "filter"), 0u);
+  EXPECT_EQ(core::edit_distance("fliter", "filter"), 1u);  // transposition
+  EXPECT_EQ(core::edit_distance("Filter", "filter"), 0u);  // case-insensitive
+  EXPECT_EQ(core::edit_distance("", "abc"), 3u);
+  EXPECT_EQ(core::edit_distance("kitten", "sitting"), 3u);
   const std::vector<std::string> fields{"name", "from", "description", "filter"};
   EXPECT_EQ(detail::closest_match("fliter", fields), "filter");
   EXPECT_EQ(detail::closest_match("nmae", fields), "name");
