@@ -176,7 +176,7 @@ void Processor::create_clients() {
   producer_ = std::make_unique<kafka::Producer>(
       producer_config, client_callbacks("producer"), [this](const kafka::KafkaError& error, std::string_view topic) {
         if (error.ok()) {
-          if (auto it = produced_by_topic_.find(std::string(topic)); it != produced_by_topic_.end()) {
+          if (auto it = produced_by_topic_.find(topic); it != produced_by_topic_.end()) {
             it->second->Increment();
           }
           return;
@@ -259,7 +259,9 @@ void Processor::process(const kafka::Message& message) {
   origin.raw_value = message.value();
   // The pipeline runs synchronously: the message (and so the Origin's views) outlives it.
   (void)pipeline_.process(*source, origin, message.timestamp_ms(), message.headers(), state_, *this);
-  pending_offsets_[{std::string(topic), message.partition()}] = message.offset() + 1;
+  auto pending = pending_offsets_.find(topic);
+  if (pending == pending_offsets_.end()) pending = pending_offsets_.try_emplace(std::string(topic)).first;
+  pending->second[message.partition()] = message.offset() + 1;
   consumed_by_source_[*source]->Increment();
   metrics_.processing_latency().Observe(static_cast<double>(clock_.monotonic_ns() - started) / 1e9);
 }
@@ -303,8 +305,9 @@ bool Processor::commit(const char* why) {
     return false;
   }
   std::vector<kafka::TopicPartition> offsets;
-  offsets.reserve(pending_offsets_.size());
-  for (const auto& [partition, offset] : pending_offsets_) offsets.push_back({partition.first, partition.second, offset});
+  for (const auto& [topic, partitions] : pending_offsets_) {
+    for (const auto& [partition, offset] : partitions) offsets.push_back({topic, partition, offset});
+  }
   error = consumer_->commit(offsets);
   if (!error.ok()) {
     logger_.warn(component, std::string("offset commit (") + why + ") failed: " + error.message +
@@ -312,7 +315,7 @@ bool Processor::commit(const char* why) {
     metrics_.commit_failures().Increment();
     return false;
   }
-  for (const auto& [partition, offset] : pending_offsets_) committed_offsets_[partition] = offset;
+  for (const auto& offset : offsets) committed_offsets_[{offset.topic, offset.partition}] = offset.offset;
   pending_offsets_.clear();
   metrics_.commits().Increment();
   metrics_.commit_latency().Observe(static_cast<double>(clock_.monotonic_ns() - started) / 1e9);

@@ -104,8 +104,17 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   std::unique_ptr<kafka::Consumer> consumer_;
   std::unique_ptr<kafka::Producer> producer_;
 
-  // Next offsets consumed but not yet committed, and the last committed ones (for rewinding).
-  std::map<std::pair<std::string, std::int32_t>, std::int64_t> pending_offsets_;
+  // Hash that lets maps keyed by std::string be searched with a string_view, so the per-record path does not
+  // allocate a key.
+  struct TopicHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view topic) const noexcept { return std::hash<std::string_view>{}(topic); }
+  };
+  template <typename Value>
+  using TopicMap = std::unordered_map<std::string, Value, TopicHash, std::equal_to<>>;
+
+  // Next offsets consumed but not yet committed (topic -> partition -> offset), and the last committed ones.
+  TopicMap<std::map<std::int32_t, std::int64_t>> pending_offsets_;
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> committed_offsets_;
   std::vector<kafka::TopicPartition> assignment_;
   bool delivery_failed_ = false;
@@ -116,7 +125,7 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
 
   // Metric handles resolved once, so the per-record path does no label lookups.
   std::vector<prometheus::Counter*> consumed_by_source_;
-  std::unordered_map<std::string, prometheus::Counter*> produced_by_topic_;
+  TopicMap<prometheus::Counter*> produced_by_topic_;
 };
 
 }  // namespace sluice::runtime
