@@ -1,6 +1,7 @@
 #include <variant>
 
 #include "sluice/ops/operator.hpp"
+#include "sluice/ops/stateful.hpp"
 
 namespace sluice::ops {
 
@@ -175,6 +176,8 @@ std::unique_ptr<Operator> make_operator(const topology::OperatorSpec& spec) {
         if constexpr (std::is_same_v<Body, topology::RekeySpec>) return std::make_unique<RekeyOperator>(spec.name, body);
         if constexpr (std::is_same_v<Body, topology::RouteSpec>) return std::make_unique<RouteOperator>(spec.name, body);
         if constexpr (std::is_same_v<Body, topology::MergeSpec>) return std::make_unique<MergeOperator>(spec.name);
+        if constexpr (std::is_same_v<Body, topology::AggregateSpec>) return make_aggregate_operator(spec.name, body);
+        if constexpr (std::is_same_v<Body, topology::DedupeSpec>) return make_dedupe_operator(spec.name, body);
       },
       spec.body);
 }

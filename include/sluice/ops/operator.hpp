@@ -3,11 +3,14 @@
 // and emitted on numbered output ports (route has one port per branch; the others have port 0).
 #pragma once
 
+#include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "sluice/core/record.hpp"
+#include "sluice/state/store.hpp"
 #include "sluice/core/result.hpp"
 #include "sluice/expr/expression.hpp"
 #include "sluice/topology/topology.hpp"
@@ -21,9 +24,27 @@ class Emitter {
   virtual void emit(std::size_t port, core::Record&& record) = 0;
 };
 
+// Time of the task being processed. Stream time is the largest event time the task has seen, advanced with
+// the wall clock once the task has been idle for its idle timeout (so quiet partitions still close windows).
+struct TaskTime {
+  std::int64_t stream_time_ms = INT64_MIN;  // INT64_MIN: no record seen yet
+  std::int64_t wall_ms = 0;
+};
+
+// Per (task, operator) memory that is not state (e.g. updates waiting for the next commit). Created by the
+// operator, owned by the runtime, destroyed with the task.
+class OperatorTaskState {
+ public:
+  virtual ~OperatorTaskState() = default;
+};
+
 struct ProcessContext {
   expr::EvalContext& eval;
   Emitter& out;
+  // Set for stateful operators only: the operator's store in the current task, its task memory, the task time.
+  state::Store* store = nullptr;
+  OperatorTaskState* task_state = nullptr;
+  const TaskTime* time = nullptr;
 };
 
 // What happened to a record that produced no error.
@@ -42,8 +63,18 @@ class Operator {
   const std::string& name() const noexcept { return name_; }
   virtual std::size_t port_count() const noexcept { return 1; }
   // Processes one record. An error means the record is dead-lettered by the caller; nothing was emitted
-  // for it by this operator.
+  // for it by this operator. A record too late for every window it belongs to is a RecordErrorKind::late.
   virtual core::Result<Disposition> process(core::Record&& record, ProcessContext& context) const = 0;
+
+  // ---- Lifecycle of stateful operators (stateless ones keep the defaults) ----
+  // Number of store families the operator uses (0: stateless, no store).
+  virtual std::uint8_t store_families() const noexcept { return 0; }
+  virtual std::unique_ptr<OperatorTaskState> create_task_state() const { return nullptr; }
+  // Stream or wall time advanced: emit windows that closed (emit: final), drop expired state. Called by the
+  // runtime after input records and on a timer, with the task's store and time in the context.
+  virtual void on_time(ProcessContext& /*context*/) const {}
+  // A commit is about to happen: emit the updates compacted since the last commit (emit: update).
+  virtual void on_commit(ProcessContext& /*context*/) const {}
 
  private:
   std::string name_;

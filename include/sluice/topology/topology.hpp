@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,13 +75,65 @@ struct RouteSpec {
 // Passes records of all its inputs through unchanged.
 struct MergeSpec {};
 
-using OperatorBody = std::variant<FilterSpec, MapSpec, SelectSpec, FlatMapSpec, RekeySpec, RouteSpec, MergeSpec>;
+// ---- Stateful, keyed operators (state per record key, kept in a store backed by a changelog topic) ----
+
+enum class WindowType : std::uint8_t { tumbling, hopping, sliding, session };
+
+// Times in milliseconds. tumbling: size (advance = size); hopping: size, advance; sliding: size (the time
+// difference: the window of a record at t is [t - size, t], both ends inclusive); session: gap (inactivity).
+// Window [start, end) for tumbling and hopping: start inclusive, end exclusive.
+struct WindowSpec {
+  WindowType type = WindowType::tumbling;
+  std::int64_t size_ms = 0;
+  std::int64_t advance_ms = 0;
+  std::int64_t gap_ms = 0;
+  std::int64_t grace_ms = 0;  // how long after a window's end records may still update it (default 0)
+};
+
+enum class AggregateFunction : std::uint8_t { count, sum, min, max, avg, first, last };
+
+// One output field of an aggregate: "total": "sum(amount)". count() has no argument (counts records);
+// count(x) counts records where x is not null. The others ignore null arguments.
+struct AggregationSpec {
+  std::string name;
+  AggregateFunction function = AggregateFunction::count;
+  std::optional<expr::Expression> argument;
+  std::string text;  // as written, for describe
+};
+
+enum class EmitMode : std::uint8_t {
+  update,  // a result for every change, compacted per key (and window) within a commit interval
+  final,   // one result per window, when stream time passes its end + grace (windowed aggregates only)
+};
+
+// Aggregates records per key: over windows when `window` is set, else a table (latest aggregate per key).
+struct AggregateSpec {
+  std::optional<WindowSpec> window;
+  std::vector<AggregationSpec> aggregations;
+  EmitMode emit = EmitMode::update;
+  // Close windows after this much wall-clock time without input on a partition (stream time then advances
+  // with the wall clock); nullopt: the `window_idle_timeout` setting decides.
+  std::optional<std::int64_t> idle_timeout_ms;
+};
+
+// Drops a record whose key was already seen less than `within_ms` before or after it (by event time).
+struct DedupeSpec {
+  std::int64_t within_ms = 0;
+};
+
+using OperatorBody = std::variant<FilterSpec, MapSpec, SelectSpec, FlatMapSpec, RekeySpec, RouteSpec, MergeSpec,
+                                  AggregateSpec, DedupeSpec>;
 
 struct OperatorSpec {
   std::string name;
   std::vector<std::string> inputs;  // references: a source, an operator, or "<route>.<branch>"
   OperatorBody body;
   std::string pointer;  // e.g. "/operators/3"
+  // Keyed operators whose input may not be partitioned by the current key (a rekey upstream) read through an
+  // internal repartition topic "<application_id>-<name>-repartition": their inputs write to it, they read it.
+  std::optional<std::string> repartition_topic;
+  // Keyed operators keep state in a store named after the operator, logged to "<application_id>-<name>-changelog".
+  std::optional<std::string> changelog_topic;
 
   // "filter", "map", ... (the JSON key that chose the operator type)
   std::string_view type_name() const noexcept;
@@ -95,6 +148,27 @@ struct SinkSpec {
   std::string pointer;
 };
 
+// A topic sluice creates and owns. Partitions are decided at start-up: the partition count of the sources of
+// the sub-topology that writes it (repartition) or reads it (changelog).
+struct InternalTopic {
+  enum class Kind : std::uint8_t { repartition, changelog };
+  std::string name;
+  Kind kind = Kind::changelog;
+  std::string operator_name;
+  int subtopology = 0;                        // the sub-topology whose tasks own its partitions
+  std::map<std::string, std::string> configs;  // e.g. cleanup.policy, retention.ms
+};
+
+// A part of the graph that runs as tasks (one per partition of its source topics). Sub-topologies are split
+// at repartition topics; the sources of one sub-topology must have equal partition counts (co-partitioned).
+struct Subtopology {
+  int id = 0;
+  std::vector<std::string> source_topics;  // user source topics and repartition topics it reads
+  std::vector<std::size_t> sources;        // indexes into Topology::sources
+  std::vector<std::size_t> operators;      // indexes into Topology::operators (in their topological order)
+  std::vector<std::size_t> sinks;          // indexes into Topology::sinks
+};
+
 struct Topology {
   std::string application_id;
   std::string description;
@@ -102,6 +176,8 @@ struct Topology {
   std::vector<OperatorSpec> operators;  // in an order where every operator follows its inputs
   std::vector<SinkSpec> sinks;
   std::string dead_letter_topic;  // defaults to "<application_id>-dlq"
+  std::vector<Subtopology> subtopologies;      // computed by parse_topology
+  std::vector<InternalTopic> internal_topics;  // computed by parse_topology: repartition then changelog topics
 };
 
 // One problem in a topology file: the JSON pointer of the field and what is wrong and what would be valid.

@@ -1,0 +1,23 @@
+// Keyed stateful operators: windowed and table aggregates, dedupe. They keep their state in the task's
+// state::Store (context.store) and read time from context.time; see ops/operator.hpp for the lifecycle.
+//
+// Output of an aggregate: key = the group key; value = an object with, for windowed aggregates,
+// "window_start" and "window_end" (epoch ms; tumbling/hopping: [start, end) ; sliding: [start, end] both
+// inclusive; session: [first record, last record] both inclusive), then one field per aggregation in the order
+// written; timestamp = the largest event time among the records aggregated.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "sluice/ops/operator.hpp"
+#include "sluice/topology/topology.hpp"
+
+namespace sluice::ops {
+
+// `update_buffer_limit`: most compacted updates held per task before they are emitted early (emit: update).
+std::unique_ptr<Operator> make_aggregate_operator(const std::string& name, const topology::AggregateSpec& spec,
+                                                  std::size_t update_buffer_limit = 10'000);
+std::unique_ptr<Operator> make_dedupe_operator(const std::string& name, const topology::DedupeSpec& spec);
+
+}  // namespace sluice::ops
