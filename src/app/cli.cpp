@@ -130,6 +130,11 @@ runtime::ProcessorOptions processor_options(const Settings& settings) {
   options.startup_backoff_max = std::chrono::milliseconds(settings.duration_ms("startup_backoff_max"));
   options.create_output_topics = settings.boolean("create_output_topics");
   options.output_topic_partitions = static_cast<std::int32_t>(settings.integer("output_topic_partitions"));
+  options.state_dir = settings.string("state_dir");
+  options.state_memory_bytes = settings.integer("state_memory_mb") << 20;
+  options.state_buffer_max_records = settings.integer("state_buffer_max_records");
+  options.window_idle_timeout_ms = settings.duration_ms("window_idle_timeout");
+  options.restore_batch_records = settings.integer("restore_batch_records");
   return options;
 }
 

@@ -497,6 +497,41 @@ const std::vector<SettingDefinition>& setting_definitions() {
                       "reassigns its partitions (Kafka max.poll.interval.ms).",
        .minimum = 1'000,
        .maximum = 3'600'000},
+      {.name = "state_dir",
+       .type = SettingType::string,
+       .default_value = "/tmp/sluice-state",
+       .description = "Directory of the local state stores (RocksDB), one subdirectory per application and task. "
+                      "Losing it costs a restore from the changelog topics, never data; mount a volume to keep it "
+                      "across restarts."},
+      {.name = "state_memory_mb",
+       .type = SettingType::integer,
+       .default_value = "256",
+       .description = "Memory of all state stores together: one RocksDB block cache and write-buffer budget "
+                      "shared by every task, in MiB.",
+       .minimum = 16,
+       .maximum = 1'048'576},
+      {.name = "state_buffer_max_records",
+       .type = SettingType::integer,
+       .default_value = "100000",
+       .description = "Most state changes held in memory between commits, over all tasks; reaching it commits "
+                      "early, which bounds memory when the commit interval is long.",
+       .minimum = 100,
+       .maximum = 100'000'000},
+      {.name = "window_idle_timeout",
+       .type = SettingType::duration,
+       .default_value = "1m",
+       .description = "Wall-clock time without input after which a task's stream time advances with the wall "
+                      "clock, so windows of a quiet partition still close and emit (0 disables; operators may "
+                      "override it with idle_timeout).",
+       .minimum = 0,
+       .maximum = 86'400'000},
+      {.name = "restore_batch_records",
+       .type = SettingType::integer,
+       .default_value = "10000",
+       .description = "Changelog records applied per restore step before the processing loop serves ready tasks "
+                      "again, so restoring tasks do not stall the others.",
+       .minimum = 100,
+       .maximum = 1'000'000},
       {.name = "session_timeout",
        .type = SettingType::duration,
        .default_value = "45s",

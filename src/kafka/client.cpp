@@ -201,8 +201,8 @@ void Consumer::rebalance_trampoline(rd_kafka_t* handle, rd_kafka_resp_err_t erro
   auto* consumer = static_cast<Consumer*>(static_cast<detail::CallbackOwner*>(opaque));
   std::vector<TopicPartition> list = from_list(partitions);
   if (error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    if (consumer->listener_ != nullptr) consumer->listener_->on_partitions_assigned(list);
     rd_kafka_assign(handle, partitions);
+    if (consumer->listener_ != nullptr) consumer->listener_->on_partitions_assigned(list);
   } else {
     if (consumer->listener_ != nullptr) {
       if (rd_kafka_assignment_lost(handle)) {
@@ -247,6 +247,31 @@ KafkaError Consumer::seek(const TopicPartition& position, std::chrono::milliseco
   rd_kafka_error_t* error = rd_kafka_seek_partitions(handle_.get(), list.get(), static_cast<int>(timeout.count()));
   if (error != nullptr) return KafkaError::from_error(error);
   return first_partition_error(list.get());
+}
+
+KafkaError Consumer::assign(const std::vector<TopicPartition>& partitions) {
+  ListPtr list = to_list(partitions);
+  return KafkaError::from_code(rd_kafka_assign(handle_.get(), partitions.empty() ? nullptr : list.get()));
+}
+
+KafkaError Consumer::pause(const std::vector<TopicPartition>& partitions) {
+  if (partitions.empty()) return {};
+  ListPtr list = to_list(partitions);
+  KafkaError error = KafkaError::from_code(rd_kafka_pause_partitions(handle_.get(), list.get()));
+  return error.ok() ? first_partition_error(list.get()) : error;
+}
+
+KafkaError Consumer::resume(const std::vector<TopicPartition>& partitions) {
+  if (partitions.empty()) return {};
+  ListPtr list = to_list(partitions);
+  KafkaError error = KafkaError::from_code(rd_kafka_resume_partitions(handle_.get(), list.get()));
+  return error.ok() ? first_partition_error(list.get()) : error;
+}
+
+KafkaError Consumer::query_watermarks(const std::string& topic, std::int32_t partition, std::int64_t& low,
+                                      std::int64_t& high, std::chrono::milliseconds timeout) {
+  return KafkaError::from_code(rd_kafka_query_watermark_offsets(handle_.get(), topic.c_str(), partition, &low, &high,
+                                                                static_cast<int>(timeout.count())));
 }
 
 std::vector<TopicPartition> Consumer::assignment() const {
@@ -297,13 +322,17 @@ void Producer::delivery_trampoline(rd_kafka_t*, const rd_kafka_message_t* messag
   auto* producer = static_cast<Producer*>(static_cast<detail::CallbackOwner*>(opaque));
   if (!producer->on_delivery_) return;
   KafkaError error = KafkaError::from_code(message->err);
-  std::string_view topic = message->rkt != nullptr ? rd_kafka_topic_name(message->rkt) : "";
-  producer->on_delivery_(error, topic);
+  DeliveryReport report;
+  report.topic = message->rkt != nullptr ? rd_kafka_topic_name(message->rkt) : "";
+  report.partition = message->partition;
+  report.offset = message->offset;
+  report.opaque = message->_private;
+  producer->on_delivery_(error, report);
 }
 
 KafkaError Producer::produce(std::string_view topic, std::optional<std::string_view> key,
                              std::optional<std::string_view> value, std::int64_t timestamp_ms,
-                             const std::vector<core::Header>* headers) {
+                             const std::vector<core::Header>* headers, std::int32_t partition, void* opaque) {
   rd_kafka_headers_t* kafka_headers = nullptr;
   if (headers != nullptr && !headers->empty()) {
     kafka_headers = rd_kafka_headers_new(headers->size());
@@ -321,6 +350,7 @@ KafkaError Producer::produce(std::string_view topic, std::optional<std::string_v
   rd_kafka_resp_err_t error = rd_kafka_producev(
       handle_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
       RD_KAFKA_V_KEY(key_bytes, key_size), RD_KAFKA_V_VALUE(value_bytes, value_size),
+      RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition), RD_KAFKA_V_OPAQUE(opaque),
       RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_HEADERS(kafka_headers), RD_KAFKA_V_END);
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR && kafka_headers != nullptr) {
     rd_kafka_headers_destroy(kafka_headers);  // ownership passes to librdkafka only on success

@@ -38,7 +38,12 @@ Metrics::Metrics(std::string_view application_id)
                       .Name("sluice_consumer_lag_records")
                       .Help("Records between the consumer position and the high watermark, per input partition.")
                       .Labels({{"application_id", application_id_}})
-                      .Register(*registry_)) {
+                      .Register(*registry_)),
+      restore_family_(prometheus::BuildGauge()
+                          .Name("sluice_restore_remaining_records")
+                          .Help("Changelog records a restoring task still has to replay before it processes.")
+                          .Labels({{"application_id", application_id_}})
+                          .Register(*registry_)) {
   auto base = prometheus::Labels{{"application_id", application_id_}};
   processing_latency_ = &prometheus::BuildHistogram()
                              .Name("sluice_processing_latency_seconds")
@@ -63,6 +68,13 @@ Metrics::Metrics(std::string_view application_id)
   auto gauge = [&](const std::string& name, const std::string& help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Labels(base).Register(*registry_).Add({});
   };
+  restored_records_ = &counter(*registry_, "sluice_restored_records_total",
+                               "Changelog records replayed into local state stores.", application_id_)
+                           .Add({});
+  changelog_records_ = &counter(*registry_, "sluice_changelog_records_total",
+                                "State changes written to changelog topics.", application_id_)
+                            .Add({});
+  active_tasks_ = gauge("sluice_active_tasks", "Tasks (sub-topology, partition) processing on this instance.");
   assigned_partitions_ = gauge("sluice_assigned_partitions", "Input partitions assigned to this instance.");
   producer_queue_ = gauge("sluice_producer_queue_records", "Output records waiting in the producer for acknowledgement.");
   ready_ = gauge("sluice_ready", "1 when the instance has joined the group and is processing (as /readyz).");
@@ -102,6 +114,21 @@ void Metrics::set_lag(const std::string& topic, std::int32_t partition, double l
     it = lag_.emplace(key, &lag_family_.Add({{"topic", topic}, {"partition", std::to_string(partition)}})).first;
   }
   it->second->Set(lag);
+}
+
+void Metrics::set_restore_remaining(const std::string& task, double records) {
+  std::lock_guard lock(mutex_);
+  auto it = restore_remaining_.find(task);
+  if (it == restore_remaining_.end()) it = restore_remaining_.emplace(task, &restore_family_.Add({{"task", task}})).first;
+  it->second->Set(records);
+}
+
+void Metrics::remove_restore_remaining(const std::string& task) {
+  std::lock_guard lock(mutex_);
+  auto it = restore_remaining_.find(task);
+  if (it == restore_remaining_.end()) return;
+  restore_family_.Remove(it->second);
+  restore_remaining_.erase(it);
 }
 
 void Metrics::remove_lag(const std::string& topic, std::int32_t partition) {

@@ -1,13 +1,14 @@
 #include "sluice/runtime/pipeline.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <unordered_map>
 
 namespace sluice::runtime {
 
-// Where an emitted record goes: an operator node or a sink.
+// Where an emitted record goes: an operator node, a sink, or a repartition topic.
 struct Pipeline::Target {
-  enum class Kind : std::uint8_t { node, sink } kind;
+  enum class Kind : std::uint8_t { node, sink, repartition } kind;
   std::size_t index;
 };
 
@@ -16,27 +17,28 @@ struct Pipeline::Node {
   std::vector<std::vector<Target>> ports;  // targets per output port
 };
 
+// Everything about the input being processed, passed down the graph.
+struct Pipeline::Frame {
+  const core::Origin& origin;
+  std::int64_t input_timestamp;
+  PipelineState& state;
+  TaskState& task;
+  OutputCollector& out;
+  ProcessSummary& summary;
+};
+
 // Emitter handed to an operator: forwards each emitted record to the port's targets, copying for fan-out.
 class Pipeline::Dispatch final : public ops::Emitter {
  public:
-  Dispatch(const Pipeline& pipeline, const Node& node, const core::Origin& origin, std::int64_t input_timestamp,
-           PipelineState& state, OutputCollector& out, ProcessSummary& summary)
-      : pipeline_(pipeline), node_(node), origin_(origin), input_timestamp_(input_timestamp), state_(state), out_(out),
-        summary_(summary) {}
-
+  Dispatch(const Pipeline& pipeline, const Node& node, Frame& frame) : pipeline_(pipeline), node_(node), frame_(frame) {}
   void emit(std::size_t port, core::Record&& record) override {
-    const auto& targets = node_.ports[port];
-    pipeline_.forward(targets, std::move(record), origin_, input_timestamp_, state_, out_, summary_);
+    pipeline_.forward(node_.ports[port], std::move(record), frame_);
   }
 
  private:
   const Pipeline& pipeline_;
   const Node& node_;
-  const core::Origin& origin_;
-  std::int64_t input_timestamp_;
-  PipelineState& state_;
-  OutputCollector& out_;
-  ProcessSummary& summary_;
+  Frame& frame_;
 };
 
 namespace {
@@ -50,19 +52,36 @@ std::string to_text(std::int64_t number) {
 }  // namespace
 
 Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
-  std::unordered_map<std::string, Target> outputs;  // reference name -> target producing it (filled below)
+  const std::size_t subtopologies = std::max<std::size_t>(1, topology.subtopologies.size());
+  store_families_.resize(subtopologies);
+  store_changelogs_.resize(subtopologies);
+  subtopology_of_operator_.assign(topology.operators.size(), 0);
+  std::vector<int> subtopology_of_source(topology.sources.size(), 0);
+  for (const auto& subtopology : topology.subtopologies) {
+    for (std::size_t index : subtopology.operators) subtopology_of_operator_[index] = subtopology.id;
+    for (std::size_t index : subtopology.sources) subtopology_of_source[index] = subtopology.id;
+  }
+
   std::unordered_map<std::string, std::size_t> source_index;
   for (std::size_t i = 0; i < topology.sources.size(); ++i) {
+    sources_.push_back(PipelineSource{topology.sources[i].topic, subtopology_of_source[i], false});
     decoders_.emplace_back(topology.sources[i]);
     source_index.emplace(topology.sources[i].name, i);
   }
-  source_targets_.resize(topology.sources.size());
   std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> operator_ports;  // ref -> (node, port)
+  store_slot_.assign(topology.operators.size(), -1);
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
     const auto& spec = topology.operators[i];
     auto node = std::make_unique<Node>();
     node->op = ops::make_operator(spec);
     node->ports.resize(node->op->port_count());
+    if (std::uint8_t families = node->op->store_families(); families > 0) {
+      auto& slots = store_families_[static_cast<std::size_t>(subtopology_of_operator_[i])];
+      store_slot_[i] = static_cast<int>(slots.size());
+      slots.push_back(families);
+      store_changelogs_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(
+          spec.changelog_topic.value_or(topology.application_id + "-" + spec.name + "-changelog"));
+    }
     if (const auto* route = std::get_if<topology::RouteSpec>(&spec.body)) {
       for (std::size_t b = 0; b < route->branches.size(); ++b) {
         operator_ports[spec.name + "." + route->branches[b].name] = {i, b};
@@ -73,6 +92,7 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
     }
     nodes_.push_back(std::move(node));
   }
+  source_targets_.resize(topology.sources.size());
   auto connect = [&](const std::string& reference, Target target) {
     if (auto it = source_index.find(reference); it != source_index.end()) {
       source_targets_[it->second].push_back(target);
@@ -82,7 +102,24 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
     // Unknown references cannot happen: the topology was validated.
   };
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
-    for (const auto& input : topology.operators[i].inputs) connect(input, Target{Target::Kind::node, i});
+    const auto& spec = topology.operators[i];
+    Target target{Target::Kind::node, i};
+    if (spec.repartition_topic) {
+      // Inputs write to the repartition topic; a source for that topic feeds the operator in its own task.
+      target = Target{Target::Kind::repartition, repartition_topics_.size()};
+      repartition_topics_.push_back(*spec.repartition_topic);
+      topology::SourceSpec source;
+      source.name = "repartition:" + spec.name;
+      source.topic = *spec.repartition_topic;
+      source.key = topology::KeyFormat::json;
+      source.value = topology::ValueFormat::json;
+      source.pointer = spec.pointer;
+      repartition_specs_.push_back(std::move(source));
+      sources_.push_back(PipelineSource{*spec.repartition_topic, subtopology_of_operator_[i], true});
+      decoders_.emplace_back(repartition_specs_.back());
+      source_targets_.push_back({Target{Target::Kind::node, i}});
+    }
+    for (const auto& input : spec.inputs) connect(input, target);
   }
   for (std::size_t i = 0; i < topology.sinks.size(); ++i) {
     encoders_.emplace_back(topology.sinks[i].key, topology.sinks[i].value);
@@ -93,22 +130,48 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
 Pipeline::~Pipeline() = default;
 
 std::optional<std::size_t> Pipeline::source_for_topic(std::string_view topic) const {
-  for (std::size_t i = 0; i < topology_.sources.size(); ++i) {
-    if (topology_.sources[i].topic == topic) return i;
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    if (sources_[i].topic == topic) return i;
   }
   return std::nullopt;
 }
 
 std::vector<std::string> Pipeline::source_topics() const {
   std::vector<std::string> topics;
-  for (const auto& source : topology_.sources) topics.push_back(source.topic);
+  for (const auto& source : sources_) topics.push_back(source.topic);
   return topics;
 }
 
-void Pipeline::dead_letter(std::string_view operator_name, const core::RecordError& error, const core::Origin& origin,
-                           std::int64_t input_timestamp, PipelineState& state, OutputCollector& out,
-                           ProcessSummary& summary) const {
-  auto& headers = state.dead_letter_headers;
+std::optional<std::int64_t> Pipeline::idle_timeout_ms(int subtopology, std::int64_t default_ms) const {
+  std::optional<std::int64_t> smallest;
+  for (std::size_t i = 0; i < topology_.operators.size(); ++i) {
+    if (subtopology_of_operator_[i] != subtopology) continue;
+    const auto* aggregate = std::get_if<topology::AggregateSpec>(&topology_.operators[i].body);
+    if (aggregate == nullptr || !aggregate->window) continue;
+    std::int64_t timeout = aggregate->idle_timeout_ms.value_or(default_ms);
+    if (timeout > 0 && (!smallest || timeout < *smallest)) smallest = timeout;
+  }
+  return smallest;
+}
+
+void Pipeline::init_task(TaskState& task) const {
+  task.operator_memory.clear();
+  task.operator_memory.resize(nodes_.size());
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (store_slot_[i] >= 0 && subtopology_of_operator_[i] == task.id.subtopology) {
+      task.operator_memory[i] = nodes_[i]->op->create_task_state();
+    }
+  }
+  // Resume stream time from what the stores reflect, so windows keep closing where they left off.
+  if (task.stores) {
+    task.observed_stream_time_ms = std::max(task.observed_stream_time_ms, task.stores->stream_time_ms());
+    task.time.stream_time_ms = std::max(task.time.stream_time_ms, task.observed_stream_time_ms);
+  }
+}
+
+void Pipeline::dead_letter(std::string_view operator_name, const core::RecordError& error, Frame& frame) const {
+  auto& headers = frame.state.dead_letter_headers;
+  const core::Origin& origin = frame.origin;
   headers.clear();
   headers.push_back({std::string(dead_letter_header::error_kind), std::string(core::to_string(error.kind))});
   headers.push_back({std::string(dead_letter_header::error_message), error.message});
@@ -122,64 +185,135 @@ void Pipeline::dead_letter(std::string_view operator_name, const core::RecordErr
   // The original bytes, untouched, so the record can be inspected and replayed.
   if (origin.has_key) record.key = origin.raw_key;
   if (origin.has_value) record.value = origin.raw_value;
-  record.timestamp_ms = input_timestamp;
+  record.timestamp_ms = frame.input_timestamp;
   record.headers = &headers;
-  out.on_dead_letter(operator_name, error.kind);
-  out.send(OutputCollector::dead_letter, record);
-  ++summary.dead_letters;
+  frame.out.on_dead_letter(operator_name, error.kind);
+  frame.out.send(OutputCollector::dead_letter, record);
+  ++frame.summary.dead_letters;
 }
 
-void Pipeline::forward(const std::vector<Target>& targets, core::Record&& record, const core::Origin& origin,
-                       std::int64_t input_timestamp, PipelineState& state, OutputCollector& out,
-                       ProcessSummary& summary) const {
+ops::ProcessContext Pipeline::context_for(std::size_t node_index, Frame& frame, ops::Emitter& emitter) const {
+  ops::ProcessContext context{frame.state.eval, emitter};
+  if (store_slot_[node_index] >= 0 && frame.task.stores) {
+    context.store = &frame.task.stores->store(static_cast<std::size_t>(store_slot_[node_index]));
+    context.task_state = frame.task.operator_memory.empty() ? nullptr : frame.task.operator_memory[node_index].get();
+    context.time = &frame.task.time;
+  }
+  return context;
+}
+
+void Pipeline::forward(const std::vector<Target>& targets, core::Record&& record, Frame& frame) const {
   for (std::size_t t = 0; t < targets.size(); ++t) {
     const bool last = t + 1 == targets.size();
     core::Record copy;
     if (!last) copy = record;
     core::Record& current = last ? record : copy;
     const Target& target = targets[t];
-    if (target.kind == Target::Kind::sink) {
-      const auto& sink = topology_.sinks[target.index];
-      auto encoded = encoders_[target.index].encode(current, state.key_buffer, state.value_buffer);
-      if (!encoded.ok()) {
-        dead_letter("sink:" + sink.name, encoded.error(), origin, input_timestamp, state, out, summary);
+    switch (target.kind) {
+      case Target::Kind::sink: {
+        const auto& sink = topology_.sinks[target.index];
+        auto encoded = encoders_[target.index].encode(current, frame.state.key_buffer, frame.state.value_buffer);
+        if (!encoded.ok()) {
+          dead_letter("sink:" + sink.name, encoded.error(), frame);
+          continue;
+        }
+        OutputRecord output{sink.topic, encoded.value().key, encoded.value().value, current.timestamp_ms,
+                            &current.headers};
+        frame.out.send(target.index, output);
+        ++frame.summary.outputs;
         continue;
       }
-      OutputRecord output;
-      output.topic = sink.topic;
-      output.key = encoded.value().key;
-      output.value = encoded.value().value;
-      output.timestamp_ms = current.timestamp_ms;
-      output.headers = &current.headers;
-      out.send(target.index, output);
-      ++summary.outputs;
-      continue;
-    }
-    const Node& node = *nodes_[target.index];
-    Dispatch dispatch(*this, node, origin, input_timestamp, state, out, summary);
-    ops::ProcessContext context{state.eval, dispatch};
-    auto result = node.op->process(std::move(current), context);
-    if (!result.ok()) {
-      dead_letter(node.op->name(), result.error(), origin, input_timestamp, state, out, summary);
-    } else if (result.value() == ops::Disposition::discarded) {
-      out.on_discarded(node.op->name());
+      case Target::Kind::repartition: {
+        // JSON for both key and value, so the keyed sub-topology gets back exactly the Values it grouped on;
+        // the producer partitions by the key bytes (murmur2), which is what puts equal keys in one task.
+        frame.state.key_buffer.clear();
+        frame.state.value_buffer.clear();
+        core::append_json(current.key, frame.state.key_buffer);
+        core::append_json(current.value, frame.state.value_buffer);
+        OutputRecord output{repartition_topics_[target.index], std::string_view(frame.state.key_buffer),
+                            std::string_view(frame.state.value_buffer), current.timestamp_ms, &current.headers};
+        frame.out.send(OutputCollector::repartition, output);
+        continue;
+      }
+      case Target::Kind::node: {
+        const Node& node = *nodes_[target.index];
+        Dispatch dispatch(*this, node, frame);
+        ops::ProcessContext context = context_for(target.index, frame, dispatch);
+        auto result = node.op->process(std::move(current), context);
+        if (!result.ok()) {
+          dead_letter(node.op->name(), result.error(), frame);
+        } else if (result.value() == ops::Disposition::discarded) {
+          frame.out.on_discarded(node.op->name());
+        }
+        continue;
+      }
     }
   }
 }
 
 ProcessSummary Pipeline::process(std::size_t source_index, const core::Origin& origin, std::int64_t record_timestamp_ms,
-                                 std::vector<core::Header> headers, PipelineState& state, OutputCollector& out) const {
+                                 std::vector<core::Header> headers, PipelineState& state, TaskState& task,
+                                 OutputCollector& out) const {
   ProcessSummary summary;
+  Frame frame{origin, record_timestamp_ms, state, task, out, summary};
   state.eval.set_origin(&origin);
   auto decoded = decoders_[source_index].decode(origin, record_timestamp_ms, std::move(headers), state.parser, state.eval);
   if (!decoded.ok()) {
-    dead_letter("source:" + topology_.sources[source_index].name, decoded.error(), origin, record_timestamp_ms, state,
-                out, summary);
+    std::string name = source_index < topology_.sources.size() ? "source:" + topology_.sources[source_index].name
+                                                               : repartition_specs_[source_index - topology_.sources.size()].name;
+    dead_letter(name, decoded.error(), frame);
   } else {
-    forward(source_targets_[source_index], std::move(decoded).value(), origin, record_timestamp_ms, state, out, summary);
+    // Stream time includes the record being processed (as in Kafka Streams): it is the largest event time seen.
+    std::int64_t event_time = decoded.value().timestamp_ms;
+    task.observed_stream_time_ms = std::max(task.observed_stream_time_ms, event_time);
+    task.time.stream_time_ms = std::max(task.time.stream_time_ms, event_time);
+    forward(source_targets_[source_index], std::move(decoded).value(), frame);
   }
   state.eval.set_origin(nullptr);
   return summary;
+}
+
+ProcessSummary Pipeline::process(std::size_t source_index, const core::Origin& origin, std::int64_t record_timestamp_ms,
+                                 std::vector<core::Header> headers, PipelineState& state, OutputCollector& out) const {
+  TaskState scratch;
+  scratch.id = TaskId{sources_[source_index].subtopology, origin.partition};
+  return process(source_index, origin, record_timestamp_ms, std::move(headers), state, scratch, out);
+}
+
+template <typename Hook>
+void Pipeline::run_hooks(PipelineState& state, TaskState& task, OutputCollector& out, Hook hook) const {
+  if (!task.stores) return;
+  // Records emitted by time or commit have no input record: dead letters of theirs name the task instead.
+  std::string topic = "task:" + task.id.name();
+  core::Origin origin;
+  origin.topic = topic;
+  origin.partition = task.id.partition;
+  ProcessSummary summary;
+  Frame frame{origin, task.time.stream_time_ms, state, task, out, summary};
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (store_slot_[i] < 0 || subtopology_of_operator_[i] != task.id.subtopology) continue;
+    Dispatch dispatch(*this, *nodes_[i], frame);
+    ops::ProcessContext context = context_for(i, frame, dispatch);
+    hook(*nodes_[i]->op, context);
+  }
+}
+
+void Pipeline::on_time(std::int64_t wall_ms, std::int64_t default_idle_timeout_ms, PipelineState& state, TaskState& task,
+                       OutputCollector& out) const {
+  task.time.wall_ms = wall_ms;
+  if (auto idle_timeout = idle_timeout_ms(task.id.subtopology, default_idle_timeout_ms);
+      idle_timeout && task.observed_stream_time_ms != INT64_MIN) {
+    std::int64_t idle_for = wall_ms - task.last_input_wall_ms;
+    // Once idle for the timeout, event time is assumed to keep pace with the wall clock.
+    if (idle_for >= *idle_timeout) {
+      task.time.stream_time_ms = std::max(task.time.stream_time_ms, task.observed_stream_time_ms + idle_for);
+    }
+  }
+  run_hooks(state, task, out, [](const ops::Operator& op, ops::ProcessContext& context) { op.on_time(context); });
+}
+
+void Pipeline::on_commit(PipelineState& state, TaskState& task, OutputCollector& out) const {
+  run_hooks(state, task, out, [](const ops::Operator& op, ops::ProcessContext& context) { op.on_commit(context); });
 }
 
 }  // namespace sluice::runtime

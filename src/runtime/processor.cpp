@@ -1,6 +1,8 @@
 #include "sluice/runtime/processor.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <set>
 #include <thread>
 
 namespace sluice::runtime {
@@ -97,7 +99,7 @@ bool Processor::prepare_topics(const std::vector<kafka::TopicInfo>& topics) {
     }
     return 0;
   };
-  bool missing_source = false;
+  bool ok = true;
   std::int32_t largest_source = 1;
   for (const auto& source : topology.sources) {
     std::int32_t partitions = partitions_of(source.topic);
@@ -105,14 +107,66 @@ bool Processor::prepare_topics(const std::vector<kafka::TopicInfo>& topics) {
       logger_.error(component, source.pointer + "/topic: topic \"" + source.topic +
                                    "\" does not exist on the cluster at " + options_.bootstrap_servers +
                                    "; create it, or fix the source's topic");
-      missing_source = true;
+      ok = false;
     }
     largest_source = std::max(largest_source, partitions);
   }
-  if (missing_source) return false;
+  if (!ok) return false;
+
+  // Partitions per sub-topology: its user sources must agree (co-partitioning: a key must land in the same
+  // task whichever topic it came from); a sub-topology fed only by repartition topics gets the count of the
+  // sub-topology writing them (tasks then line up one to one).
+  const int subtopologies = std::max(1, pipeline_.subtopology_count());
+  subtopology_partitions_.assign(static_cast<std::size_t>(subtopologies), 0);
+  for (const auto& subtopology : topology.subtopologies) {
+    for (std::size_t index : subtopology.sources) {
+      const auto& source = topology.sources[index];
+      std::int32_t partitions = partitions_of(source.topic);
+      std::int32_t& count = subtopology_partitions_[static_cast<std::size_t>(subtopology.id)];
+      if (count != 0 && count != partitions) {
+        logger_.error(component, source.pointer + "/topic: topic \"" + source.topic + "\" has " +
+                                     std::to_string(partitions) + " partitions but the other sources of sub-topology " +
+                                     std::to_string(subtopology.id) + " have " + std::to_string(count) +
+                                     "; sources joined in one sub-topology must have equal partition counts");
+        ok = false;
+      }
+      count = partitions;
+    }
+  }
+  if (topology.subtopologies.empty()) subtopology_partitions_[0] = largest_source;
+  for (const auto& operator_spec : topology.operators) {
+    if (!operator_spec.repartition_topic) continue;
+    for (const auto& internal : topology.internal_topics) {
+      if (internal.name != *operator_spec.repartition_topic) continue;
+      std::int32_t& count = subtopology_partitions_[static_cast<std::size_t>(internal.subtopology)];
+      count = std::max(count, largest_source);
+    }
+  }
+  for (auto& count : subtopology_partitions_) count = std::max(count, 1);
+  if (!ok) return false;
 
   std::vector<kafka::NewTopic> to_create;
-  auto want = [&](const std::string& topic, const std::string& pointer) {
+  for (const auto& internal : topology.internal_topics) {
+    std::int32_t wanted = subtopology_partitions_[static_cast<std::size_t>(internal.subtopology)];
+    std::int32_t existing = partitions_of(internal.name);
+    if (existing != 0 && existing != wanted) {
+      logger_.error(component, "internal topic \"" + internal.name + "\" has " + std::to_string(existing) +
+                                   " partitions but the topology needs " + std::to_string(wanted) +
+                                   " (the partitions of its sub-topology's sources); delete it (its state is rebuilt "
+                                   "from the inputs) or restore the source partition counts");
+      ok = false;
+      continue;
+    }
+    if (existing == 0) {
+      kafka::NewTopic created;
+      created.name = internal.name;
+      created.partitions = wanted;
+      created.configs = internal.configs;
+      to_create.push_back(std::move(created));
+    }
+  }
+  if (!ok) return false;
+  auto want_output = [&](const std::string& topic, const std::string& pointer) {
     if (partitions_of(topic) > 0) return;
     for (const auto& pending : to_create) {
       if (pending.name == topic) return;
@@ -127,8 +181,8 @@ bool Processor::prepare_topics(const std::vector<kafka::TopicInfo>& topics) {
     created.partitions = options_.output_topic_partitions > 0 ? options_.output_topic_partitions : largest_source;
     to_create.push_back(std::move(created));
   };
-  for (const auto& sink : topology.sinks) want(sink.topic, sink.pointer + "/topic");
-  want(topology.dead_letter_topic, "/dead_letter_topic");
+  for (const auto& sink : topology.sinks) want_output(sink.topic, sink.pointer + "/topic");
+  want_output(topology.dead_letter_topic, "/dead_letter_topic");
   if (to_create.empty()) return true;
   kafka::Config config = options_.kafka;
   config["bootstrap.servers"] = options_.bootstrap_servers;
@@ -137,10 +191,10 @@ bool Processor::prepare_topics(const std::vector<kafka::TopicInfo>& topics) {
   std::string names;
   for (const auto& topic : to_create) names += (names.empty() ? "" : ", ") + topic.name;
   if (!error.ok()) {
-    // Not fatal: the cluster may forbid creation while the topics are provisioned elsewhere.
-    logger_.warn(component, "could not create output topics (" + names + "): " + error.message);
+    // Output topics may be provisioned elsewhere; internal topics are needed, and their absence shows at once.
+    logger_.warn(component, "could not create topics (" + names + "): " + error.message);
   } else {
-    logger_.info(component, "created output topics: " + names);
+    logger_.info(component, "created topics: " + names);
   }
   return true;
 }
@@ -173,9 +227,37 @@ void Processor::create_clients() {
   producer_config.try_emplace("linger.ms", "5");
   producer_config.try_emplace("client.id", "sluice-" + topology.application_id);
   producer_config["queue.buffering.max.messages"] = std::to_string(options_.producer_queue_max_records);
+  bool stateful = false;
+  for (int subtopology = 0; subtopology < std::max(1, pipeline_.subtopology_count()); ++subtopology) {
+    stateful = stateful || !pipeline_.store_families(subtopology).empty();
+  }
+  if (stateful) {
+    state::StateOptions state_options;
+    state_options.directory = options_.state_dir + "/" + topology.application_id;
+    state_options.memory_bytes = options_.state_memory_bytes;
+    state_resources_ = state::make_state_resources(state_options);
+    kafka::Config restore_config = options_.kafka;
+    restore_config["bootstrap.servers"] = options_.bootstrap_servers;
+    restore_config["group.id"] = topology.application_id + "-restore";  // never joins: partitions are assigned
+    restore_config["enable.auto.commit"] = "false";
+    restore_config["isolation.level"] = "read_committed";  // aborted writes never enter a store
+    restore_config["enable.partition.eof"] = "false";
+    restore_config["queued.max.messages.kbytes"] = std::to_string(options_.consumer_queue_max_kbytes);
+    restore_config.try_emplace("client.id", "sluice-" + topology.application_id + "-restore");
+    restore_consumer_ = std::make_unique<kafka::Consumer>(restore_config, client_callbacks("restore"), nullptr);
+  }
   producer_ = std::make_unique<kafka::Producer>(
-      producer_config, client_callbacks("producer"), [this](const kafka::KafkaError& error, std::string_view topic) {
+      producer_config, client_callbacks("producer"), [this](const kafka::KafkaError& error, const kafka::DeliveryReport& report) {
+        std::string_view topic = report.topic;
         if (error.ok()) {
+          if (report.opaque != nullptr) {
+            // A changelog record: remember the offset its store will reflect once applied.
+            auto slot = reinterpret_cast<std::uintptr_t>(report.opaque) - 1;
+            const auto& [task, store] = changelog_slots_[slot];
+            auto& offsets = changelog_offsets_[task];
+            if (offsets.size() > store) offsets[store] = std::max(offsets[store], report.offset);
+            return;
+          }
           if (auto it = produced_by_topic_.find(topic); it != produced_by_topic_.end()) {
             it->second->Increment();
           }
@@ -212,7 +294,9 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
   while (!stop_requested && !fatal_error_) {
     std::int64_t now = monotonic_ms(clock_);
     health_.beat(now);
-    auto wait = std::chrono::milliseconds(std::clamp<std::int64_t>(next_commit_ms - now, 0, 100));
+    if (!restoring_.empty()) restore_step();
+    auto wait = restoring_.empty() ? std::chrono::milliseconds(std::clamp<std::int64_t>(next_commit_ms - now, 0, 100))
+                                   : 0ms;
     kafka::Message message = consumer_->poll(wait);
     if (message) {
       if (message.error() == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -223,8 +307,14 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
     }
     producer_->poll(0ms);
     now = monotonic_ms(clock_);
-    if (now >= next_commit_ms) {
-      commit("interval");
+    // Commit on the interval, or early when state changes pile up (bounded memory).
+    bool state_full = false;
+    if (++records_since_buffer_check_ >= 1000) {
+      records_since_buffer_check_ = 0;
+      state_full = buffered_state_changes() >= static_cast<std::size_t>(options_.state_buffer_max_records);
+    }
+    if (now >= next_commit_ms || state_full) {
+      commit(state_full ? "state buffer full" : "interval");
       next_commit_ms = now + options_.commit_interval.count();
     }
     if (now >= next_gauges_ms) {
@@ -238,10 +328,166 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
   health_.set_ready(false, "shutting down");
   if (!fatal) commit("shutdown");
   consumer_->close();  // revokes the assignment through on_partitions_revoked (which commits nothing new)
+  close_tasks(false);
   error = producer_->flush(options_.shutdown_timeout);
   if (!error.ok()) logger_.error(component, "outputs not acknowledged at shutdown: " + error.message);
   logger_.info(component, "stopped");
   return fatal ? RunOutcome::fatal : RunOutcome::stopped;
+}
+
+std::vector<kafka::TopicPartition> Processor::input_partitions(const TaskId& id) const {
+  std::vector<kafka::TopicPartition> partitions;
+  for (const auto& source : pipeline_.sources()) {
+    if (source.subtopology == id.subtopology) partitions.push_back({source.topic, id.partition, RD_KAFKA_OFFSET_INVALID});
+  }
+  return partitions;
+}
+
+TaskState* Processor::open_task(const TaskId& id) {
+  auto [it, inserted] = tasks_.try_emplace(id);
+  TaskState& task = it->second;
+  if (!inserted) return &task;
+  task.id = id;
+  task.last_input_wall_ms = clock_.wall_ms();
+  const auto& families = pipeline_.store_families(id.subtopology);
+  if (!families.empty()) {
+    try {
+      task.stores = state::open_rocksdb_task_stores(state_resources_, id.name(), families);
+    } catch (const std::exception& failure) {
+      logger_.error(component, "task " + id.name() + ": cannot open its state stores: " + failure.what());
+      fatal_error_ = true;
+      tasks_.erase(it);
+      return nullptr;
+    }
+  }
+  pipeline_.init_task(task);
+  metrics_.active_tasks().Set(static_cast<double>(tasks_.size()));
+  return &task;
+}
+
+void Processor::close_tasks(bool commit_state) {
+  for (auto& [id, task] : tasks_) {
+    if (!task.stores) continue;
+    if (!commit_state) task.stores->discard();
+    task.stores->close();
+    metrics_.remove_restore_remaining(id.name());
+  }
+  tasks_.clear();
+  restoring_.clear();
+  if (restore_consumer_) (void)restore_consumer_->assign({});
+  metrics_.active_tasks().Set(0);
+}
+
+void Processor::start_restore(TaskState& task) {
+  const auto& changelogs = pipeline_.store_changelogs(task.id.subtopology);
+  Restore restore;
+  restore.started_ms = monotonic_ms(clock_);
+  for (std::size_t slot = 0; slot < changelogs.size(); ++slot) {
+    std::int64_t low = 0, high = 0;
+    kafka::KafkaError error = restore_consumer_->query_watermarks(changelogs[slot], task.id.partition, low, high, 30s);
+    if (!error.ok()) {
+      logger_.error(component, "task " + task.id.name() + ": cannot read the end of " + changelogs[slot] + ": " +
+                                   error.message);
+      fatal_error_ = true;
+      return;
+    }
+    // The local store reflects the changelog up to its recorded offset: replay only what follows.
+    std::int64_t from = std::max(low, task.stores->changelog_offset(slot) + 1);
+    if (from < high) restore.targets.push_back(RestoreTarget{slot, changelogs[slot], high, from, from});
+  }
+  if (restore.targets.empty()) return;
+  std::int64_t total = 0;
+  for (const auto& target : restore.targets) total += target.end - target.start;
+  logger_.info(component, "task " + task.id.name() + ": restoring " + std::to_string(total) +
+                              " changelog records (local store " +
+                              (task.stores->changelog_offset(0) < 0 ? "empty" : "behind") + ")");
+  metrics_.set_restore_remaining(task.id.name(), static_cast<double>(total));
+  (void)consumer_->pause(input_partitions(task.id));
+  restoring_.emplace(task.id, std::move(restore));
+  update_restore_assignment();
+}
+
+void Processor::update_restore_assignment() {
+  std::vector<kafka::TopicPartition> partitions;
+  for (const auto& [id, restore] : restoring_) {
+    for (const auto& target : restore.targets) {
+      if (target.position < target.end) partitions.push_back({target.topic, id.partition, target.position});
+    }
+  }
+  kafka::KafkaError error = restore_consumer_->assign(partitions);
+  if (!error.ok()) logger_.error(component, "restore consumer: cannot assign: " + error.message);
+}
+
+void Processor::restore_step() {
+  std::int64_t applied = 0;
+  std::set<TaskId> touched;
+  while (applied < options_.restore_batch_records) {
+    kafka::Message message = restore_consumer_->poll(applied == 0 ? 10ms : 0ms);
+    if (!message) break;
+    if (message.error() != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (message.error() != RD_KAFKA_RESP_ERR__PARTITION_EOF) logger_.warn(component, "restore: " + message.error_message());
+      continue;
+    }
+    // Find the restoring task and store slot this changelog partition belongs to.
+    for (auto& [id, restore] : restoring_) {
+      if (id.partition != message.partition()) continue;
+      for (auto& target : restore.targets) {
+        if (target.topic != message.topic() || message.offset() < target.position) continue;
+        auto value = message.has_value() ? std::optional<std::string_view>(message.value()) : std::nullopt;
+        tasks_.at(id).stores->restore(target.slot, message.key(), value, message.offset());
+        target.position = message.offset() + 1;
+        ++restore.restored;
+        touched.insert(id);
+        ++applied;
+      }
+    }
+  }
+  metrics_.restored_records().Increment(static_cast<double>(applied));
+  std::int64_t now = monotonic_ms(clock_);
+  std::vector<TaskId> done;
+  for (auto& [id, restore] : restoring_) {
+    // Transaction markers and aborted records occupy offsets that are never delivered: the consumer position,
+    // not the last record, tells when the end is reached.
+    for (auto& target : restore.targets) {
+      if (auto position = restore_consumer_->position(target.topic, id.partition)) {
+        target.position = std::max(target.position, *position);
+      }
+    }
+    std::int64_t total = 0, remaining = 0;
+    for (const auto& target : restore.targets) {
+      total += target.end - target.start;
+      remaining += std::max<std::int64_t>(0, target.end - target.position);
+    }
+    if (touched.count(id) != 0) tasks_.at(id).stores->finish_restore();
+    metrics_.set_restore_remaining(id.name(), static_cast<double>(remaining));
+    if (remaining == 0) {
+      done.push_back(id);
+    } else if (now - restore.last_log_ms >= 1000) {
+      restore.last_log_ms = now;
+      logger_.info(component, "task " + id.name() + ": restoring " +
+                                  std::to_string(total > 0 ? (total - remaining) * 100 / total : 100) + "% (" +
+                                  std::to_string(total - remaining) + "/" + std::to_string(total) + " records)");
+    }
+  }
+  for (const auto& id : done) {
+    auto it = restoring_.find(id);
+    finish_restore(id, it->second);
+    restoring_.erase(it);
+  }
+  if (!done.empty()) update_restore_assignment();
+  if (restoring_.empty() && in_group_) health_.set_ready(true, "processing");
+}
+
+void Processor::finish_restore(const TaskId& id, Restore& restore) {
+  TaskState& task = tasks_.at(id);
+  task.stores->finish_restore();
+  pipeline_.init_task(task);  // stream time from the restored stores
+  std::int64_t elapsed = std::max<std::int64_t>(1, monotonic_ms(clock_) - restore.started_ms);
+  logger_.info(component, "task " + id.name() + ": restored " + std::to_string(restore.restored) + " records in " +
+                              std::to_string(elapsed) + " ms (" + std::to_string(restore.restored * 1000 / elapsed) +
+                              " records/s); processing");
+  metrics_.remove_restore_remaining(id.name());
+  (void)consumer_->resume(input_partitions(id));
 }
 
 void Processor::process(const kafka::Message& message) {
@@ -249,6 +495,13 @@ void Processor::process(const kafka::Message& message) {
   std::string_view topic = message.topic();
   auto source = pipeline_.source_for_topic(topic);
   if (!source) return;  // cannot happen: we subscribe to source topics only
+  TaskId id{pipeline_.sources()[*source].subtopology, message.partition()};
+  auto task = tasks_.find(id);
+  if (task == tasks_.end() || restoring_.count(id) != 0) {
+    // Fetched before the partition was paused: read it again once the task is ready.
+    (void)consumer_->seek({std::string(topic), message.partition(), message.offset()}, 1s);
+    return;
+  }
   core::Origin origin;
   origin.topic = topic;
   origin.partition = message.partition();
@@ -257,8 +510,9 @@ void Processor::process(const kafka::Message& message) {
   origin.raw_key = message.key();
   origin.has_value = message.has_value();
   origin.raw_value = message.value();
+  task->second.last_input_wall_ms = clock_.wall_ms();
   // The pipeline runs synchronously: the message (and so the Origin's views) outlives it.
-  (void)pipeline_.process(*source, origin, message.timestamp_ms(), message.headers(), state_, *this);
+  (void)pipeline_.process(*source, origin, message.timestamp_ms(), message.headers(), state_, task->second, *this);
   auto pending = pending_offsets_.find(topic);
   if (pending == pending_offsets_.end()) pending = pending_offsets_.try_emplace(std::string(topic)).first;
   pending->second[message.partition()] = message.offset() + 1;
@@ -267,6 +521,7 @@ void Processor::process(const kafka::Message& message) {
 }
 
 void Processor::send(std::size_t, const OutputRecord& record) {
+  outputs_since_commit_ = true;
   for (;;) {
     kafka::KafkaError error = producer_->produce(record.topic, record.key, record.value, record.timestamp_ms,
                                                  record.headers);
@@ -289,15 +544,64 @@ void Processor::on_dead_letter(std::string_view operator_name, core::RecordError
 
 void Processor::on_discarded(std::string_view operator_name) { metrics_.discarded(operator_name).Increment(); }
 
+std::size_t Processor::buffered_state_changes() const {
+  std::size_t total = 0;
+  for (const auto& [id, task] : tasks_) {
+    if (!task.stores) continue;
+    for (std::size_t slot = 0; slot < task.stores->size(); ++slot) total += task.stores->store(slot).buffered_changes();
+  }
+  return total;
+}
+
 bool Processor::commit(const char* why) {
-  if (pending_offsets_.empty() && !delivery_failed_) return true;
+  // Keyed operators first: what time closed and the compacted updates go out with this commit.
+  std::int64_t wall = clock_.wall_ms();
+  for (auto& [id, task] : tasks_) {
+    if (!task.stores || restoring_.count(id) != 0) continue;
+    pipeline_.on_time(wall, options_.window_idle_timeout_ms, state_, task, *this);
+    pipeline_.on_commit(state_, task, *this);
+  }
+  // State changes to the changelogs, each record tagged with its (task, slot) to learn its offset.
+  changelog_slots_.clear();
+  changelog_offsets_.clear();
+  bool state_changed = false;
+  for (auto& [id, task] : tasks_) {
+    if (!task.stores || restoring_.count(id) != 0) continue;
+    const auto& changelogs = pipeline_.store_changelogs(id.subtopology);
+    changelog_offsets_[id].assign(task.stores->size(), -1);
+    for (std::size_t slot = 0; slot < task.stores->size(); ++slot) {
+      changelog_slots_.emplace_back(id, slot);
+      void* opaque = reinterpret_cast<void*>(static_cast<std::uintptr_t>(changelog_slots_.size()));
+      task.stores->changes(slot, [&](const state::ChangelogRecord& change) {
+        state_changed = true;
+        std::optional<std::string_view> value;
+        if (change.value) value = *change.value;
+        for (;;) {
+          kafka::KafkaError error = producer_->produce(changelogs[slot], std::string_view(change.key), value,
+                                                       task.time.stream_time_ms == INT64_MIN ? 0 : wall, nullptr,
+                                                       id.partition, opaque);
+          if (error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            producer_->poll(10ms);
+            continue;
+          }
+          if (!error.ok()) {
+            logger_.error(component, "cannot produce to " + changelogs[slot] + ": " + error.message);
+            delivery_failed_ = true;
+          }
+          break;
+        }
+        metrics_.changelog_records().Increment();
+      });
+    }
+  }
+  if (pending_offsets_.empty() && !delivery_failed_ && !state_changed && !outputs_since_commit_) return true;
   std::int64_t started = clock_.monotonic_ns();
   // Outputs first: an input offset may be committed only once everything it produced is acknowledged.
   kafka::KafkaError error = producer_->flush(options_.max_poll_interval / 2);
   if (!error.ok()) {
     logger_.warn(component, std::string("commit (") + why + ") waits for outputs: " + error.message);
     metrics_.commit_failures().Increment();
-    return false;  // offsets stay pending; retried at the next commit point
+    return false;  // offsets and state stay pending; retried at the next commit point
   }
   if (delivery_failed_) {
     rewind_to_committed();
@@ -315,8 +619,20 @@ bool Processor::commit(const char* why) {
     metrics_.commit_failures().Increment();
     return false;
   }
+  // Inputs are committed: the stores may now reflect the changes, with the changelog offsets they match.
+  for (auto& [id, task] : tasks_) {
+    if (!task.stores || restoring_.count(id) != 0) continue;
+    try {
+      task.stores->apply(changelog_offsets_[id], task.observed_stream_time_ms);
+    } catch (const std::exception& failure) {
+      logger_.error(component, "task " + id.name() + ": cannot write its state: " + failure.what());
+      fatal_error_ = true;
+      return false;
+    }
+  }
   for (const auto& offset : offsets) committed_offsets_[{offset.topic, offset.partition}] = offset.offset;
   pending_offsets_.clear();
+  outputs_since_commit_ = false;
   metrics_.commits().Increment();
   metrics_.commit_latency().Observe(static_cast<double>(clock_.monotonic_ns() - started) / 1e9);
   if (cluster_unreachable_ && in_group_) {
@@ -327,7 +643,8 @@ bool Processor::commit(const char* why) {
 }
 
 void Processor::rewind_to_committed() {
-  // At-least-once after a failed output: re-read every partition from its last committed offset.
+  // At-least-once after a failed output: re-read every partition from its last committed offset, with the
+  // state as it was at that commit.
   std::vector<kafka::TopicPartition> positions;
   for (const auto& partition : assignment_) positions.push_back({partition.topic, partition.partition, RD_KAFKA_OFFSET_INVALID});
   kafka::KafkaError error = consumer_->committed(positions, 10s);
@@ -346,8 +663,14 @@ void Processor::rewind_to_committed() {
       return;
     }
   }
+  for (auto& [id, task] : tasks_) {
+    if (!task.stores) continue;
+    task.stores->discard();
+    pipeline_.init_task(task);
+  }
   pending_offsets_.clear();
   delivery_failed_ = false;
+  outputs_since_commit_ = false;
   logger_.warn(component, "rewound " + std::to_string(positions.size()) + " partitions to their committed offsets");
 }
 
@@ -358,6 +681,7 @@ void Processor::on_partitions_revoked(const std::vector<kafka::TopicPartition>& 
   logger_.info(component, "partitions revoked: " + std::to_string(partitions.size()));
   commit("revoke");
   pending_offsets_.clear();  // a failed commit here means redelivery to the next owner: at-least-once
+  close_tasks(false);        // what was committed is applied; anything else is dropped with the buffers
   for (const auto& partition : assignment_) metrics_.remove_lag(partition.topic, partition.partition);
   assignment_.clear();
   committed_offsets_.clear();
@@ -373,6 +697,7 @@ void Processor::on_partitions_lost(const std::vector<kafka::TopicPartition>& par
   (void)producer_->flush(5s);
   pending_offsets_.clear();
   delivery_failed_ = false;
+  close_tasks(false);
   for (const auto& partition : assignment_) metrics_.remove_lag(partition.topic, partition.partition);
   assignment_.clear();
   committed_offsets_.clear();
@@ -384,13 +709,22 @@ void Processor::on_partitions_assigned(const std::vector<kafka::TopicPartition>&
   assignment_ = partitions;
   metrics_.assigned_partitions().Set(static_cast<double>(partitions.size()));
   std::string list;
+  std::set<TaskId> ids;
   for (const auto& partition : partitions) {
     list += (list.empty() ? "" : ", ") + partition.topic + "[" + std::to_string(partition.partition) + "]";
+    if (auto source = pipeline_.source_for_topic(partition.topic)) {
+      ids.insert(TaskId{pipeline_.sources()[*source].subtopology, partition.partition});
+    }
   }
   logger_.info(component, "partitions assigned (" + std::to_string(partitions.size()) + "): " + list);
+  for (const auto& id : ids) {
+    TaskState* task = open_task(id);
+    if (task != nullptr && task->stores) start_restore(*task);
+  }
   cluster_unreachable_ = false;
   in_group_ = true;
-  health_.set_ready(true, "processing");
+  // Ready once every assigned task has restored its state (tasks that are ready process meanwhile).
+  health_.set_ready(restoring_.empty(), restoring_.empty() ? "processing" : "restoring state");
 }
 
 void Processor::update_gauges() {
@@ -416,7 +750,7 @@ void Processor::update_gauges() {
       if (rd_kafka_metadata(producer_->handle(), 0, nullptr, &metadata, 500) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_metadata_destroy(metadata);
         cluster_unreachable_ = false;
-        if (in_group_) health_.set_ready(true, "processing");
+        if (in_group_ && restoring_.empty()) health_.set_ready(true, "processing");
         logger_.info(component, "cluster reachable again");
       }
     }

@@ -50,19 +50,21 @@ std::optional<std::string> DriverRecord::header(std::string_view name) const {
 class TestDriver::Collector final : public OutputCollector {
  public:
   explicit Collector(TestDriver& driver) : driver_(driver) {}
-  void send(std::size_t, const OutputRecord& record) override {
+  void send(std::size_t destination, const OutputRecord& record) override {
     DriverRecord out;
     out.topic = std::string(record.topic);
     if (record.key) out.key = std::string(*record.key);
     if (record.value) out.value = std::string(*record.value);
     out.timestamp_ms = record.timestamp_ms;
     if (record.headers != nullptr) out.headers = *record.headers;
-    auto count = driver_.partitions_.find(out.topic);
-    std::int32_t partitions = count == driver_.partitions_.end() ? 1 : count->second;
     // Null keys: the real producer spreads them at random; the driver puts them on partition 0 to stay
     // deterministic.
-    out.partition = out.key ? murmur2_partition(*out.key, partitions) : 0;
-    driver_.outputs_[out.topic].push_back(std::move(out));
+    out.partition = out.key ? murmur2_partition(*out.key, driver_.partition_count(out.topic)) : 0;
+    if (destination == OutputCollector::repartition) {
+      driver_.repartition_queue_.push_back(std::move(out));
+    } else {
+      driver_.outputs_[out.topic].push_back(std::move(out));
+    }
   }
   void on_dead_letter(std::string_view, core::RecordErrorKind) override { ++driver_.dead_lettered_; }
   void on_discarded(std::string_view) override { ++driver_.discarded_; }
@@ -73,15 +75,35 @@ class TestDriver::Collector final : public OutputCollector {
 
 TestDriver::TestDriver(const topology::Topology& topology, const core::Clock& clock,
                        std::map<std::string, std::int32_t> partitions)
-    : topology_(topology), pipeline_(topology), state_(clock), partitions_(std::move(partitions)) {}
+    : TestDriver(topology, clock, std::move(partitions), Options{}) {}
+
+TestDriver::TestDriver(const topology::Topology& topology, const core::Clock& clock,
+                       std::map<std::string, std::int32_t> partitions, Options options)
+    : topology_(topology), clock_(clock), options_(options), pipeline_(topology), state_(clock),
+      partitions_(std::move(partitions)) {}
 
 TestDriver::~TestDriver() = default;
 
-ProcessSummary TestDriver::pipe(const std::string& topic, std::optional<std::string> key,
-                                std::optional<std::string> value, std::int64_t timestamp_ms, std::int32_t partition,
-                                std::vector<core::Header> headers) {
-  auto source = pipeline_.source_for_topic(topic);
-  if (!source) throw std::invalid_argument("topic '" + topic + "' is not read by any source of the topology");
+std::int32_t TestDriver::partition_count(const std::string& topic) const {
+  auto count = partitions_.find(topic);
+  return count == partitions_.end() ? 1 : count->second;
+}
+
+TaskState& TestDriver::task(int subtopology, std::int32_t partition) {
+  TaskId id{subtopology, partition};
+  auto it = tasks_.find(id);
+  if (it != tasks_.end()) return it->second;
+  TaskState& created = tasks_[id];
+  created.id = id;
+  const auto& families = pipeline_.store_families(subtopology);
+  if (!families.empty()) created.stores = state::make_memory_task_stores(families);
+  pipeline_.init_task(created);
+  return created;
+}
+
+void TestDriver::run(std::size_t source, const std::string& topic, std::int32_t partition,
+                     std::optional<std::string> key, std::optional<std::string> value, std::int64_t timestamp_ms,
+                     std::vector<core::Header> headers, ProcessSummary& summary) {
   core::Origin origin;
   origin.topic = topic;
   origin.partition = partition;
@@ -90,8 +112,73 @@ ProcessSummary TestDriver::pipe(const std::string& topic, std::optional<std::str
   if (key) origin.raw_key = *key;
   origin.has_value = value.has_value();
   if (value) origin.raw_value = *value;
+  TaskState& target = task(pipeline_.sources()[source].subtopology, partition);
+  target.last_input_wall_ms = clock_.wall_ms();
   Collector collector(*this);
-  return pipeline_.process(*source, origin, timestamp_ms, std::move(headers), state_, collector);
+  ProcessSummary one = pipeline_.process(source, origin, timestamp_ms, std::move(headers), state_, target, collector);
+  summary.outputs += one.outputs;
+  summary.dead_letters += one.dead_letters;
+}
+
+void TestDriver::drain_repartitions(ProcessSummary& summary) {
+  while (!repartition_queue_.empty()) {
+    std::vector<DriverRecord> queued = std::move(repartition_queue_);
+    repartition_queue_.clear();
+    for (auto& record : queued) {
+      auto source = pipeline_.source_for_topic(record.topic);
+      if (!source) continue;  // cannot happen: every repartition topic has a source
+      run(*source, record.topic, record.partition, std::move(record.key), std::move(record.value), record.timestamp_ms,
+          std::move(record.headers), summary);
+    }
+  }
+}
+
+ProcessSummary TestDriver::pipe(const std::string& topic, std::optional<std::string> key,
+                                std::optional<std::string> value, std::int64_t timestamp_ms, std::int32_t partition,
+                                std::vector<core::Header> headers) {
+  auto source = pipeline_.source_for_topic(topic);
+  if (!source || pipeline_.sources()[*source].repartition) {
+    throw std::invalid_argument("topic '" + topic + "' is not read by any source of the topology");
+  }
+  ProcessSummary summary;
+  run(*source, topic, partition, std::move(key), std::move(value), timestamp_ms, std::move(headers), summary);
+  drain_repartitions(summary);
+  punctuate();
+  if (options_.auto_commit) commit();
+  return summary;
+}
+
+void TestDriver::punctuate() {
+  Collector collector(*this);
+  ProcessSummary summary;
+  // Upstream sub-topologies first, so what they emit reaches downstream tasks before those act on time.
+  for (auto& [id, task] : tasks_) {
+    pipeline_.on_time(clock_.wall_ms(), options_.default_idle_timeout_ms, state_, task, collector);
+    drain_repartitions(summary);
+  }
+}
+
+void TestDriver::commit() {
+  Collector collector(*this);
+  ProcessSummary summary;
+  for (auto& [id, task] : tasks_) {
+    pipeline_.on_commit(state_, task, collector);
+    drain_repartitions(summary);
+  }
+  for (auto& [id, task] : tasks_) {
+    if (task.stores) task.stores->apply(std::vector<std::int64_t>(task.stores->size(), -1), task.observed_stream_time_ms);
+  }
+}
+
+std::size_t TestDriver::state_keys(int subtopology, std::int32_t partition, std::size_t slot, std::uint8_t family) {
+  TaskState& target = task(subtopology, partition);
+  if (!target.stores) return 0;
+  std::size_t count = 0;
+  target.stores->store(slot).scan(family, "", "", [&](std::string_view, std::string_view) {
+    ++count;
+    return true;
+  });
+  return count;
 }
 
 std::vector<DriverRecord> TestDriver::read(const std::string& topic) {

@@ -1,8 +1,10 @@
 // sluice-datagen: creates a topic if missing and produces generated JSON records to it, for the demo, the
 // compose file's load generator and benchmarks. Deterministic for a given --seed.
 //
-//   sluice-datagen --bootstrap HOST:PORT --topic NAME --kind orders|lines|events [--count N] [--partitions P]
-//                  [--rate RECORDS_PER_SECOND] [--poison N] [--seed S]
+//   sluice-datagen --bootstrap HOST:PORT --topic NAME --kind orders|lines|events|keyed [--count N]
+//                  [--partitions P] [--rate RECORDS_PER_SECOND] [--poison N] [--seed S] [--keys DISTINCT]
+// keyed: key "k<i>" for i cycling through DISTINCT keys (every key appears once before any repeats), value
+// {"k": key, "v": n, "ts": event time}.
 #include <chrono>
 #include <cstdint>
 #include <iostream>
@@ -30,16 +32,18 @@ struct Options {
   std::int64_t rate = 0;    // 0: as fast as possible
   std::int64_t poison = 0;  // records that are not valid JSON, spread through the stream
   std::uint64_t seed = 42;
+  std::int64_t keys = 1000;
 };
 
 int usage(const std::string& problem) {
   std::cerr << "sluice-datagen: " << problem
-            << "\nusage: sluice-datagen --bootstrap HOST:PORT --topic NAME --kind orders|lines|events [--count N] "
-               "[--partitions P] [--rate N] [--poison N] [--seed S]\n";
+            << "\nusage: sluice-datagen --bootstrap HOST:PORT --topic NAME --kind orders|lines|events|keyed [--count N] "
+               "[--partitions P] [--rate N] [--poison N] [--seed S] [--keys DISTINCT]\n";
   return 2;
 }
 
-std::pair<std::string, std::string> generate(const std::string& kind, std::int64_t index, std::mt19937_64& random) {
+std::pair<std::string, std::string> generate(const std::string& kind, std::int64_t index, std::mt19937_64& random,
+                                             std::int64_t keys) {
   static const char* countries[] = {"de", "fr", "us", "jp", "br", nullptr};
   static const char* words[] = {"stream", "kafka", "state", "window", "join", "record", "topic", "offset", "commit",
                                 "exactly", "once", "partition", "broker", "latency", "throughput", "sluice"};
@@ -55,6 +59,10 @@ std::pair<std::string, std::string> generate(const std::string& kind, std::int64
                   {"created_at", sluice::core::format_iso8601_ms(epoch_ms)},
                   {"customer", customer}};
     return {order["id"], order.dump()};
+  }
+  if (kind == "keyed") {
+    std::string key = "k" + std::to_string(index % keys);
+    return {key, json{{"k", key}, {"v", static_cast<std::int64_t>(random() % 1000)}, {"ts", epoch_ms}}.dump()};
   }
   if (kind == "lines") {
     std::string text;
@@ -86,14 +94,15 @@ int main(int argc, char** argv) {
       else if (flag == "--rate") options.rate = std::stoll(value);
       else if (flag == "--poison") options.poison = std::stoll(value);
       else if (flag == "--seed") options.seed = std::stoull(value);
+      else if (flag == "--keys") options.keys = std::max<std::int64_t>(1, std::stoll(value));
       else return usage("unknown option " + flag);
     } catch (const std::exception&) {
       return usage(flag + ": \"" + value + "\" is not a number");
     }
   }
   if (options.topic.empty()) return usage("--topic is required");
-  if (options.kind != "orders" && options.kind != "lines" && options.kind != "events") {
-    return usage("--kind must be orders, lines or events");
+  if (options.kind != "orders" && options.kind != "lines" && options.kind != "events" && options.kind != "keyed") {
+    return usage("--kind must be orders, lines, events or keyed");
   }
   sluice::kafka::Config config = {{"bootstrap.servers", options.bootstrap}};
   sluice::kafka::ClientCallbacks callbacks;
@@ -112,14 +121,14 @@ int main(int argc, char** argv) {
     config["linger.ms"] = "10";
     config["partitioner"] = "murmur2_random";
     std::int64_t failed = 0;
-    sluice::kafka::Producer producer(config, callbacks, [&](const sluice::kafka::KafkaError& delivery, std::string_view) {
+    sluice::kafka::Producer producer(config, callbacks, [&](const sluice::kafka::KafkaError& delivery, const sluice::kafka::DeliveryReport&) {
       if (!delivery.ok()) ++failed;
     });
     std::mt19937_64 random(options.seed);
     auto started = std::chrono::steady_clock::now();
     std::int64_t poison_every = options.poison > 0 ? std::max<std::int64_t>(1, options.count / options.poison) : 0;
     for (std::int64_t index = 0; index < options.count; ++index) {
-      auto [key, value] = generate(options.kind, index, random);
+      auto [key, value] = generate(options.kind, index, random, options.keys);
       if (poison_every > 0 && index % poison_every == poison_every / 2) value = "{\"truncated\": ";
       for (;;) {
         auto error = producer.produce(options.topic, key, value, 0, nullptr);

@@ -98,7 +98,7 @@ void produce(const std::string& topic, const std::vector<TestRecord>& records) {
   kafka::Config config = base_config();
   config["enable.idempotence"] = "true";
   config["linger.ms"] = "5";
-  kafka::Producer producer(config, quiet_callbacks(), [&](const kafka::KafkaError& error, std::string_view) {
+  kafka::Producer producer(config, quiet_callbacks(), [&](const kafka::KafkaError& error, const kafka::DeliveryReport&) {
     if (!error.ok()) ++failures;
   });
   for (const auto& record : records) {

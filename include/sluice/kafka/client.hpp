@@ -103,7 +103,8 @@ class CallbackOwner {
 rd_kafka_conf_t* make_client_conf(const Config& config, CallbackOwner* owner);
 }  // namespace detail
 
-// Eager (stop-the-world) rebalance: all partitions are revoked, then the new assignment is given.
+// Eager (stop-the-world) rebalance: all partitions are revoked, then the new assignment is given. The
+// assignment is already in place when on_partitions_assigned runs, so the listener may pause partitions.
 class RebalanceListener {
  public:
   virtual ~RebalanceListener() = default;
@@ -129,6 +130,13 @@ class Consumer : private detail::CallbackOwner {
   // Committed offsets of the group for `partitions` (offset < 0: none committed).
   KafkaError committed(std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout);
   KafkaError seek(const TopicPartition& position, std::chrono::milliseconds timeout);
+  // Manual assignment (no group): reads exactly these partitions from the given offsets.
+  KafkaError assign(const std::vector<TopicPartition>& partitions);
+  KafkaError pause(const std::vector<TopicPartition>& partitions);
+  KafkaError resume(const std::vector<TopicPartition>& partitions);
+  // Low and high watermarks, asked of the broker.
+  KafkaError query_watermarks(const std::string& topic, std::int32_t partition, std::int64_t& low, std::int64_t& high,
+                              std::chrono::milliseconds timeout);
   std::vector<TopicPartition> assignment() const;
   // High watermark from the last fetch response (no broker round trip); nullopt if not known yet.
   std::optional<std::int64_t> cached_high_watermark(const std::string& topic, std::int32_t partition) const;
@@ -146,7 +154,13 @@ class Consumer : private detail::CallbackOwner {
 };
 
 // Delivery outcome of one produced record.
-using DeliveryCallback = std::function<void(const KafkaError& error, std::string_view topic)>;
+struct DeliveryReport {
+  std::string_view topic;
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+  void* opaque = nullptr;  // what produce() was given
+};
+using DeliveryCallback = std::function<void(const KafkaError& error, const DeliveryReport& report)>;
 
 class Producer : private detail::CallbackOwner {
  public:
@@ -156,9 +170,10 @@ class Producer : private detail::CallbackOwner {
   Producer& operator=(const Producer&) = delete;
 
   // Enqueues a record (bytes are copied). RD_KAFKA_RESP_ERR__QUEUE_FULL means: poll and retry.
+  // partition -1: the partitioner decides from the key.
   KafkaError produce(std::string_view topic, std::optional<std::string_view> key,
                      std::optional<std::string_view> value, std::int64_t timestamp_ms,
-                     const std::vector<core::Header>* headers);
+                     const std::vector<core::Header>* headers, std::int32_t partition = -1, void* opaque = nullptr);
   // Serves delivery reports; returns the number of events served.
   int poll(std::chrono::milliseconds timeout);
   // Waits until every enqueued record is acknowledged or failed.

@@ -33,6 +33,13 @@ class Metrics {
   void set_lag(const std::string& topic, std::int32_t partition, double lag);
   void remove_lag(const std::string& topic, std::int32_t partition);
 
+  // Changelog records left to replay per restoring task (removed when the task is ready).
+  void set_restore_remaining(const std::string& task, double records);
+  void remove_restore_remaining(const std::string& task);
+  prometheus::Counter& restored_records() { return *restored_records_; }
+  prometheus::Counter& changelog_records() { return *changelog_records_; }
+  prometheus::Gauge& active_tasks() { return *active_tasks_; }
+
   prometheus::Histogram& processing_latency() { return *processing_latency_; }
   prometheus::Histogram& commit_latency() { return *commit_latency_; }
   prometheus::Counter& commits() { return *commits_; }
@@ -56,6 +63,11 @@ class Metrics {
   CounterFamily& discarded_family_;
   CounterFamily& rebalances_family_;
   prometheus::Family<prometheus::Gauge>& lag_family_;
+  prometheus::Family<prometheus::Gauge>& restore_family_;
+  std::map<std::string, prometheus::Gauge*, std::less<>> restore_remaining_;
+  prometheus::Counter* restored_records_;
+  prometheus::Counter* changelog_records_;
+  prometheus::Gauge* active_tasks_;
   std::map<std::string, prometheus::Counter*, std::less<>> consumed_, produced_, discarded_, rebalances_;
   std::map<std::pair<std::string, std::string>, prometheus::Counter*> dead_lettered_;
   std::map<std::pair<std::string, std::int32_t>, prometheus::Gauge*> lag_;

@@ -2,9 +2,15 @@
 // A Pipeline is immutable and shared by processing threads; each thread brings a PipelineState (parser and
 // expression scratch) and an OutputCollector (where encoded records and dead letters go: Kafka, or the
 // in-process TestDriver). Processing one input record runs it through the whole graph synchronously.
+//
+// Keyed operators work per task: a TaskState (stores, operator memory, stream time) of the sub-topology and
+// partition the record came from. A keyed operator behind a rekey reads through a repartition topic: its
+// inputs send records there (OutputCollector::repartition) and the pipeline has an extra source for it.
 #pragma once
 
+#include <climits>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +23,7 @@
 #include "sluice/expr/expression.hpp"
 #include "sluice/ops/operator.hpp"
 #include "sluice/ops/serde.hpp"
+#include "sluice/state/store.hpp"
 #include "sluice/topology/topology.hpp"
 
 namespace sluice::runtime {
@@ -52,6 +59,33 @@ class OutputCollector {
   virtual void on_discarded(std::string_view operator_name) = 0;
 
   static constexpr std::size_t dead_letter = static_cast<std::size_t>(-1);
+  static constexpr std::size_t repartition = static_cast<std::size_t>(-2);
+};
+
+// A task: one partition of one sub-topology.
+struct TaskId {
+  int subtopology = 0;
+  std::int32_t partition = 0;
+  auto operator<=>(const TaskId&) const = default;
+  std::string name() const { return std::to_string(subtopology) + "_" + std::to_string(partition); }
+};
+
+// What one task owns at run time. Created by the runtime (Processor or TestDriver), which opens the stores and
+// then calls Pipeline::init_task.
+struct TaskState {
+  TaskId id;
+  std::unique_ptr<state::TaskStores> stores;  // null for a stateless sub-topology
+  std::vector<std::unique_ptr<ops::OperatorTaskState>> operator_memory;  // per operator index; null if none
+  ops::TaskTime time;
+  std::int64_t last_input_wall_ms = 0;
+  std::int64_t observed_stream_time_ms = INT64_MIN;  // max event time of input records (no idle advance)
+};
+
+// A topic the pipeline reads: a user source or a repartition topic.
+struct PipelineSource {
+  std::string topic;
+  int subtopology = 0;
+  bool repartition = false;
 };
 
 // Per-thread mutable state for processing. Not thread-safe.
@@ -81,28 +115,61 @@ class Pipeline {
   const topology::Topology& topology() const noexcept { return topology_; }
   // The source reading `topic`, or nullopt if no source does.
   std::optional<std::size_t> source_for_topic(std::string_view topic) const;
-  // Every topic the pipeline reads.
+  const std::vector<PipelineSource>& sources() const noexcept { return sources_; }
+  // Every topic the pipeline reads (user sources, then repartition topics).
   std::vector<std::string> source_topics() const;
+  int subtopology_count() const noexcept { return static_cast<int>(topology_.subtopologies.size()); }
+  // Store families of each store slot of a sub-topology's tasks (empty: the sub-topology is stateless).
+  const std::vector<std::uint8_t>& store_families(int subtopology) const { return store_families_.at(subtopology); }
+  // The changelog topic of each store slot of a sub-topology's tasks.
+  const std::vector<std::string>& store_changelogs(int subtopology) const { return store_changelogs_.at(subtopology); }
+  // The wall-clock idle time after which a task's stream time advances with the wall clock: the smallest
+  // idle_timeout of its windowed aggregates, else `default_ms`; nullopt when the sub-topology has no windows
+  // or the timeout is 0 (disabled).
+  std::optional<std::int64_t> idle_timeout_ms(int subtopology, std::int64_t default_ms) const;
 
-  // Runs one consumed record through the graph. `origin` describes the input (bytes, topic, partition,
-  // offset); `headers` are the input's headers. Errors never escape: they become dead letters.
+  // Creates the operator memory of a task whose stores (if any) are already open.
+  void init_task(TaskState& task) const;
+
+  // Runs one consumed record through the task's part of the graph. `origin` describes the input (bytes, topic,
+  // partition, offset); `headers` are the input's headers. Errors never escape: they become dead letters.
+  ProcessSummary process(std::size_t source_index, const core::Origin& origin, std::int64_t record_timestamp_ms,
+                         std::vector<core::Header> headers, PipelineState& state, TaskState& task,
+                         OutputCollector& out) const;
+  // Stateless topologies: a task-less overload (each call uses a scratch task).
   ProcessSummary process(std::size_t source_index, const core::Origin& origin, std::int64_t record_timestamp_ms,
                          std::vector<core::Header> headers, PipelineState& state, OutputCollector& out) const;
+
+  // Lets the task's keyed operators emit what time has closed, after advancing its stream time with the wall
+  // clock if it has been idle longer than its idle timeout (`default_idle_timeout_ms` from the settings).
+  void on_time(std::int64_t wall_ms, std::int64_t default_idle_timeout_ms, PipelineState& state, TaskState& task,
+               OutputCollector& out) const;
+  // Before a commit: lets the task's keyed operators emit their compacted updates.
+  void on_commit(PipelineState& state, TaskState& task, OutputCollector& out) const;
 
  private:
   struct Target;
   struct Node;
+  struct Frame;
   class Dispatch;
-  void forward(const std::vector<Target>& targets, core::Record&& record, const core::Origin& origin,
-               std::int64_t input_timestamp, PipelineState& state, OutputCollector& out, ProcessSummary& summary) const;
-  void dead_letter(std::string_view operator_name, const core::RecordError& error, const core::Origin& origin,
-                   std::int64_t input_timestamp, PipelineState& state, OutputCollector& out,
-                   ProcessSummary& summary) const;
+  void forward(const std::vector<Target>& targets, core::Record&& record, Frame& frame) const;
+  void dead_letter(std::string_view operator_name, const core::RecordError& error, Frame& frame) const;
+  ops::ProcessContext context_for(std::size_t node_index, Frame& frame, ops::Emitter& emitter) const;
+  template <typename Hook>
+  void run_hooks(PipelineState& state, TaskState& task, OutputCollector& out, Hook hook) const;
+
   const topology::Topology& topology_;
-  std::vector<ops::SourceDecoder> decoders_;
+  std::vector<PipelineSource> sources_;
+  std::deque<topology::SourceSpec> repartition_specs_;  // decoders hold references: a deque keeps them stable
+  std::vector<ops::SourceDecoder> decoders_;             // per source
+  std::vector<std::vector<Target>> source_targets_;      // per source
   std::vector<ops::SinkEncoder> encoders_;
+  std::vector<std::string> repartition_topics_;          // per repartition target
   std::vector<std::unique_ptr<Node>> nodes_;  // one per operator, in Topology::operators order
-  std::vector<std::vector<Target>> source_targets_;
+  std::vector<std::vector<std::uint8_t>> store_families_;  // per sub-topology, per store slot
+  std::vector<std::vector<std::string>> store_changelogs_;  // per sub-topology, per store slot
+  std::vector<int> store_slot_;                            // per operator: slot in its task's stores, or -1
+  std::vector<int> subtopology_of_operator_;
 };
 
 }  // namespace sluice::runtime

@@ -3,6 +3,13 @@
 // produced so far has been acknowledged by the broker (commit()). commit() is the single place where outputs
 // become durable and inputs are marked done, so exactly-once can later wrap it in a Kafka transaction.
 //
+// Keyed state: each assigned partition belongs to a task (sub-topology, partition). A stateful task opens its
+// RocksDB stores under state_dir, restores its changelog tail (from the offset the local store reflects) with a
+// separate restore consumer while its input partitions stay paused and other tasks keep processing, then runs.
+// A commit: keyed operators emit (closed windows, compacted updates), state changes go to the changelog, every
+// output is acknowledged, input offsets are committed, and only then the stores apply the changes together with
+// the changelog offsets they reflect — so a local store always holds a committed prefix of its changelog.
+//
 // Lifecycle: construct, run(stop_flag) on the calling thread until the flag is set (SIGTERM) or a fatal error;
 // run() leaves the group and flushes before returning. Health is shared with the HTTP threads (atomics).
 #pragma once
@@ -22,6 +29,7 @@
 #include "sluice/observe/log.hpp"
 #include "sluice/observe/metrics.hpp"
 #include "sluice/runtime/pipeline.hpp"
+#include "sluice/state/store.hpp"
 #include "sluice/topology/topology.hpp"
 
 namespace sluice::runtime {
@@ -39,6 +47,11 @@ struct ProcessorOptions {
   std::chrono::milliseconds startup_backoff_max{30'000};
   bool create_output_topics = true;
   std::int32_t output_topic_partitions = 0;  // 0: as many as the largest source topic
+  std::string state_dir = "/tmp/sluice-state";
+  std::int64_t state_memory_bytes = 256ll << 20;
+  std::int64_t state_buffer_max_records = 100'000;
+  std::int64_t window_idle_timeout_ms = 60'000;
+  std::int64_t restore_batch_records = 10'000;
 };
 
 // Liveness and readiness, read by /healthz and /readyz.
@@ -82,10 +95,33 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   void on_partitions_lost(const std::vector<kafka::TopicPartition>& partitions) override;
 
  private:
+  // A changelog partition being replayed into a task's store slot.
+  struct RestoreTarget {
+    std::size_t slot = 0;
+    std::string topic;
+    std::int64_t end = 0;       // high watermark when the restore started
+    std::int64_t position = 0;  // next offset to apply
+    std::int64_t start = 0;
+  };
+  struct Restore {
+    std::vector<RestoreTarget> targets;
+    std::int64_t restored = 0;
+    std::int64_t started_ms = 0;
+    std::int64_t last_log_ms = 0;
+  };
+
   bool wait_for_cluster(const std::atomic<bool>& stop_requested, std::vector<kafka::TopicInfo>& topics);
   bool prepare_topics(const std::vector<kafka::TopicInfo>& topics);
   void create_clients();
   void process(const kafka::Message& message);
+  TaskState* open_task(const TaskId& id);
+  void close_tasks(bool commit_state);
+  void start_restore(TaskState& task);
+  void restore_step();
+  void finish_restore(const TaskId& id, Restore& restore);
+  void update_restore_assignment();
+  std::vector<kafka::TopicPartition> input_partitions(const TaskId& id) const;
+  std::size_t buffered_state_changes() const;
   // Waits for all outputs to be acknowledged, then commits the consumed offsets. Returns false if nothing
   // could be committed (outputs failed: the inputs were rewound and will be processed again).
   bool commit(const char* why);
@@ -122,6 +158,18 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   bool in_group_ = false;  // an assignment (possibly empty) was received and not revoked since
   std::int64_t last_unreachable_probe_ms_ = 0;
   std::atomic<bool> fatal_error_{false};
+
+  // Tasks by id; the ones in restoring_ have paused input partitions until their stores caught up.
+  std::map<TaskId, TaskState> tasks_;
+  std::map<TaskId, Restore> restoring_;
+  std::shared_ptr<state::StateResources> state_resources_;
+  std::unique_ptr<kafka::Consumer> restore_consumer_;
+  std::vector<std::int32_t> subtopology_partitions_;
+  // Offset of the last changelog record acknowledged per (task, slot) in the current commit (-1: none).
+  std::map<TaskId, std::vector<std::int64_t>> changelog_offsets_;
+  std::vector<std::pair<TaskId, std::size_t>> changelog_slots_;  // delivery opaque -> (task, slot), per commit
+  bool outputs_since_commit_ = false;
+  std::int64_t records_since_buffer_check_ = 0;
 
   // Metric handles resolved once, so the per-record path does no label lookups.
   std::vector<prometheus::Counter*> consumed_by_source_;

@@ -1,7 +1,11 @@
 // An in-process driver that runs a topology without Kafka: pipe records into source topics (any partition),
 // read what the sinks and the dead-letter topic received. Output partitions follow Kafka's default
 // partitioner (murmur2 of the key bytes), so tests can check partition placement across several partitions.
-// For unit tests and for users testing their topologies; single-threaded.
+// Keyed operators run per task (sub-topology, partition) with in-memory stores; records sent to repartition
+// topics are partitioned the same way and processed by the downstream task at once. By default every pipe()
+// ends with a commit (updates are emitted at once); with auto_commit off, call commit() to emit compacted
+// updates. Time: stream time comes from the records; call punctuate() after advancing the clock to let idle
+// tasks close windows. For unit tests and for users testing their topologies; single-threaded.
 #pragma once
 
 #include <cstdint>
@@ -31,10 +35,24 @@ struct DriverRecord {
 
 class TestDriver {
  public:
-  // `partitions` gives the partition count of output topics (default 1 for topics not listed).
+  struct Options {
+    bool auto_commit = true;                // commit after every pipe()
+    std::int64_t default_idle_timeout_ms = 0;  // the window_idle_timeout setting (0: disabled)
+  };
+
+  // `partitions` gives the partition count of output and repartition topics (default 1 for topics not listed).
   explicit TestDriver(const topology::Topology& topology, const core::Clock& clock,
                       std::map<std::string, std::int32_t> partitions = {});
+  TestDriver(const topology::Topology& topology, const core::Clock& clock, std::map<std::string, std::int32_t> partitions,
+             Options options);
   ~TestDriver();
+
+  // Emits the compacted updates of every task and makes their state changes durable (as a Kafka commit would).
+  void commit();
+  // Lets every task's keyed operators act on the clock's current wall time (idle closing) and stream time.
+  void punctuate();
+  // The state of a task's store slot, for assertions: the number of keys per family.
+  std::size_t state_keys(int subtopology, std::int32_t partition, std::size_t slot, std::uint8_t family);
 
   // Feeds one record into `topic` (must be a source topic). Offsets count up per topic-partition.
   ProcessSummary pipe(const std::string& topic, std::optional<std::string> key, std::optional<std::string> value,
@@ -49,9 +67,20 @@ class TestDriver {
 
  private:
   class Collector;
+  TaskState& task(int subtopology, std::int32_t partition);
+  void run(std::size_t source, const std::string& topic, std::int32_t partition, std::optional<std::string> key,
+           std::optional<std::string> value, std::int64_t timestamp_ms, std::vector<core::Header> headers,
+           ProcessSummary& summary);
+  void drain_repartitions(ProcessSummary& summary);
+  std::int32_t partition_count(const std::string& topic) const;
+
   const topology::Topology& topology_;
+  const core::Clock& clock_;
+  Options options_;
   Pipeline pipeline_;
   PipelineState state_;
+  std::map<TaskId, TaskState> tasks_;
+  std::vector<DriverRecord> repartition_queue_;
   std::map<std::string, std::int32_t> partitions_;
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> next_offset_;
   std::map<std::string, std::vector<DriverRecord>, std::less<>> outputs_;
