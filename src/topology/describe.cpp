@@ -1,12 +1,13 @@
-// `sluice describe`: one graph model of the topology (nodes, edges, sub-topologies) rendered four ways.
+// `sluice describe`: one graph model of the topology (nodes, edges, sub-topologies, state stores, internal
+// topics) rendered four ways.
 //
-// Sub-topologies are the connected components of the graph, as in Kafka Streams, where each one becomes a
-// task per input partition. Once stateful operators exist, a repartition topic will split the component it
-// sits in (the edge across it does not join the two sides), and stores and changelog topics will fill
-// state_stores and internal_topics; the model below is where those belong.
+// Sub-topologies, repartition and changelog topics come from the Topology (parse_topology computes them, see
+// plan.hpp); for a Topology built by hand without them, describe computes them the same way, so that what it
+// shows is always what would run.
 #include <algorithm>
+#include <cstdint>
 #include <map>
-#include <numeric>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -16,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "plan.hpp"
+#include "sluice/core/duration.hpp"
 #include "sluice/topology/describe.hpp"
 
 namespace sluice::topology {
@@ -31,18 +34,21 @@ struct Node {
   std::vector<std::string> inputs;  // references as written
   std::string detail;               // expression text, field list or topic
   std::size_t subtopology = 0;
+  const OperatorSpec* op = nullptr;  // processors only
 };
 
 struct Edge {
   std::size_t from = 0;  // node indices
   std::size_t to = 0;
-  std::string branch;  // the route output this edge carries, "" otherwise
+  std::string branch;                      // the route output this edge carries, "" otherwise
+  std::optional<std::string> repartition;  // the repartition topic records cross on this edge
 };
 
 struct Graph {
   std::vector<Node> nodes;  // sources, then operators in processing order, then sinks
   std::vector<Edge> edges;  // in the order of the consuming node's inputs
-  std::size_t subtopology_count = 0;
+  std::vector<Subtopology> subtopologies;
+  std::vector<InternalTopic> internal_topics;
   std::vector<std::vector<std::size_t>> predecessors;  // edge indices into each node
   std::vector<std::vector<std::size_t>> successors;    // edge indices out of each node
 };
@@ -56,6 +62,8 @@ std::string join_strings(const std::vector<std::string>& items, std::string_view
   return out;
 }
 
+std::string duration_text(std::int64_t ms) { return ms == 0 ? "0s" : core::format_duration_ms(ms); }
+
 std::string assignments(const std::vector<FieldAssignment>& fields, bool shorten_field_paths) {
   std::vector<std::string> parts;
   for (const auto& field : fields) {
@@ -67,6 +75,19 @@ std::string assignments(const std::vector<FieldAssignment>& fields, bool shorten
     }
   }
   return join_strings(parts, ", ");
+}
+
+std::string window_text(const WindowSpec& window) {
+  const std::string grace = ", grace " + duration_text(window.grace_ms);
+  switch (window.type) {
+    case WindowType::tumbling: return "tumbling window " + duration_text(window.size_ms) + grace;
+    case WindowType::hopping:
+      return "hopping window " + duration_text(window.size_ms) + " advancing by " + duration_text(window.advance_ms) +
+             grace;
+    case WindowType::sliding: return "sliding window " + duration_text(window.size_ms) + grace;
+    case WindowType::session: return "session window with gap " + duration_text(window.gap_ms) + grace;
+  }
+  return {};
 }
 
 std::string operator_detail(const OperatorSpec& op) {
@@ -90,82 +111,63 @@ std::string operator_detail(const OperatorSpec& op) {
       return join_strings(parts, "; ");
     }
     std::string operator()(const MergeSpec&) const { return join_strings(op.inputs, ", "); }
+    std::string operator()(const AggregateSpec& spec) const {
+      std::vector<std::string> aggregations;
+      for (const auto& aggregation : spec.aggregations) {
+        aggregations.push_back(aggregation.name + " = " + aggregation.text);
+      }
+      std::vector<std::string> parts{join_strings(aggregations, ", ")};
+      parts.push_back(spec.window ? window_text(*spec.window) : "table (no window)");
+      parts.push_back("emit " + std::string(to_string(spec.emit)));
+      if (spec.idle_timeout_ms) parts.push_back("idle timeout " + duration_text(*spec.idle_timeout_ms));
+      return join_strings(parts, "; ");
+    }
+    std::string operator()(const DedupeSpec& spec) const { return "within " + duration_text(spec.within_ms); }
   };
   return std::visit(Detail{op}, op.body);
 }
 
-// Disjoint sets over node indices, for the connected components.
-class Components {
- public:
-  explicit Components(std::size_t count) : parent_(count) { std::iota(parent_.begin(), parent_.end(), 0); }
-  std::size_t root(std::size_t node) {
-    while (parent_[node] != node) {
-      parent_[node] = parent_[parent_[node]];
-      node = parent_[node];
-    }
-    return node;
-  }
-  void join(std::size_t a, std::size_t b) { parent_[root(a)] = root(b); }
-
- private:
-  std::vector<std::size_t> parent_;
-};
-
 Graph build_graph(const Topology& topology) {
   Graph graph;
-  std::map<std::string, std::size_t, std::less<>> node_by_name;  // sources and operators
+  // A parsed Topology always has a sub-topology (it has a source); one built by hand may have none yet.
+  if (topology.subtopologies.empty()) {
+    graph.subtopologies = detail::split_subtopologies(topology);
+    graph.internal_topics = detail::list_internal_topics(topology, graph.subtopologies);
+  } else {
+    graph.subtopologies = topology.subtopologies;
+    graph.internal_topics = topology.internal_topics;
+  }
+
   for (std::size_t i = 0; i < topology.sources.size(); ++i) {
     const SourceSpec& source = topology.sources[i];
-    node_by_name.emplace(source.name, graph.nodes.size());
     graph.nodes.push_back(Node{NodeKind::source, "source_" + std::to_string(i), source.name, "source", {},
-                               source.topic, 0});
+                               source.topic, 0, nullptr});
   }
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
     const OperatorSpec& op = topology.operators[i];
-    node_by_name.emplace(op.name, graph.nodes.size());
     graph.nodes.push_back(Node{NodeKind::processor, "processor_" + std::to_string(i), op.name,
-                               std::string(op.type_name()), op.inputs, operator_detail(op), 0});
+                               std::string(op.type_name()), op.inputs, operator_detail(op), 0, &op});
   }
   for (std::size_t i = 0; i < topology.sinks.size(); ++i) {
     const SinkSpec& sink = topology.sinks[i];
     graph.nodes.push_back(
-        Node{NodeKind::sink, "sink_" + std::to_string(i), sink.name, "sink", {sink.from}, sink.topic, 0});
+        Node{NodeKind::sink, "sink_" + std::to_string(i), sink.name, "sink", {sink.from}, sink.topic, 0, nullptr});
+  }
+  const detail::NodeGraph node_graph = detail::build_node_graph(topology);
+  for (const Subtopology& sub : graph.subtopologies) {
+    const auto id = static_cast<std::size_t>(sub.id);
+    for (const std::size_t source : sub.sources) graph.nodes[source].subtopology = id;
+    for (const std::size_t op : sub.operators) graph.nodes[node_graph.operator_node(op)].subtopology = id;
+    for (const std::size_t sink : sub.sinks) graph.nodes[node_graph.sink_node(sink)].subtopology = id;
   }
 
-  // Edges from each input reference: a name, or "<route>.<branch>".
-  for (std::size_t to = 0; to < graph.nodes.size(); ++to) {
-    for (const std::string& input : graph.nodes[to].inputs) {
-      std::string_view producer = input;
-      std::string branch;
-      if (!node_by_name.contains(input)) {
-        const std::size_t dot = input.find('.');
-        if (dot != std::string::npos) {
-          producer = std::string_view(input).substr(0, dot);
-          branch = input.substr(dot + 1);
-        }
-      }
-      const auto found = node_by_name.find(producer);
-      if (found == node_by_name.end()) continue;  // parse_topology never builds such a topology
-      graph.edges.push_back(Edge{found->second, to, std::move(branch)});
-    }
-  }
   graph.predecessors.resize(graph.nodes.size());
   graph.successors.resize(graph.nodes.size());
-  Components components(graph.nodes.size());
-  for (std::size_t e = 0; e < graph.edges.size(); ++e) {
-    graph.successors[graph.edges[e].from].push_back(e);
-    graph.predecessors[graph.edges[e].to].push_back(e);
-    components.join(graph.edges[e].from, graph.edges[e].to);
+  for (const detail::NodeEdge& edge : node_graph.edges) {
+    graph.successors[edge.from].push_back(graph.edges.size());
+    graph.predecessors[edge.to].push_back(graph.edges.size());
+    graph.edges.push_back(Edge{edge.from, edge.to, edge.branch, edge.repartition});
   }
-
-  // Numbered in the order of their first source; nodes are listed sources first, so this is node order.
-  std::map<std::size_t, std::size_t> number_by_root;
-  for (Node& node : graph.nodes) {
-    const std::size_t root = components.root(static_cast<std::size_t>(&node - graph.nodes.data()));
-    const auto [entry, inserted] = number_by_root.try_emplace(root, number_by_root.size());
-    node.subtopology = entry->second;
-  }
-  graph.subtopology_count = number_by_root.size();
   return graph;
 }
 
@@ -184,20 +186,40 @@ std::vector<std::string> output_topics(const Topology& topology) {
   return unique_in_order(std::move(topics));
 }
 
+// Partition counts are decided at start-up, from the topics' actual counts; describe says which.
+std::string partitions_text(const InternalTopic& topic) {
+  if (topic.partitions_of.empty()) return "decided at start-up";
+  if (topic.partitions_of.size() == 1) return "= partitions of " + topic.partitions_of.front();
+  return "= max partitions of " + join_strings(topic.partitions_of, ", ");
+}
+
+std::string configs_text(const InternalTopic& topic, std::string_view separator) {
+  std::vector<std::string> parts;
+  for (const auto& [key, value] : topic.configs) parts.push_back(key + "=" + value);
+  return join_strings(parts, separator);
+}
+
+std::string subtopology_title(const Subtopology& sub) {
+  return "Sub-topology " + std::to_string(sub.id) + " (source topics: " + join_strings(sub.source_topics, ", ") + ")";
+}
+
 // ---- text ----
 
 std::string describe_text(const Topology& topology, const Graph& graph) {
   std::ostringstream out;
   out << "Topology: " << topology.application_id << '\n';
-  for (std::size_t sub = 0; sub < graph.subtopology_count; ++sub) {
-    out << "Sub-topology " << sub << '\n';
+  for (const Subtopology& sub : graph.subtopologies) {
+    out << subtopology_title(sub) << '\n';
     for (std::size_t n = 0; n < graph.nodes.size(); ++n) {
       const Node& node = graph.nodes[n];
-      if (node.subtopology != sub) continue;
+      if (node.subtopology != static_cast<std::size_t>(sub.id)) continue;
       switch (node.kind) {
         case NodeKind::source: out << "  Source: " << node.name << " (topic: " << node.detail << ")\n"; break;
         case NodeKind::processor:
           out << "  Processor: " << node.name << " (" << node.type << ": " << node.detail << ")\n";
+          if (node.op->changelog_topic) {
+            out << "    store: " << node.name << " (changelog topic: " << *node.op->changelog_topic << ")\n";
+          }
           break;
         case NodeKind::sink: out << "  Sink: " << node.name << " (topic: " << node.detail << ")\n"; break;
       }
@@ -205,12 +227,31 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
         const Edge& edge = graph.edges[e];
         out << "    --> " << graph.nodes[edge.to].name;
         if (!edge.branch.empty()) out << " (via " << edge.branch << ")";
+        if (edge.repartition) out << " (through repartition topic " << *edge.repartition << ")";
         out << '\n';
       }
       for (const std::size_t e : graph.predecessors[n]) {
-        out << "    <-- " << graph.nodes[graph.edges[e].from].name << '\n';
+        const Edge& edge = graph.edges[e];
+        out << "    <-- " << graph.nodes[edge.from].name;
+        if (edge.repartition) out << " (through repartition topic " << *edge.repartition << ")";
+        out << '\n';
       }
     }
+  }
+  bool stores_listed = false;
+  for (const Node& node : graph.nodes) {
+    if (node.op == nullptr || !node.op->changelog_topic) continue;
+    if (!stores_listed) out << "State stores:\n";
+    stores_listed = true;
+    out << "  " << node.name << ": operator " << node.name << ", sub-topology " << node.subtopology
+        << ", changelog topic " << *node.op->changelog_topic << '\n';
+  }
+  if (!graph.internal_topics.empty()) out << "Internal topics:\n";
+  for (const InternalTopic& topic : graph.internal_topics) {
+    out << "  " << topic.name << " (" << to_string(topic.kind) << " topic of " << topic.operator_name
+        << ", sub-topology " << topic.subtopology << ")\n";
+    out << "    partitions " << partitions_text(topic) << '\n';
+    out << "    configs: " << configs_text(topic, "; ") << '\n';
   }
   out << "Dead-letter topic: " << topology.dead_letter_topic << '\n';
   return out.str();
@@ -240,7 +281,64 @@ std::string node_label(const Node& node, std::string_view line_break) {
     case NodeKind::sink: return node.name + std::string(line_break) + "topic: " + node.detail;
     case NodeKind::processor: break;
   }
-  return node.name + std::string(line_break) + node.type + ": " + node.detail;
+  std::string label = node.name + std::string(line_break) + node.type + ": " + node.detail;
+  if (node.op->changelog_topic) label += std::string(line_break) + "store: " + node.name;
+  return label;
+}
+
+std::string internal_topic_label(const InternalTopic& topic, std::string_view line_break) {
+  return topic.name + std::string(line_break) + std::string(to_string(topic.kind)) + " topic" +
+         std::string(line_break) + "partitions " + partitions_text(topic) + std::string(line_break) +
+         configs_text(topic, line_break);
+}
+
+// The internal topics as nodes between the sub-topologies: "internal_<index into internal_topics>".
+std::map<std::string, std::string, std::less<>> internal_topic_ids(const Graph& graph) {
+  std::map<std::string, std::string, std::less<>> ids;
+  for (std::size_t i = 0; i < graph.internal_topics.size(); ++i) {
+    ids.emplace(graph.internal_topics[i].name, "internal_" + std::to_string(i));
+  }
+  return ids;
+}
+
+// Edges as drawn: through a repartition topic, an edge becomes producer -> topic, and the topic -> its reader
+// once; a store's operator writes its changelog topic.
+struct DrawnEdge {
+  std::string from;
+  std::string to;
+  std::string label;
+  bool changelog = false;
+};
+
+std::vector<DrawnEdge> drawn_edges(const Graph& graph) {
+  const auto ids = internal_topic_ids(graph);
+  const auto id_of = [&](const std::string& topic) {
+    const auto found = ids.find(topic);
+    return found == ids.end() ? std::string() : found->second;
+  };
+  std::vector<DrawnEdge> edges;
+  std::vector<std::string> repartition_readers;
+  for (const Edge& edge : graph.edges) {
+    const std::string& from = graph.nodes[edge.from].id;
+    const std::string& to = graph.nodes[edge.to].id;
+    const std::string topic = edge.repartition ? id_of(*edge.repartition) : std::string();
+    if (topic.empty()) {
+      edges.push_back(DrawnEdge{from, to, edge.branch, false});
+      continue;
+    }
+    edges.push_back(DrawnEdge{from, topic, edge.branch, false});
+    const std::string reader_edge = topic + " " + to;
+    if (std::find(repartition_readers.begin(), repartition_readers.end(), reader_edge) == repartition_readers.end()) {
+      repartition_readers.push_back(reader_edge);
+      edges.push_back(DrawnEdge{topic, to, "", false});
+    }
+  }
+  for (const Node& node : graph.nodes) {
+    if (node.op == nullptr || !node.op->changelog_topic) continue;
+    const std::string topic = id_of(*node.op->changelog_topic);
+    if (!topic.empty()) edges.push_back(DrawnEdge{node.id, topic, "", true});
+  }
+  return edges;
 }
 
 std::string describe_dot(const Topology& topology, const Graph& graph) {
@@ -248,20 +346,27 @@ std::string describe_dot(const Topology& topology, const Graph& graph) {
   out << "digraph " << dot_string(topology.application_id) << " {\n";
   out << "  rankdir=LR;\n";
   out << "  node [shape=box];\n";
-  for (std::size_t sub = 0; sub < graph.subtopology_count; ++sub) {
-    out << "  subgraph cluster_" << sub << " {\n";
-    out << "    label=" << dot_string("Sub-topology " + std::to_string(sub)) << ";\n";
+  for (const Subtopology& sub : graph.subtopologies) {
+    out << "  subgraph cluster_" << sub.id << " {\n";
+    out << "    label=" << dot_string("Sub-topology " + std::to_string(sub.id) + "\nsource topics: " +
+                                      join_strings(sub.source_topics, ", "))
+        << ";\n";
     for (const Node& node : graph.nodes) {
-      if (node.subtopology != sub) continue;
+      if (node.subtopology != static_cast<std::size_t>(sub.id)) continue;
       out << "    " << node.id << " [label=" << dot_string(node_label(node, "\n"));
       if (node.kind != NodeKind::processor) out << ", shape=cds";
       out << "];\n";
     }
     out << "  }\n";
   }
-  for (const Edge& edge : graph.edges) {
-    out << "  " << graph.nodes[edge.from].id << " -> " << graph.nodes[edge.to].id;
-    if (!edge.branch.empty()) out << " [label=" << dot_string(edge.branch) << "]";
+  for (std::size_t i = 0; i < graph.internal_topics.size(); ++i) {
+    out << "  internal_" << i << " [label=" << dot_string(internal_topic_label(graph.internal_topics[i], "\n"))
+        << ", shape=cylinder];\n";
+  }
+  for (const DrawnEdge& edge : drawn_edges(graph)) {
+    out << "  " << edge.from << " -> " << edge.to;
+    if (!edge.label.empty()) out << " [label=" << dot_string(edge.label) << "]";
+    if (edge.changelog) out << " [style=dashed]";
     out << ";\n";
   }
   out << "}\n";
@@ -292,11 +397,13 @@ std::string mermaid_string(std::string_view text) {
 std::string describe_mermaid(const Graph& graph) {
   std::ostringstream out;
   out << "flowchart LR\n";
-  for (std::size_t sub = 0; sub < graph.subtopology_count; ++sub) {
-    out << "  subgraph subtopology_" << sub << '[' << mermaid_string("Sub-topology " + std::to_string(sub))
+  for (const Subtopology& sub : graph.subtopologies) {
+    out << "  subgraph subtopology_" << sub.id << '['
+        << mermaid_string("Sub-topology " + std::to_string(sub.id) + "\nsource topics: " +
+                          join_strings(sub.source_topics, ", "))
         << "]\n";
     for (const Node& node : graph.nodes) {
-      if (node.subtopology != sub) continue;
+      if (node.subtopology != static_cast<std::size_t>(sub.id)) continue;
       // Topics (sources and sinks) as stadiums, processors as boxes.
       const bool is_topic = node.kind != NodeKind::processor;
       out << "    " << node.id << (is_topic ? "([" : "[") << mermaid_string(node_label(node, "\n"))
@@ -304,12 +411,56 @@ std::string describe_mermaid(const Graph& graph) {
     }
     out << "  end\n";
   }
-  for (const Edge& edge : graph.edges) {
-    out << "  " << graph.nodes[edge.from].id << " -->";
-    if (!edge.branch.empty()) out << '|' << mermaid_string(edge.branch) << '|';
-    out << ' ' << graph.nodes[edge.to].id << '\n';
+  // Internal topics as cylinders, outside the sub-topologies: they connect them.
+  for (std::size_t i = 0; i < graph.internal_topics.size(); ++i) {
+    out << "  internal_" << i << "[(" << mermaid_string(internal_topic_label(graph.internal_topics[i], "\n"))
+        << ")]\n";
+  }
+  for (const DrawnEdge& edge : drawn_edges(graph)) {
+    out << "  " << edge.from << (edge.changelog ? " -.->" : " -->");
+    if (!edge.label.empty()) out << '|' << mermaid_string(edge.label) << '|';
+    out << ' ' << edge.to << '\n';
   }
   return out.str();
+}
+
+// ---- json ----
+
+nlohmann::json operator_json(const Node& node) {
+  nlohmann::json json{{"name", node.name}, {"type", node.type}, {"inputs", node.inputs}, {"detail", node.detail}};
+  if (node.op == nullptr) return json;
+  const OperatorSpec& op = *node.op;
+  if (op.repartition_topic) json["repartition_topic"] = *op.repartition_topic;
+  if (op.changelog_topic) {
+    json["store"] = op.name;
+    json["changelog_topic"] = *op.changelog_topic;
+  }
+  if (const auto* aggregate = std::get_if<AggregateSpec>(&op.body)) {
+    nlohmann::json aggregations = nlohmann::json::array();
+    for (const auto& aggregation : aggregate->aggregations) {
+      nlohmann::json entry{{"name", aggregation.name}, {"function", to_string(aggregation.function)}};
+      if (aggregation.argument) entry["argument"] = aggregation.argument->text();
+      aggregations.push_back(std::move(entry));
+    }
+    json["aggregations"] = std::move(aggregations);
+    if (aggregate->window) {
+      const WindowSpec& window = *aggregate->window;
+      nlohmann::json window_json{{"type", to_string(window.type)}};
+      if (window.type == WindowType::session) {
+        window_json["gap"] = duration_text(window.gap_ms);
+      } else {
+        window_json["size"] = duration_text(window.size_ms);
+      }
+      if (window.type == WindowType::hopping) window_json["advance"] = duration_text(window.advance_ms);
+      window_json["grace"] = duration_text(window.grace_ms);
+      json["window"] = std::move(window_json);
+    }
+    json["emit"] = to_string(aggregate->emit);
+    if (aggregate->idle_timeout_ms) json["idle_timeout"] = duration_text(*aggregate->idle_timeout_ms);
+  } else if (const auto* dedupe = std::get_if<DedupeSpec>(&op.body)) {
+    json["within"] = duration_text(dedupe->within_ms);
+  }
+  return json;
 }
 
 }  // namespace
@@ -317,26 +468,48 @@ std::string describe_mermaid(const Graph& graph) {
 nlohmann::json describe_json(const Topology& topology) {
   const Graph graph = build_graph(topology);
   nlohmann::json subtopologies = nlohmann::json::array();
-  for (std::size_t sub = 0; sub < graph.subtopology_count; ++sub) {
-    std::vector<std::string> source_topics;
+  for (const Subtopology& sub : graph.subtopologies) {
     std::vector<std::string> sink_topics;
+    std::vector<std::string> repartition_topics;  // written by this sub-topology's tasks
     nlohmann::json nodes = nlohmann::json::array();
-    for (const Node& node : graph.nodes) {
-      if (node.subtopology != sub) continue;
-      if (node.kind == NodeKind::source) source_topics.push_back(node.detail);
+    for (std::size_t n = 0; n < graph.nodes.size(); ++n) {
+      const Node& node = graph.nodes[n];
+      if (node.subtopology != static_cast<std::size_t>(sub.id)) continue;
       if (node.kind == NodeKind::sink) sink_topics.push_back(node.detail);
-      nodes.push_back({{"name", node.name}, {"type", node.type}, {"inputs", node.inputs}, {"detail", node.detail}});
+      for (const std::size_t e : graph.successors[n]) {
+        if (graph.edges[e].repartition) repartition_topics.push_back(*graph.edges[e].repartition);
+      }
+      nodes.push_back(operator_json(node));
     }
-    subtopologies.push_back({{"id", sub},
-                             {"source_topics", unique_in_order(std::move(source_topics))},
+    sink_topics.insert(sink_topics.end(), repartition_topics.begin(), repartition_topics.end());
+    subtopologies.push_back({{"id", sub.id},
+                             {"source_topics", sub.source_topics},
                              {"nodes", std::move(nodes)},
                              {"sink_topics", unique_in_order(std::move(sink_topics))}});
+  }
+  nlohmann::json stores = nlohmann::json::array();
+  for (const Node& node : graph.nodes) {
+    if (node.op == nullptr || !node.op->changelog_topic) continue;
+    stores.push_back({{"name", node.name},
+                      {"operator", node.name},
+                      {"changelog_topic", *node.op->changelog_topic},
+                      {"subtopology", node.subtopology}});
+  }
+  nlohmann::json internal_topics = nlohmann::json::array();
+  for (const InternalTopic& topic : graph.internal_topics) {
+    internal_topics.push_back({{"name", topic.name},
+                               {"kind", to_string(topic.kind)},
+                               {"operator", topic.operator_name},
+                               {"subtopology", topic.subtopology},
+                               {"partitions", partitions_text(topic)},
+                               {"partitions_of", topic.partitions_of},
+                               {"configs", topic.configs}});
   }
   return nlohmann::json{{"application_id", topology.application_id},
                         {"dead_letter_topic", topology.dead_letter_topic},
                         {"subtopologies", std::move(subtopologies)},
-                        {"state_stores", nlohmann::json::array()},
-                        {"internal_topics", nlohmann::json::array()},
+                        {"state_stores", std::move(stores)},
+                        {"internal_topics", std::move(internal_topics)},
                         {"output_topics", output_topics(topology)}};
 }
 

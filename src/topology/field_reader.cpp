@@ -159,13 +159,21 @@ std::optional<TimestampFormat> FieldReader::timestamp_format(const Json& value, 
                      std::array{TimestampFormat::epoch_ms, TimestampFormat::epoch_s, TimestampFormat::iso8601});
 }
 
+std::optional<WindowType> FieldReader::window_type(const Json& value, const std::string& pointer) {
+  return read_choice(*this, value, pointer, "a window type",
+                     std::array{WindowType::tumbling, WindowType::hopping, WindowType::sliding, WindowType::session});
+}
+
+std::optional<EmitMode> FieldReader::emit_mode(const Json& value, const std::string& pointer) {
+  return read_choice(*this, value, pointer, "an emit mode", std::array{EmitMode::update, EmitMode::final});
+}
+
 std::optional<std::int64_t> FieldReader::duration_ms(const Json& value, const std::string& pointer) {
   const auto text = string(value, pointer);
   if (!text) return std::nullopt;
   const auto milliseconds = core::parse_duration_ms(*text);
   if (!milliseconds || *milliseconds < 0) {
-    error(pointer, in_quotes(*text) + " is not a duration; expected a number and a unit, e.g. 250ms, 30s, 5m, 2h, 1d "
-                                   "or 1m30s");
+    error(pointer, in_quotes(*text) + " is not a duration (e.g. 30s, 5m, 1h)");
     return std::nullopt;
   }
   return milliseconds;

@@ -54,8 +54,11 @@ class FieldReader {
   std::optional<ValueFormat> value_format(const Json& value, const std::string& pointer);
   std::optional<TimestampFormat> timestamp_format(const Json& value, const std::string& pointer);
 
-  // Durations of stateful operators (window sizes, grace periods, retention), e.g. "30s", "5m", "1h30m":
-  // milliseconds, or nullopt after reporting `"5x" is not a duration`. Not used by the stateless format yet.
+  std::optional<WindowType> window_type(const Json& value, const std::string& pointer);
+  std::optional<EmitMode> emit_mode(const Json& value, const std::string& pointer);
+
+  // Durations of stateful operators (window sizes, grace periods, dedupe intervals), e.g. "30s", "5m",
+  // "1h30m": milliseconds, or nullopt after reporting `"5x" is not a duration (e.g. 30s, 5m, 1h)`.
   std::optional<std::int64_t> duration_ms(const Json& value, const std::string& pointer);
 
  private:

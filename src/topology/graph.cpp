@@ -84,7 +84,10 @@ std::optional<Producer> NameTable::resolve(const Located& reference, ErrorList& 
       const DraftOperator& op = operators_[entry->producer.index];
       if (!op.type) return entry->producer;  // the operator's own error says what is wrong with it
       if (*op.type != "route") {
-        errors.add(reference.pointer, in_quotes(text) + ": " + in_quotes(base) + " is a " + *op.type +
+        // "a filter operator", "an aggregate operator"
+        const bool vowel = std::string_view("aeiou").find(op.type->front()) != std::string_view::npos;
+        errors.add(reference.pointer, in_quotes(text) + ": " + in_quotes(base) + (vowel ? " is an " : " is a ") +
+                                          *op.type +
                                           " operator, and only route operators have branches; reference it as " +
                                           in_quotes(base));
         return std::nullopt;

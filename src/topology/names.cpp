@@ -8,7 +8,7 @@ namespace sluice::topology {
 std::string_view OperatorSpec::type_name() const noexcept {
   // The order of OperatorBody's alternatives.
   constexpr std::array<std::string_view, std::variant_size_v<OperatorBody>> names{
-      "filter", "map", "select", "flat_map", "rekey", "route", "merge"};
+      "filter", "map", "select", "flat_map", "rekey", "route", "merge", "aggregate", "dedupe"};
   return names[body.index()];
 }
 
@@ -41,6 +41,45 @@ std::string_view to_string(TimestampFormat format) noexcept {
     case TimestampFormat::epoch_ms: return "epoch_ms";
     case TimestampFormat::epoch_s: return "epoch_s";
     case TimestampFormat::iso8601: return "iso8601";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(WindowType type) noexcept {
+  switch (type) {
+    case WindowType::tumbling: return "tumbling";
+    case WindowType::hopping: return "hopping";
+    case WindowType::sliding: return "sliding";
+    case WindowType::session: return "session";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(AggregateFunction function) noexcept {
+  switch (function) {
+    case AggregateFunction::count: return "count";
+    case AggregateFunction::sum: return "sum";
+    case AggregateFunction::min: return "min";
+    case AggregateFunction::max: return "max";
+    case AggregateFunction::avg: return "avg";
+    case AggregateFunction::first: return "first";
+    case AggregateFunction::last: return "last";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(EmitMode mode) noexcept {
+  switch (mode) {
+    case EmitMode::update: return "update";
+    case EmitMode::final: return "final";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(InternalTopic::Kind kind) noexcept {
+  switch (kind) {
+    case InternalTopic::Kind::repartition: return "repartition";
+    case InternalTopic::Kind::changelog: return "changelog";
   }
   return "unknown";
 }

@@ -1,6 +1,7 @@
 // parse_topology: reads every section of the document into drafts (collecting all errors rather than
-// stopping at the first), then checks what needs the whole file (names, references, cycles, topics) and,
-// when nothing is wrong, assembles the Topology with its operators in processing order.
+// stopping at the first), then checks what needs the whole file (names, references, cycles, topics, internal
+// topics) and, when nothing is wrong, assembles the Topology with its operators in processing order, its
+// sub-topologies and its internal topics.
 #include <algorithm>
 #include <array>
 #include <exception>
@@ -19,7 +20,9 @@
 #include "diagnostics.hpp"
 #include "field_reader.hpp"
 #include "graph.hpp"
+#include "plan.hpp"
 #include "sluice/topology/topology.hpp"
+#include "stateful_reader.hpp"
 
 namespace sluice::topology {
 namespace {
@@ -34,15 +37,21 @@ using detail::pointer_child;
 using detail::in_quotes;
 
 // The operator types, in the order of OperatorBody's alternatives.
-constexpr std::array<std::string_view, 7> kOperatorTypes{"filter",  "map",   "select", "flat_map",
-                                                         "rekey",   "route", "merge"};
+constexpr std::array<std::string_view, 9> kOperatorTypes{"filter", "map",   "select",    "flat_map", "rekey",
+                                                         "route",  "merge", "aggregate", "dedupe"};
+static_assert(kOperatorTypes.size() == std::variant_size_v<OperatorBody>);
 
 // Fields that belong to one operator type besides its type key.
 struct TypeOption {
   std::string_view field;
   std::string_view type;
 };
-constexpr std::array<TypeOption, 3> kTypeOptions{{{"drop", "map"}, {"as", "flat_map"}, {"default", "route"}}};
+constexpr std::array<TypeOption, 6> kTypeOptions{{{"drop", "map"},
+                                                  {"as", "flat_map"},
+                                                  {"default", "route"},
+                                                  {"window", "aggregate"},
+                                                  {"emit", "aggregate"},
+                                                  {"idle_timeout", "aggregate"}}};
 
 std::string number_word(std::size_t count) {
   constexpr std::array<std::string_view, 8> words{"zero", "one", "two", "three", "four", "five", "six", "seven"};
@@ -84,6 +93,8 @@ class TopologyParser {
   DraftSink read_sink(const Json& sink, const std::string& pointer);
 
   void check_topics();
+  void check_internal_topics(const std::vector<std::vector<std::optional<detail::Producer>>>& producers,
+                             const std::vector<std::size_t>& order);
 
   ErrorList errors_;
   FieldReader reader_{errors_};
@@ -95,6 +106,7 @@ class TopologyParser {
   std::vector<DraftSource> sources_;
   std::vector<DraftOperator> operators_;
   std::vector<DraftSink> sinks_;
+  std::vector<bool> repartition_needed_;  // per draft operator, by check_internal_topics
 };
 
 std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const Json& document) {
@@ -135,6 +147,7 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
   }
   const std::vector<std::size_t> order = detail::order_operators(operators_, producers, errors_);
   check_topics();
+  check_internal_topics(producers, order);
 
   if (!errors_.empty()) return errors_.take_in_document_order();
 
@@ -149,11 +162,20 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
     DraftOperator& draft = operators_[index];
     std::vector<std::string> inputs;
     for (Located& input : draft.inputs) inputs.push_back(std::move(input.value));
-    topology.operators.push_back(OperatorSpec{std::move(draft.name.value().value), std::move(inputs),
-                                              std::move(draft.body.value()), draft.pointer});
+    OperatorSpec spec{std::move(draft.name.value().value), std::move(inputs), std::move(draft.body.value()),
+                      draft.pointer, std::nullopt, std::nullopt};
+    if (detail::key_use_of(spec.type_name()) == detail::KeyUse::needs_partitioned_by_key) {
+      spec.changelog_topic = detail::changelog_topic_name(topology.application_id, spec.name);
+      if (repartition_needed_.at(index)) {
+        spec.repartition_topic = detail::repartition_topic_name(topology.application_id, spec.name);
+      }
+    }
+    topology.operators.push_back(std::move(spec));
   }
   for (DraftSink& sink : sinks_) topology.sinks.push_back(std::move(sink.spec.value()));
   topology.dead_letter_topic = dead_letter_topic_.value().value;
+  topology.subtopologies = detail::split_subtopologies(topology);
+  topology.internal_topics = detail::list_internal_topics(topology, topology.subtopologies);
   return topology;
 }
 
@@ -407,6 +429,8 @@ std::optional<OperatorBody> TopologyParser::read_body(const Json& op, const std:
     return RekeySpec{std::move(*key)};
   }
   if (type == "route") return read_route(op, pointer, draft);
+  if (type == "aggregate") return detail::StatefulReader(reader_, errors_).aggregate(op, pointer);
+  if (type == "dedupe") return detail::StatefulReader(reader_, errors_).dedupe(value, value_pointer);
   // merge
   const std::size_t errors_before = errors_.size();
   draft.inputs = read_references(value, value_pointer, false);
@@ -682,6 +706,63 @@ void TopologyParser::check_topics() {
       errors_.add(dlq.pointer, subject + " is also written by the sink at " + sink.pointer +
                                    "; dead letters need a topic of their own" + remedy);
       break;
+    }
+  }
+}
+
+// Internal topics are Kafka topics named "<application_id>-<operator>-changelog" (and "-repartition"): their
+// names must be valid topic names, and sluice must own them, so no user topic may have one of their names.
+void TopologyParser::check_internal_topics(
+    const std::vector<std::vector<std::optional<detail::Producer>>>& producers, const std::vector<std::size_t>& order) {
+  std::vector<detail::KeyUse> uses;
+  std::vector<std::vector<std::size_t>> operator_inputs(operators_.size());
+  for (std::size_t i = 0; i < operators_.size(); ++i) {
+    uses.push_back(operators_[i].type ? detail::key_use_of(*operators_[i].type) : detail::KeyUse::keeps);
+    for (const auto& producer : producers[i]) {
+      if (producer && producer->is_operator) operator_inputs[i].push_back(producer->index);
+    }
+  }
+  repartition_needed_ = detail::repartition_needed(uses, operator_inputs, order);
+  if (!application_id_) return;
+
+  for (std::size_t i = 0; i < operators_.size(); ++i) {
+    const DraftOperator& op = operators_[i];
+    if (uses[i] != detail::KeyUse::needs_partitioned_by_key || !op.name) continue;
+    struct Needed {
+      std::string topic;
+      std::string_view role;
+    };
+    std::vector<Needed> needed{{detail::changelog_topic_name(*application_id_, op.name->value), "changelog"}};
+    if (repartition_needed_[i]) {
+      needed.push_back({detail::repartition_topic_name(*application_id_, op.name->value), "repartition topic"});
+    }
+    // "-repartition" is the longer suffix: one message, for the longest name, says enough.
+    const Needed& longest = needed.back();
+    if (longest.topic.size() > 249) {
+      errors_.add(op.name->pointer, "the internal topic " + in_quotes(longest.topic) + " (this operator's " +
+                                        std::string(longest.role) + ") would be " +
+                                        std::to_string(longest.topic.size()) +
+                                        " characters long, more than the 249 of a Kafka topic name; shorten the "
+                                        "operator's name or the application_id");
+    }
+    for (const Needed& internal : needed) {
+      const std::string subject =
+          "the internal topic " + in_quotes(internal.topic) + " (this operator's " + std::string(internal.role) + ")";
+      const std::string remedy = "; sluice creates and owns its internal topics, so rename the operator or use "
+                                 "another topic";
+      for (const DraftSource& source : sources_) {
+        if (source.topic && source.topic->value == internal.topic) {
+          errors_.add(op.name->pointer, subject + " is also read by the source at " + source.pointer + remedy);
+        }
+      }
+      for (const DraftSink& sink : sinks_) {
+        if (sink.topic && sink.topic->value == internal.topic) {
+          errors_.add(op.name->pointer, subject + " is also written by the sink at " + sink.pointer + remedy);
+        }
+      }
+      if (dead_letter_topic_ && dead_letter_topic_->value == internal.topic) {
+        errors_.add(op.name->pointer, subject + " is also the dead_letter_topic" + remedy);
+      }
     }
   }
 }

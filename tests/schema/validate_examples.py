@@ -33,10 +33,32 @@ BASE = {
 }
 
 
-def with_change(change):
-    document = copy.deepcopy(BASE)
+# The base with a windowed aggregate and a dedupe after a rekey; the stateful invalid cases break one thing in
+# a copy of it.
+STATEFUL_BASE = copy.deepcopy(BASE)
+STATEFUL_BASE["operators"] += [
+    {"name": "by_card", "from": "big", "rekey": "card_id"},
+    {
+        "name": "per_card",
+        "from": "by_card",
+        "window": {"type": "hopping", "size": "5m", "advance": "1m", "grace": "30s"},
+        "aggregate": {"n": "count()", "total": "sum(amount)"},
+        "emit": "final",
+        "idle_timeout": "30s",
+    },
+    {"name": "unique", "from": "by_card", "dedupe": {"within": "10m"}},
+    {"name": "totals", "from": "by_card", "aggregate": {"n": "count()"}, "emit": "update"},
+]
+
+
+def with_change(change, base=BASE):
+    document = copy.deepcopy(base)
     change(document)
     return document
+
+
+def with_stateful_change(change):
+    return with_change(change, STATEFUL_BASE)
 
 
 def invalid_cases():
@@ -79,6 +101,54 @@ def invalid_cases():
         ("timestamp string other than record", with_change(lambda d: d["sources"][0].update({"timestamp": "ts"}))),
         ("sink from an array", with_change(lambda d: d["sinks"][0].update({"from": ["big"]}))),
         ("not an object", ["orders"]),
+    ] + stateful_invalid_cases()
+
+
+def stateful_invalid_cases():
+    def aggregate(document):
+        return document["operators"][3]
+
+    def window(document):
+        return aggregate(document)["window"]
+
+    def dedupe(document):
+        return document["operators"][4]
+
+    def table(document):
+        return document["operators"][5]
+
+    return [
+        ("unknown window type", with_stateful_change(lambda d: window(d).update({"type": "rolling"}))),
+        ("advance on a tumbling window", with_stateful_change(lambda d: window(d).update({"type": "tumbling"}))),
+        ("hopping window without advance", with_stateful_change(lambda d: window(d).pop("advance"))),
+        ("window without size", with_stateful_change(lambda d: window(d).pop("size"))),
+        ("gap on a hopping window", with_stateful_change(lambda d: window(d).update({"gap": "1m"}))),
+        ("session window with a size", with_stateful_change(lambda d: window(d).update({"type": "session"}))),
+        ("window size not a duration", with_stateful_change(lambda d: window(d).update({"size": "5x"}))),
+        ("window size zero", with_stateful_change(lambda d: window(d).update({"size": "0s"}))),
+        ("grace a number", with_stateful_change(lambda d: window(d).update({"grace": 30}))),
+        ("empty aggregate", with_stateful_change(lambda d: aggregate(d).update({"aggregate": {}}))),
+        ("unknown aggregation function", with_stateful_change(
+            lambda d: aggregate(d)["aggregate"].update({"total": "summ(amount)"}))),
+        ("aggregation without argument", with_stateful_change(
+            lambda d: aggregate(d)["aggregate"].update({"total": "sum()"}))),
+        ("aggregation that is a bare expression", with_stateful_change(
+            lambda d: aggregate(d)["aggregate"].update({"total": "amount"}))),
+        ("aggregation with an empty field name", with_stateful_change(
+            lambda d: aggregate(d)["aggregate"].update({"": "count()"}))),
+        ("window bound field name in a windowed aggregate", with_stateful_change(
+            lambda d: aggregate(d)["aggregate"].update({"window_start": "min($timestamp)"}))),
+        ("unknown emit mode", with_stateful_change(lambda d: aggregate(d).update({"emit": "sometimes"}))),
+        ("emit final without a window", with_stateful_change(lambda d: table(d).update({"emit": "final"}))),
+        ("idle_timeout without a window", with_stateful_change(lambda d: table(d).update({"idle_timeout": "30s"}))),
+        ("window on a filter", with_stateful_change(
+            lambda d: d["operators"][0].update({"window": {"type": "tumbling", "size": "1m"}}))),
+        ("aggregate and dedupe in one operator", with_stateful_change(
+            lambda d: dedupe(d).update({"aggregate": {"n": "count()"}}))),
+        ("dedupe without within", with_stateful_change(lambda d: dedupe(d).update({"dedupe": {}}))),
+        ("dedupe with an unknown field", with_stateful_change(lambda d: dedupe(d)["dedupe"].update({"by": "id"}))),
+        ("dedupe within zero", with_stateful_change(lambda d: dedupe(d)["dedupe"].update({"within": "0"}))),
+        ("dedupe as a string", with_stateful_change(lambda d: dedupe(d).update({"dedupe": "10m"}))),
     ]
 
 
@@ -120,6 +190,7 @@ def main():
         result(not errors, f"example {path.name} conforms", detail)
 
     result(validator.is_valid(BASE), "the base of the invalid cases is itself valid")
+    result(validator.is_valid(STATEFUL_BASE), "the stateful base of the invalid cases is itself valid")
     for description, document in invalid_cases():
         result(not validator.is_valid(document), f"rejects: {description}", "the schema accepted it")
 

@@ -112,7 +112,7 @@ struct AggregateSpec {
   std::vector<AggregationSpec> aggregations;
   EmitMode emit = EmitMode::update;
   // Close windows after this much wall-clock time without input on a partition (stream time then advances
-  // with the wall clock); nullopt: the `window_idle_timeout` setting decides.
+  // with the wall clock); nullopt: the `window_idle_timeout` setting decides; 0: never for this operator.
   std::optional<std::int64_t> idle_timeout_ms;
 };
 
@@ -157,6 +157,10 @@ struct InternalTopic {
   std::string operator_name;
   int subtopology = 0;                        // the sub-topology whose tasks own its partitions
   std::map<std::string, std::string> configs;  // e.g. cleanup.policy, retention.ms
+  // Its partition count is the largest partition count among these topics (looked up at start-up): the source
+  // topics of the sub-topologies that write it (repartition) or of its own sub-topology (changelog). They may
+  // be repartition topics themselves, whose counts follow the same rule.
+  std::vector<std::string> partitions_of;
 };
 
 // A part of the graph that runs as tasks (one per partition of its source topics). Sub-topologies are split
@@ -184,7 +188,7 @@ struct Topology {
 struct ValidationError {
   std::string pointer;  // "" is the document root
   std::string message;
-  std::string to_string() const;  // "/operators/3/window/size: \"5x\" is not a duration (e.g. 30s, 5m)"
+  std::string to_string() const;  // "/operators/3/window/size: \"5x\" is not a duration (e.g. 30s, 5m, 1h)"
 };
 
 // Parses and validates in full; returns the Topology or every error found (never only the first).
@@ -200,5 +204,9 @@ std::variant<Topology, std::vector<ValidationError>> load_topology_file(const st
 std::string_view to_string(KeyFormat format) noexcept;
 std::string_view to_string(ValueFormat format) noexcept;
 std::string_view to_string(TimestampFormat format) noexcept;
+std::string_view to_string(WindowType type) noexcept;
+std::string_view to_string(AggregateFunction function) noexcept;
+std::string_view to_string(EmitMode mode) noexcept;
+std::string_view to_string(InternalTopic::Kind kind) noexcept;
 
 }  // namespace sluice::topology

@@ -104,7 +104,7 @@ TEST(TopologyDescribeTest, MergeJoinsSubtopologiesAndDetailsOfOtherTypes) {
 TEST(TopologyDescribeTest, Text) {
   const std::string text = describe(topology_of(kTwoFlows), DescribeFormat::text);
   EXPECT_TRUE(contains(text, "Topology: two-flows\n")) << text;
-  EXPECT_TRUE(contains(text, "Sub-topology 0\n"
+  EXPECT_TRUE(contains(text, "Sub-topology 0 (source topics: orders)\n"
                              "  Source: orders (topic: orders)\n"
                              "    --> big\n"
                              "  Processor: big (filter: amount > 100)\n"
@@ -116,7 +116,10 @@ TEST(TopologyDescribeTest, Text) {
                              "    --> by_type.other-to-other (via other)\n"
                              "    <-- events\n"))
       << text;
-  EXPECT_TRUE(contains(text, "Sub-topology 1\n")) << text;
+  EXPECT_TRUE(contains(text, "Sub-topology 1 (source topics: events)\n")) << text;
+  // Stateless: no stores and no internal topics to list.
+  EXPECT_FALSE(contains(text, "State stores")) << text;
+  EXPECT_FALSE(contains(text, "Internal topics")) << text;
   EXPECT_TRUE(contains(text, "  Sink: clicks-out (topic: clicks)\n    <-- by_type\n")) << text;
   EXPECT_TRUE(contains(text, "Dead-letter topic: two-flows-dlq\n")) << text;
   EXPECT_LT(text.find("Source: orders"), text.find("Sub-topology 1"));
@@ -125,7 +128,7 @@ TEST(TopologyDescribeTest, Text) {
 TEST(TopologyDescribeTest, DotHasEveryNodeAndEdge) {
   const std::string dot = describe(topology_of(kTwoFlows), DescribeFormat::dot);
   EXPECT_EQ(dot.rfind("digraph \"two-flows\" {\n", 0), 0u) << dot;
-  EXPECT_TRUE(contains(dot, "subgraph cluster_0 {")) << dot;
+  EXPECT_TRUE(contains(dot, "subgraph cluster_0 {\n    label=\"Sub-topology 0\\nsource topics: orders\";\n")) << dot;
   EXPECT_TRUE(contains(dot, "subgraph cluster_1 {")) << dot;
   // Nodes: sources by file index, processors by processing order (big, by_type... see below), sinks by file index.
   EXPECT_TRUE(contains(dot, "source_0 [label=\"orders\\ntopic: orders\", shape=cds];")) << dot;
@@ -153,7 +156,7 @@ TEST(TopologyDescribeTest, DotHasEveryNodeAndEdge) {
 TEST(TopologyDescribeTest, MermaidHasEveryNodeAndEdge) {
   const std::string mermaid = describe(topology_of(kTwoFlows), DescribeFormat::mermaid);
   EXPECT_EQ(mermaid.rfind("flowchart LR\n", 0), 0u) << mermaid;
-  EXPECT_TRUE(contains(mermaid, "  subgraph subtopology_0[\"Sub-topology 0\"]\n")) << mermaid;
+  EXPECT_TRUE(contains(mermaid, "  subgraph subtopology_0[\"Sub-topology 0<br/>source topics: orders\"]\n")) << mermaid;
   EXPECT_TRUE(contains(mermaid, "    source_0([\"orders<br/>topic: orders\"])\n")) << mermaid;
   // '>' is written as an entity so that labels stay plain text.
   EXPECT_TRUE(contains(mermaid, "    processor_1[\"big<br/>filter: amount #gt; 100\"]\n")) << mermaid;
@@ -195,21 +198,228 @@ TEST(TopologyDescribeTest, LabelsAreEscaped) {
   EXPECT_TRUE(contains(json, "bad\xef\xbf\xbd utf-8")) << json;  // U+FFFD
 }
 
+Topology load_example(const std::string& name) {
+  auto result = load_topology_file(std::string(SLUICE_SOURCE_DIR) + "/topologies/" + name);
+  if (auto* errors = std::get_if<std::vector<ValidationError>>(&result)) {
+    ADD_FAILURE() << name << ":" << testing::describe_errors(*errors);
+    return {};
+  }
+  return std::get<Topology>(std::move(result));
+}
+
 TEST(TopologyDescribeTest, ExamplesDescribeInEveryFormat) {
-  for (const char* name : {"word-count-split.json", "orders-enrichment.json", "event-router.json"}) {
-    auto result = load_topology_file(std::string(SLUICE_SOURCE_DIR) + "/topologies/" + name);
-    ASSERT_TRUE(std::holds_alternative<Topology>(result)) << name;
-    const Topology& topology = std::get<Topology>(result);
+  for (const char* name : {"word-count-split.json", "orders-enrichment.json", "event-router.json",
+                           "page-views-per-minute.json", "fraud-alerts.json", "sensor-anomaly.json",
+                           "user-sessions.json", "word-count.json"}) {
+    const Topology topology = load_example(name);
     const nlohmann::json description = describe_json(topology);
-    ASSERT_EQ(description.at("subtopologies").size(), 1u) << name;
+    ASSERT_EQ(description.at("subtopologies").size(), topology.subtopologies.size()) << name;
+    std::size_t described_nodes = 0;
+    for (const auto& sub : description.at("subtopologies")) described_nodes += sub.at("nodes").size();
     const std::size_t node_count = topology.sources.size() + topology.operators.size() + topology.sinks.size();
-    EXPECT_EQ(description.at("subtopologies")[0].at("nodes").size(), node_count) << name;
+    EXPECT_EQ(described_nodes, node_count) << name;
+    EXPECT_EQ(description.at("internal_topics").size(), topology.internal_topics.size()) << name;
     for (const auto format : {DescribeFormat::text, DescribeFormat::dot, DescribeFormat::mermaid}) {
       const std::string text = describe(topology, format);
       for (const auto& op : topology.operators) EXPECT_TRUE(contains(text, op.name)) << name << "\n" << text;
       for (const auto& sink : topology.sinks) EXPECT_TRUE(contains(text, sink.name)) << name << "\n" << text;
+      for (const auto& topic : topology.internal_topics) {
+        EXPECT_TRUE(contains(text, topic.name)) << name << "\n" << text;
+      }
     }
   }
+}
+
+// ---- stateful topologies ----
+
+TEST(TopologyDescribeTest, FraudAlertsText) {
+  const std::string text = describe(load_example("fraud-alerts.json"), DescribeFormat::text);
+  EXPECT_EQ(text,
+            "Topology: fraud-alerts\n"
+            "Sub-topology 0 (source topics: payments)\n"
+            "  Source: payments (topic: payments)\n"
+            "    --> large\n"
+            "  Processor: large (filter: amount > 1000)\n"
+            "    --> by_card\n"
+            "    <-- payments\n"
+            "  Processor: by_card (rekey: card_id)\n"
+            "    --> per_card_5m (through repartition topic fraud-alerts-per_card_5m-repartition)\n"
+            "    <-- large\n"
+            "Sub-topology 1 (source topics: fraud-alerts-per_card_5m-repartition)\n"
+            "  Processor: per_card_5m (aggregate: n = count(), total = sum(amount), largest = max(amount); hopping "
+            "window 5m advancing by 1m, grace 30s; emit final)\n"
+            "    store: per_card_5m (changelog topic: fraud-alerts-per_card_5m-changelog)\n"
+            "    --> suspicious\n"
+            "    <-- by_card (through repartition topic fraud-alerts-per_card_5m-repartition)\n"
+            "  Processor: suspicious (filter: n >= 3)\n"
+            "    --> suspicious-to-fraud-alerts\n"
+            "    <-- per_card_5m\n"
+            "  Sink: suspicious-to-fraud-alerts (topic: fraud-alerts)\n"
+            "    <-- suspicious\n"
+            "State stores:\n"
+            "  per_card_5m: operator per_card_5m, sub-topology 1, changelog topic fraud-alerts-per_card_5m-changelog\n"
+            "Internal topics:\n"
+            "  fraud-alerts-per_card_5m-repartition (repartition topic of per_card_5m, sub-topology 1)\n"
+            "    partitions = partitions of payments\n"
+            "    configs: cleanup.policy=delete; retention.ms=604800000\n"
+            "  fraud-alerts-per_card_5m-changelog (changelog topic of per_card_5m, sub-topology 1)\n"
+            "    partitions = partitions of fraud-alerts-per_card_5m-repartition\n"
+            "    configs: cleanup.policy=compact,delete; retention.ms=86730000\n"
+            "Dead-letter topic: fraud-alerts-dlq\n");
+}
+
+TEST(TopologyDescribeTest, FraudAlertsJson) {
+  const nlohmann::json description = describe_json(load_example("fraud-alerts.json"));
+  const auto& subtopologies = description.at("subtopologies");
+  ASSERT_EQ(subtopologies.size(), 2u);
+  const auto& upstream = subtopologies[0];
+  EXPECT_EQ(upstream.at("id"), 0);
+  EXPECT_EQ(upstream.at("source_topics"), (nlohmann::json{"payments"}));
+  // The repartition topic is what the upstream tasks write.
+  EXPECT_EQ(upstream.at("sink_topics"), (nlohmann::json{"fraud-alerts-per_card_5m-repartition"}));
+  ASSERT_EQ(upstream.at("nodes").size(), 3u);
+  EXPECT_EQ(upstream.at("nodes")[2], (nlohmann::json{{"name", "by_card"}, {"type", "rekey"}, {"inputs", {"large"}},
+                                                     {"detail", "card_id"}}));
+
+  const auto& downstream = subtopologies[1];
+  EXPECT_EQ(downstream.at("source_topics"), (nlohmann::json{"fraud-alerts-per_card_5m-repartition"}));
+  EXPECT_EQ(downstream.at("sink_topics"), (nlohmann::json{"fraud-alerts"}));
+  ASSERT_EQ(downstream.at("nodes").size(), 3u);
+  const auto& aggregate = downstream.at("nodes")[0];
+  EXPECT_EQ(aggregate.at("name"), "per_card_5m");
+  EXPECT_EQ(aggregate.at("type"), "aggregate");
+  EXPECT_EQ(aggregate.at("inputs"), (nlohmann::json{"by_card"}));
+  EXPECT_EQ(aggregate.at("repartition_topic"), "fraud-alerts-per_card_5m-repartition");
+  EXPECT_EQ(aggregate.at("store"), "per_card_5m");
+  EXPECT_EQ(aggregate.at("changelog_topic"), "fraud-alerts-per_card_5m-changelog");
+  EXPECT_EQ(aggregate.at("window"),
+            (nlohmann::json{{"type", "hopping"}, {"size", "5m"}, {"advance", "1m"}, {"grace", "30s"}}));
+  EXPECT_EQ(aggregate.at("aggregations"), nlohmann::json::parse(R"([{"name": "n", "function": "count"},
+      {"name": "total", "function": "sum", "argument": "amount"},
+      {"name": "largest", "function": "max", "argument": "amount"}])"));
+  EXPECT_EQ(aggregate.at("emit"), "final");
+  EXPECT_FALSE(aggregate.contains("idle_timeout"));
+  EXPECT_FALSE(downstream.at("nodes")[1].contains("repartition_topic"));
+
+  EXPECT_EQ(description.at("state_stores"), nlohmann::json::parse(R"([{"name": "per_card_5m",
+      "operator": "per_card_5m", "changelog_topic": "fraud-alerts-per_card_5m-changelog", "subtopology": 1}])"));
+  EXPECT_EQ(description.at("internal_topics"), nlohmann::json::parse(R"([
+      {"name": "fraud-alerts-per_card_5m-repartition", "kind": "repartition", "operator": "per_card_5m",
+       "subtopology": 1, "partitions": "= partitions of payments", "partitions_of": ["payments"],
+       "configs": {"cleanup.policy": "delete", "retention.ms": "604800000"}},
+      {"name": "fraud-alerts-per_card_5m-changelog", "kind": "changelog", "operator": "per_card_5m",
+       "subtopology": 1, "partitions": "= partitions of fraud-alerts-per_card_5m-repartition",
+       "partitions_of": ["fraud-alerts-per_card_5m-repartition"],
+       "configs": {"cleanup.policy": "compact,delete", "retention.ms": "86730000"}}])"));
+  EXPECT_EQ(description.at("output_topics"), (nlohmann::json{"fraud-alerts", "fraud-alerts-dlq"}));
+}
+
+TEST(TopologyDescribeTest, FraudAlertsDotAndMermaidGoThroughTheInternalTopics) {
+  const Topology topology = load_example("fraud-alerts.json");
+  const std::string dot = describe(topology, DescribeFormat::dot);
+  EXPECT_TRUE(contains(dot, "  subgraph cluster_1 {\n"
+                            "    label=\"Sub-topology 1\\nsource topics: fraud-alerts-per_card_5m-repartition\";\n"
+                            "    processor_2 [label=\"per_card_5m\\naggregate: n = count(), total = sum(amount), "
+                            "largest = max(amount); hopping window 5m advancing by 1m, grace 30s; emit final\\n"
+                            "store: per_card_5m\"];\n"))
+      << dot;
+  EXPECT_TRUE(contains(dot, "  internal_0 [label=\"fraud-alerts-per_card_5m-repartition\\nrepartition topic\\n"
+                            "partitions = partitions of payments\\ncleanup.policy=delete\\nretention.ms=604800000\", "
+                            "shape=cylinder];\n"))
+      << dot;
+  EXPECT_TRUE(contains(dot, "  internal_1 [label=\"fraud-alerts-per_card_5m-changelog\\nchangelog topic\\n"))
+      << dot;
+  for (const char* edge : {"  processor_1 -> internal_0;\n", "  internal_0 -> processor_2;\n",
+                           "  processor_2 -> internal_1 [style=dashed];\n", "  processor_2 -> processor_3;\n"}) {
+    EXPECT_TRUE(contains(dot, edge)) << edge << "\n" << dot;
+  }
+  EXPECT_FALSE(contains(dot, "processor_1 -> processor_2")) << dot;
+
+  const std::string mermaid = describe(topology, DescribeFormat::mermaid);
+  EXPECT_TRUE(contains(mermaid, "  subgraph subtopology_1[\"Sub-topology 1<br/>source topics: "
+                                "fraud-alerts-per_card_5m-repartition\"]\n"))
+      << mermaid;
+  EXPECT_TRUE(contains(mermaid, "  internal_0[(\"fraud-alerts-per_card_5m-repartition<br/>repartition topic<br/>"
+                                "partitions = partitions of payments<br/>cleanup.policy=delete<br/>"
+                                "retention.ms=604800000\")]\n"))
+      << mermaid;
+  for (const char* edge : {"  processor_1 --> internal_0\n", "  internal_0 --> processor_2\n",
+                           "  processor_2 -.-> internal_1\n"}) {
+    EXPECT_TRUE(contains(mermaid, edge)) << edge << "\n" << mermaid;
+  }
+  EXPECT_TRUE(contains(mermaid, "store: per_card_5m")) << mermaid;
+}
+
+TEST(TopologyDescribeTest, WindowsTablesAndDedupeDetails) {
+  EXPECT_TRUE(contains(describe(load_example("page-views-per-minute.json"), DescribeFormat::text),
+                       "  Processor: per_minute (aggregate: views = count(); tumbling window 1m, grace 10s; emit "
+                       "final)\n"));
+  EXPECT_TRUE(contains(describe(load_example("user-sessions.json"), DescribeFormat::text),
+                       "(aggregate: clicks = count(), first_page = first(page), last_page = last(page); session "
+                       "window with gap 30m, grace 1m; emit final)\n"));
+  EXPECT_TRUE(contains(describe(load_example("word-count.json"), DescribeFormat::text),
+                       "  Processor: counts (aggregate: count = count(); table (no window); emit update)\n"));
+
+  // No rekey: one sub-topology, a changelog and no repartition topic.
+  const std::string sensor = describe(load_example("sensor-anomaly.json"), DescribeFormat::text);
+  EXPECT_TRUE(contains(sensor, "(aggregate: avg_temp = avg(temperature), readings = count(); sliding window 10s, "
+                               "grace 2s; emit update)\n"
+                               "    store: avg_10s (changelog topic: sensor-anomaly-avg_10s-changelog)\n"))
+      << sensor;
+  EXPECT_FALSE(contains(sensor, "Sub-topology 1")) << sensor;
+  EXPECT_TRUE(contains(sensor, "Internal topics:\n"
+                               "  sensor-anomaly-avg_10s-changelog (changelog topic of avg_10s, sub-topology 0)\n"
+                               "    partitions = partitions of sensor-readings\n"
+                               "    configs: cleanup.policy=compact,delete; retention.ms=86412000\n"))
+      << sensor;
+
+  const Topology dedupe = testing::topology_of(R"json({"application_id": "d",
+      "sources": [{"name": "s", "topic": "s"}],
+      "operators": [{"name": "once", "from": "s", "dedupe": {"within": "1h30m"}},
+                    {"name": "hourly", "from": "once", "window": {"type": "tumbling", "size": "1h"},
+                     "aggregate": {"n": "count()"}, "idle_timeout": "45s"}],
+      "sinks": [{"from": "hourly", "topic": "out"}]})json");
+  const nlohmann::json description = describe_json(dedupe);
+  const auto& nodes = description.at("subtopologies")[0].at("nodes");
+  EXPECT_EQ(nodes[1].at("detail"), "within 1h30m");
+  EXPECT_EQ(nodes[1].at("within"), "1h30m");
+  EXPECT_EQ(nodes[2].at("detail"), "n = count(); tumbling window 1h, grace 0s; emit update; idle timeout 45s");
+  EXPECT_EQ(nodes[2].at("window"), (nlohmann::json{{"type", "tumbling"}, {"size", "1h"}, {"grace", "0s"}}));
+  EXPECT_EQ(nodes[2].at("idle_timeout"), "45s");
+}
+
+TEST(TopologyDescribeTest, SessionWindowJsonAndSeveralWriters) {
+  const nlohmann::json sessions = describe_json(load_example("user-sessions.json"));
+  EXPECT_EQ(sessions.at("subtopologies")[1].at("nodes")[0].at("window"),
+            (nlohmann::json{{"type", "session"}, {"gap", "30m"}, {"grace", "1m"}}));
+
+  const Topology topology = testing::topology_of(R"json({"application_id": "app",
+      "sources": [{"name": "a", "topic": "ta"}, {"name": "b", "topic": "tb"}],
+      "operators": [{"name": "ka", "from": "a", "rekey": "k"}, {"name": "kb", "from": "b", "rekey": "k"},
+                    {"name": "n", "from": ["ka", "kb"], "aggregate": {"n": "count()"}}],
+      "sinks": [{"from": "n", "topic": "out"}]})json");
+  const std::string text = describe(topology, DescribeFormat::text);
+  EXPECT_TRUE(contains(text, "    partitions = max partitions of ta, tb\n")) << text;
+  // Both upstream flows write the repartition topic, which the reader's node shows once.
+  const std::string dot = describe(topology, DescribeFormat::dot);
+  for (const char* edge : {"  processor_0 -> internal_0;\n", "  processor_1 -> internal_0;\n"}) {
+    EXPECT_TRUE(contains(dot, edge)) << edge << "\n" << dot;
+  }
+  std::size_t readers = 0;
+  for (std::size_t at = dot.find("internal_0 -> processor_2;"); at != std::string::npos;
+       at = dot.find("internal_0 -> processor_2;", at + 1)) {
+    ++readers;
+  }
+  EXPECT_EQ(readers, 1u) << dot;
+}
+
+TEST(TopologyDescribeTest, AHandBuiltTopologyIsPlannedTheSameWay) {
+  const Topology parsed = load_example("fraud-alerts.json");
+  Topology hand_built = parsed;
+  hand_built.subtopologies.clear();
+  hand_built.internal_topics.clear();
+  EXPECT_EQ(describe_json(hand_built), describe_json(parsed));
+  EXPECT_EQ(describe(hand_built, DescribeFormat::text), describe(parsed, DescribeFormat::text));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Valid topologies: defaults, the typed form of each operator, processing order, and the shipped examples.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <variant>
 
@@ -294,6 +295,139 @@ TEST(TopologyExamplesTest, EventRouter) {
   EXPECT_EQ(topology.sinks[1].topic, "events-purchases");
   EXPECT_EQ(topology.sinks[2].from, "by_type.other");
   EXPECT_EQ(topology.sinks[2].topic, "events-other");
+}
+
+// The stateful examples: integration tests of other modules run them on a broker by these names.
+
+TEST(TopologyExamplesTest, PageViewsPerMinute) {
+  const Topology topology = load_example("page-views-per-minute.json");
+  EXPECT_EQ(topology.application_id, "page-views");
+  ASSERT_EQ(topology.sources.size(), 1u);
+  EXPECT_EQ(topology.sources[0].name, "views");
+  EXPECT_EQ(topology.sources[0].topic, "page-views");
+  ASSERT_TRUE(topology.sources[0].timestamp.field);
+  EXPECT_EQ(topology.sources[0].timestamp.field->text(), "ts");
+  EXPECT_EQ(topology.sources[0].timestamp.format, TimestampFormat::epoch_ms);
+  EXPECT_EQ(operator_names(topology), (std::vector<std::string>{"by_user", "per_minute"}));
+  EXPECT_EQ(std::get<RekeySpec>(topology.operators[0].body).key.text(), "user");
+  const auto& aggregate = std::get<AggregateSpec>(topology.operators[1].body);
+  ASSERT_TRUE(aggregate.window);
+  EXPECT_EQ(aggregate.window->type, WindowType::tumbling);
+  EXPECT_EQ(aggregate.window->size_ms, 60'000);
+  EXPECT_EQ(aggregate.window->grace_ms, 10'000);
+  ASSERT_EQ(aggregate.aggregations.size(), 1u);
+  EXPECT_EQ(aggregate.aggregations[0].name, "views");
+  EXPECT_EQ(aggregate.aggregations[0].function, AggregateFunction::count);
+  EXPECT_EQ(aggregate.emit, EmitMode::final);
+  EXPECT_EQ(topology.operators[1].repartition_topic, "page-views-per_minute-repartition");
+  EXPECT_EQ(topology.operators[1].changelog_topic, "page-views-per_minute-changelog");
+  ASSERT_EQ(topology.sinks.size(), 1u);
+  EXPECT_EQ(topology.sinks[0].from, "per_minute");
+  EXPECT_EQ(topology.sinks[0].topic, "page-views-per-minute");
+  EXPECT_EQ(topology.subtopologies.size(), 2u);
+}
+
+TEST(TopologyExamplesTest, FraudAlerts) {
+  const Topology topology = load_example("fraud-alerts.json");
+  EXPECT_EQ(topology.application_id, "fraud-alerts");
+  EXPECT_EQ(topology.dead_letter_topic, "fraud-alerts-dlq");
+  ASSERT_EQ(topology.sources.size(), 1u);
+  EXPECT_EQ(topology.sources[0].name, "payments");
+  EXPECT_EQ(topology.sources[0].topic, "payments");
+  EXPECT_EQ(topology.sources[0].timestamp.field->text(), "event_time");
+  EXPECT_EQ(topology.sources[0].timestamp.format, TimestampFormat::epoch_ms);
+  EXPECT_EQ(operator_names(topology), (std::vector<std::string>{"large", "by_card", "per_card_5m", "suspicious"}));
+  EXPECT_EQ(std::get<FilterSpec>(topology.operators[0].body).predicate.text(), "amount > 1000");
+  EXPECT_EQ(std::get<RekeySpec>(topology.operators[1].body).key.text(), "card_id");
+  const auto& aggregate = std::get<AggregateSpec>(topology.operators[2].body);
+  ASSERT_TRUE(aggregate.window);
+  EXPECT_EQ(aggregate.window->type, WindowType::hopping);
+  EXPECT_EQ(aggregate.window->size_ms, 300'000);
+  EXPECT_EQ(aggregate.window->advance_ms, 60'000);
+  EXPECT_EQ(aggregate.window->grace_ms, 30'000);
+  ASSERT_EQ(aggregate.aggregations.size(), 3u);
+  EXPECT_EQ(aggregate.aggregations[0].name, "n");
+  EXPECT_EQ(aggregate.aggregations[1].name, "total");
+  EXPECT_EQ(aggregate.aggregations[1].function, AggregateFunction::sum);
+  EXPECT_EQ(aggregate.aggregations[2].name, "largest");
+  EXPECT_EQ(aggregate.aggregations[2].function, AggregateFunction::max);
+  EXPECT_EQ(aggregate.emit, EmitMode::final);
+  EXPECT_EQ(std::get<FilterSpec>(topology.operators[3].body).predicate.text(), "n >= 3");
+  EXPECT_EQ(topology.operators[2].repartition_topic, "fraud-alerts-per_card_5m-repartition");
+  ASSERT_EQ(topology.sinks.size(), 1u);
+  EXPECT_EQ(topology.sinks[0].from, "suspicious");
+  EXPECT_EQ(topology.sinks[0].topic, "fraud-alerts");
+}
+
+TEST(TopologyExamplesTest, SensorAnomaly) {
+  const Topology topology = load_example("sensor-anomaly.json");
+  EXPECT_EQ(topology.application_id, "sensor-anomaly");
+  EXPECT_EQ(topology.sources[0].name, "readings");
+  EXPECT_EQ(topology.sources[0].topic, "sensor-readings");
+  EXPECT_EQ(topology.sources[0].key, KeyFormat::string);
+  EXPECT_EQ(topology.sources[0].timestamp.field->text(), "ts");
+  EXPECT_EQ(operator_names(topology), (std::vector<std::string>{"avg_10s", "too_hot"}));
+  const auto& aggregate = std::get<AggregateSpec>(topology.operators[0].body);
+  EXPECT_EQ(aggregate.window->type, WindowType::sliding);
+  EXPECT_EQ(aggregate.window->size_ms, 10'000);
+  EXPECT_EQ(aggregate.window->grace_ms, 2'000);
+  ASSERT_EQ(aggregate.aggregations.size(), 2u);
+  EXPECT_EQ(aggregate.aggregations[0].name, "avg_temp");
+  EXPECT_EQ(aggregate.aggregations[0].function, AggregateFunction::avg);
+  EXPECT_EQ(aggregate.aggregations[0].argument->text(), "temperature");
+  EXPECT_EQ(aggregate.aggregations[1].name, "readings");
+  EXPECT_EQ(aggregate.emit, EmitMode::update);
+  // Keyed by sensor at the source already: no repartition.
+  EXPECT_FALSE(topology.operators[0].repartition_topic.has_value());
+  EXPECT_EQ(std::get<FilterSpec>(topology.operators[1].body).predicate.text(), "avg_temp > 80");
+  EXPECT_EQ(topology.sinks[0].from, "too_hot");
+  EXPECT_EQ(topology.sinks[0].topic, "sensor-alerts");
+  EXPECT_EQ(topology.subtopologies.size(), 1u);
+}
+
+TEST(TopologyExamplesTest, UserSessions) {
+  const Topology topology = load_example("user-sessions.json");
+  EXPECT_EQ(topology.application_id, "user-sessions");
+  EXPECT_EQ(topology.sources[0].name, "clicks");
+  EXPECT_EQ(topology.sources[0].topic, "clicks");
+  EXPECT_EQ(topology.sources[0].timestamp.field->text(), "ts");
+  EXPECT_EQ(operator_names(topology), (std::vector<std::string>{"by_user", "sessions"}));
+  EXPECT_EQ(std::get<RekeySpec>(topology.operators[0].body).key.text(), "user");
+  const auto& aggregate = std::get<AggregateSpec>(topology.operators[1].body);
+  EXPECT_EQ(aggregate.window->type, WindowType::session);
+  EXPECT_EQ(aggregate.window->gap_ms, 1'800'000);
+  EXPECT_EQ(aggregate.window->grace_ms, 60'000);
+  ASSERT_EQ(aggregate.aggregations.size(), 3u);
+  EXPECT_EQ(aggregate.aggregations[0].name, "clicks");
+  EXPECT_EQ(aggregate.aggregations[1].name, "first_page");
+  EXPECT_EQ(aggregate.aggregations[1].function, AggregateFunction::first);
+  EXPECT_EQ(aggregate.aggregations[2].name, "last_page");
+  EXPECT_EQ(aggregate.aggregations[2].function, AggregateFunction::last);
+  EXPECT_EQ(aggregate.emit, EmitMode::final);
+  EXPECT_EQ(topology.operators[1].repartition_topic, "user-sessions-sessions-repartition");
+  EXPECT_EQ(topology.sinks[0].topic, "user-sessions");
+}
+
+TEST(TopologyExamplesTest, WordCount) {
+  const Topology topology = load_example("word-count.json");
+  EXPECT_EQ(topology.application_id, "word-count");
+  EXPECT_EQ(topology.sources[0].name, "lines");
+  EXPECT_EQ(topology.sources[0].topic, "text-lines");
+  EXPECT_EQ(topology.sources[0].value, ValueFormat::json);
+  EXPECT_EQ(operator_names(topology), (std::vector<std::string>{"words", "non_empty", "by_word", "counts"}));
+  EXPECT_EQ(std::get<FlatMapSpec>(topology.operators[0].body).elements.text(), "split(lower(trim(text)), ' ')");
+  EXPECT_EQ(std::get<FilterSpec>(topology.operators[1].body).predicate.text(), "$value != ''");
+  EXPECT_EQ(std::get<RekeySpec>(topology.operators[2].body).key.text(), "$value");
+  const auto& aggregate = std::get<AggregateSpec>(topology.operators[3].body);
+  EXPECT_FALSE(aggregate.window.has_value());  // a table
+  ASSERT_EQ(aggregate.aggregations.size(), 1u);
+  EXPECT_EQ(aggregate.aggregations[0].name, "count");
+  EXPECT_EQ(aggregate.emit, EmitMode::update);
+  EXPECT_EQ(topology.operators[3].repartition_topic, "word-count-counts-repartition");
+  ASSERT_EQ(topology.internal_topics.size(), 2u);
+  EXPECT_EQ(topology.internal_topics[1].configs, (std::map<std::string, std::string>{{"cleanup.policy", "compact"}}));
+  EXPECT_EQ(topology.sinks[0].from, "counts");
+  EXPECT_EQ(topology.sinks[0].topic, "word-counts");
 }
 
 }  // namespace

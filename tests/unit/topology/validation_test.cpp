@@ -209,7 +209,8 @@ TEST(TopologyValidationTest, DuplicateSourceNames) {
 TEST(TopologyValidationTest, OperatorWithoutType) {
   EXPECT_TRUE(has_only_error(
       errors_of(with_operators(R"([{"name": "big", "from": "orders"}])", "big")), "/operators/0",
-      "operator has no type; expected exactly one of filter, map, select, flat_map, rekey, route, merge"));
+      "operator has no type; expected exactly one of filter, map, select, flat_map, rekey, route, merge, aggregate, "
+      "dedupe"));
 }
 
 TEST(TopologyValidationTest, OperatorWithTwoTypes) {
@@ -619,9 +620,14 @@ TEST(TopologyValidationTest, ToStringJoinsPointerAndMessage) {
 TEST(TopologyValidationTest, WrongShapesEverywhereNeverThrow) {
   const nlohmann::ordered_json valid = nlohmann::ordered_json::parse(testing::with_operators(
       std::string("[") + kRoute +
-          R"(, {"name": "m", "from": "orders", "map": {"a": "1"}, "drop": ["b"]},
+          R"json(, {"name": "m", "from": "orders", "map": {"a": "1"}, "drop": ["b"]},
              {"name": "s", "from": "m", "select": ["a"]}, {"name": "f", "from": "s", "flat_map": "a", "as": "x"},
-             {"name": "k", "from": "f", "rekey": "x"}, {"name": "all", "merge": ["by_type.clicks", "k"]}])",
+             {"name": "k", "from": "f", "rekey": "x"},
+             {"name": "agg", "from": "k", "window": {"type": "hopping", "size": "5m", "advance": "1m", "grace": "1s"},
+              "aggregate": {"n": "count()", "total": "sum(amount)"}, "emit": "final", "idle_timeout": "30s"},
+             {"name": "table", "from": "k", "aggregate": {"last": "last(x)"}},
+             {"name": "once", "from": "agg", "dedupe": {"within": "1m"}},
+             {"name": "all", "merge": ["by_type.clicks", "k", "once", "table"]}])json",
       "all"));
   ASSERT_TRUE(std::holds_alternative<Topology>(parse_topology(valid)));
   const std::vector<nlohmann::ordered_json> replacements{nullptr, 1, -2.5, true, "", "x y",
