@@ -1,0 +1,138 @@
+// Private to ops: what the aggregate operators (aggregate.cpp: table; window.cpp: tumbling, hopping, sliding,
+// session) and dedupe share — the order-preserving store key encoding, saturating time arithmetic, and the
+// base class that owns the aggregations, the output format and the emit-update buffer.
+//
+// Store keys (see README.md, "Stateful operators"):
+//   group key  = compact JSON text of the record key + '\0'   (JSON text never holds a raw NUL, so the
+//                terminator makes "every entry of key K" a range scan [K\0, K\1) and no key a prefix of another)
+//   time       = 8 bytes big-endian with the sign bit flipped  (byte order = numeric order, negatives first)
+//   index key  = [end time][group key][start time]             ("windows ending up to T" = a scan from the start)
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "accumulator.hpp"
+#include "sluice/core/json.hpp"
+#include "sluice/core/record.hpp"
+#include "sluice/ops/operator.hpp"
+#include "sluice/state/store.hpp"
+#include "sluice/topology/topology.hpp"
+
+namespace sluice::ops::detail {
+
+inline constexpr std::size_t time_bytes = 8;
+
+// ---- time arithmetic that cannot overflow (stream time starts at INT64_MIN) ----
+[[nodiscard]] std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept;
+[[nodiscard]] std::int64_t saturating_sub(std::int64_t a, std::int64_t b) noexcept;
+// Floor division for a positive divisor (rounds towards negative infinity, unlike '/').
+[[nodiscard]] std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept;
+
+// ---- key encoding ----
+void append_time(std::string& out, std::int64_t time);
+[[nodiscard]] std::int64_t read_time(std::string_view bytes) noexcept;  // the first time_bytes bytes
+// Appends the JSON text of `key` and the '\0' terminator.
+void append_group_key(std::string& out, const core::Value& key);
+// The exclusive end of the range of every entry of the group key `group_key` (which ends with '\0').
+[[nodiscard]] std::string group_key_end(std::string_view group_key);
+// Exclusive scan bound for keys that start with a time <= `last`: "" (the end of the family) when last is the
+// largest time.
+[[nodiscard]] std::string times_up_to(std::int64_t last);
+
+// An index key [time][group key][optional start time], decoded. The views point into the key.
+struct IndexKey {
+  std::int64_t time = 0;
+  std::string_view group_key;  // JSON text + '\0'
+  std::int64_t start = 0;      // only when the key has one
+};
+[[nodiscard]] bool parse_index_key(std::string_view bytes, IndexKey& out);
+void append_index_key(std::string& out, std::int64_t time, std::string_view group_key);
+void append_index_key(std::string& out, std::int64_t time, std::string_view group_key, std::int64_t start);
+
+// The largest window end that is closed when closing lags stream time by `delay` (end <= stream - delay);
+// nullopt when nothing can be closed yet (no record seen, or the subtraction would underflow).
+[[nodiscard]] std::optional<std::int64_t> closed_up_to(std::int64_t stream_time, std::int64_t delay);
+// Collects the keys of an index family (keys lead with a time) whose time is <= `last`, in order.
+void collect_index(state::Store& store, std::uint8_t family, std::int64_t last, std::vector<std::string>& keys);
+
+// Store contents that do not decode are not a property of a record: they mean a bug or a damaged store.
+[[noreturn]] void corrupt_state(const std::string& operator_name, std::string_view what);
+
+// Per (task, operator) memory of the aggregates: the compacted updates waiting for the next commit, and
+// scratch buffers reused from record to record so the per-record path does not allocate for them.
+class AggregateTaskState final : public OperatorTaskState {
+ public:
+  // emit: update — the latest output per (window, key), keyed by its index key so iteration order is the emit
+  // order (window end, then key, then start); tables key it by group key.
+  std::map<std::string, core::Record, std::less<>> pending;
+  core::JsonParser key_parser;  // group keys back to Values when windows close
+  std::vector<core::Value> arguments;
+  std::string group_key;
+  std::string store_key;
+  std::string index_key;
+  std::string encoded;
+  std::vector<std::string> collected;  // keys gathered during a scan (the store may not change inside one)
+};
+
+// What every aggregate shares. Subclasses implement process() and on_time(); on_commit() is here.
+class AggregateOperatorBase : public Operator {
+ public:
+  AggregateOperatorBase(std::string name, const topology::AggregateSpec& spec, std::size_t update_buffer_limit);
+
+  std::unique_ptr<OperatorTaskState> create_task_state() const override;
+  // emit: update — emits the compacted updates in order, then forgets them.
+  void on_commit(ProcessContext& context) const override;
+
+ protected:
+  // The pieces of a stateful context, checked to be present (the runtime always sets them).
+  struct TaskView {
+    state::Store& store;
+    AggregateTaskState& memory;
+    std::int64_t stream_time;
+  };
+  [[nodiscard]] TaskView task(ProcessContext& context) const;
+
+  // Rejects a null key and evaluates the aggregation arguments into memory.arguments; on success the group
+  // key is in memory.group_key.
+  [[nodiscard]] core::Status prepare(const core::Record& record, ProcessContext& context,
+                                     AggregateTaskState& memory) const;
+
+  // The output record of one group: value {"window_start", "window_end", fields...} (no window fields when
+  // `window` is empty), timestamp = the largest event time aggregated.
+  struct WindowBounds {
+    std::int64_t start = 0;
+    std::int64_t end = 0;
+  };
+  [[nodiscard]] core::Record make_output(core::Value key, std::optional<WindowBounds> window,
+                                         const Accumulator& accumulator) const;
+
+  // emit: update — keeps `output` as the latest for `order_key` (replacing an earlier one), and emits the whole
+  // buffer early once it holds more than the limit.
+  void publish_update(ProcessContext& context, AggregateTaskState& memory, std::string_view order_key,
+                      core::Record output) const;
+  void flush_updates(ProcessContext& context, AggregateTaskState& memory) const;
+
+  // The group key's Value from its stored form (JSON text + '\0').
+  [[nodiscard]] core::Value parse_group_key(AggregateTaskState& memory, std::string_view group_key) const;
+  void decode_accumulator(std::string_view bytes, Accumulator& accumulator) const;
+
+  bool emit_final() const noexcept { return emit_ == topology::EmitMode::final; }
+
+  Aggregations aggregations_;
+
+ private:
+  topology::EmitMode emit_;
+  std::size_t update_buffer_limit_;
+};
+
+// Windowed aggregates (window.cpp), chosen by spec.window->type.
+std::unique_ptr<Operator> make_windowed_aggregate(const std::string& name, const topology::AggregateSpec& spec,
+                                                  std::size_t update_buffer_limit);
+
+}  // namespace sluice::ops::detail
