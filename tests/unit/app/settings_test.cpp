@@ -121,7 +121,7 @@ TEST(SettingsTable, HasTheSpecifiedSettingsInOrder) {
                                              "http_address", "http_port", "log_level", "instance_id",
                                              "create_output_topics", "output_topic_partitions", "startup_backoff_max",
                                              "shutdown_timeout", "producer_queue_max_records",
-                                             "consumer_queue_max_kbytes", "max_poll_interval", "session_timeout"}));
+                                             "consumer_queue_max_kbytes", "max_poll_interval", "state_dir", "state_memory_mb", "state_buffer_max_records", "window_idle_timeout", "restore_batch_records", "session_timeout"}));
 }
 
 TEST(SettingsTable, EveryDefaultIsValid) {
