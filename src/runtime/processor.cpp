@@ -38,7 +38,7 @@ Processor::Processor(const Pipeline& pipeline, ProcessorOptions options, observe
       health_(health),
       state_(clock) {
   const auto& topology = pipeline_.topology();
-  for (const auto& source : topology.sources) consumed_by_source_.push_back(&metrics_.consumed(source.topic));
+  for (const auto& source : pipeline_.sources()) consumed_by_source_.push_back(&metrics_.consumed(source.topic));
   for (const auto& sink : topology.sinks) produced_by_topic_.emplace(sink.topic, &metrics_.produced(sink.topic));
   produced_by_topic_.emplace(topology.dead_letter_topic, &metrics_.produced(topology.dead_letter_topic));
 }

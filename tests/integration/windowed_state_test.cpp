@@ -23,7 +23,9 @@ namespace {
 constexpr std::int64_t base_ms = 1'795'255'200'000;  // 2026-11-21T10:00:00Z
 constexpr std::int64_t size_ms = 60'000;
 constexpr std::int64_t advance_ms = 20'000;
-constexpr std::int64_t grace_ms = 5'000;
+// Longer than the input's event-time span: partitions are consumed unevenly (each is fetched in one chunk), so
+// the repartitioned stream is out of order by up to the whole span, and no record may count as late here.
+constexpr std::int64_t grace_ms = 2 * 3'600'000;
 
 using WindowKey = std::pair<std::string, std::int64_t>;  // (user, window start)
 
@@ -65,7 +67,7 @@ TEST(WindowedState, RepartitionedHoppingCountSurvivesStateLossAndRestoresOnlyThe
        {{{"name", "by_user"}, {"from", "clicks"}, {"rekey", "user"}},
         {{"name", "per_user"},
          {"from", "by_user"},
-         {"window", {{"type", "hopping"}, {"size", "1m"}, {"advance", "20s"}, {"grace", "5s"}}},
+         {"window", {{"type", "hopping"}, {"size", "1m"}, {"advance", "20s"}, {"grace", "2h"}}},
          {"aggregate", {{"clicks", "count()"}}},
          {"emit", "final"}}}},
       {"sinks", {{{"from", "per_user"}, {"topic", output}}}}};
@@ -73,13 +75,14 @@ TEST(WindowedState, RepartitionedHoppingCountSurvivesStateLossAndRestoresOnlyThe
   std::vector<std::string> arguments = {"--set", "state_dir=" + state_dir, "--set", "window_idle_timeout=0"};
 
   // 40 users, 2,000 events over 10 minutes of event time, keyed by session id (not user) so the rekey matters,
-  // with a little disorder within the grace period.
+  // with a little disorder that never crosses from one half of the input into the other.
   std::mt19937_64 random(11);
   std::vector<std::pair<std::string, std::int64_t>> events;
   std::vector<TestRecord> first_half, second_half;
   for (int i = 0; i < 2000; ++i) {
     std::string user = "user-" + std::to_string(random() % 40);
     std::int64_t t = base_ms + i * 300 - static_cast<std::int64_t>(random() % 3000);
+    if (i >= 1000) t = std::max<std::int64_t>(t, base_ms + 1000 * 300);
     events.emplace_back(user, t);
     TestRecord record;
     record.key = "session-" + std::to_string(random() % 1000);
@@ -100,16 +103,28 @@ TEST(WindowedState, RepartitionedHoppingCountSurvivesStateLossAndRestoresOnlyThe
   };
   auto expected = oracle(events);
 
+  const std::string repartition = application_id + "-per_user-repartition";
+  // Markers are later data: they go in only once every earlier record has reached the keyed tasks (partitions
+  // are consumed unevenly, so a marker sent together with the data could overtake it).
+  auto send_markers_after = [&](const RunningTopology& running, std::size_t records, std::int64_t t,
+                                const std::string& prefix) {
+    ASSERT_TRUE(eventually([&] {
+      auto text = http_get(running.port, "/metrics").body;
+      return metric_value(text, "sluice_records_consumed_total", {{"topic", repartition}}).value_or(0) >= records;
+    }, 60s)) << running.process->log();
+    produce(input, markers(t, prefix));
+  };
+
   // Phase 1: the first half, then markers at the end of the first half: only windows closed by then emit.
   produce(input, first_half);
-  std::int64_t middle = base_ms + 1000 * 300;
-  produce(input, markers(middle, "mid-"));
+  std::int64_t middle = base_ms + 1000 * 300 + grace_ms;  // closes exactly the windows ending by the half-way time
   std::size_t closed_in_phase_one = 0;
   for (const auto& [window, count] : expected) closed_in_phase_one += window.second + size_ms + grace_ms <= middle;
   {
     auto running = start_sluice(path, arguments);
+    send_markers_after(running, first_half.size(), middle, "mid-");
     auto phase_one = consume(output, closed_in_phase_one, 60s);
-    ASSERT_GE(phase_one.size(), closed_in_phase_one);
+    ASSERT_GE(phase_one.size(), closed_in_phase_one) << running.process->log();
     running.process->signal(SIGTERM);
     ASSERT_EQ(running.process->wait(60s), 0) << running.process->log();
   }
@@ -117,12 +132,14 @@ TEST(WindowedState, RepartitionedHoppingCountSurvivesStateLossAndRestoresOnlyThe
   // Phase 2: lose the local state, restart, finish the input, close every window.
   std::filesystem::remove_all(state_dir);
   produce(input, second_half);
-  produce(input, markers(base_ms + 3'600'000, "end-"));
   std::size_t data_windows = expected.size();
   {
     auto running = start_sluice(path, arguments);
+    send_markers_after(running, second_half.size(), base_ms + 3'600'000 + grace_ms, "end-");
     auto all = consume(output, data_windows, 90s, 2s);
     double restored = metric(running, "sluice_restored_records_total");
+    double dead_lettered =
+        metric_value(http_get(running.port, "/metrics").body, "sluice_records_dead_lettered_total").value_or(0);
     EXPECT_GT(restored, 0) << "the open windows came back from the changelog";
     EXPECT_NE(running.process->log().find("restored"), std::string::npos);
     running.process->signal(SIGTERM);
@@ -147,6 +164,7 @@ TEST(WindowedState, RepartitionedHoppingCountSurvivesStateLossAndRestoresOnlyThe
       if (it == seen.end() || it->second != count) ++wrong;
     }
     EXPECT_EQ(wrong, 0u) << "every (user, window) count matches the oracle";
+    EXPECT_EQ(dead_lettered, 0) << "no record was late or bad";
     std::cout << "[ figures ] windows " << expected.size() << ", closed before the state loss " << closed_in_phase_one
               << ", restored records " << restored << "\n";
   }
