@@ -109,3 +109,21 @@ TEST(Lifecycle, ProbesTopologyAndMetricsAnswer) {
   EXPECT_EQ(running.process->wait(30s), 0) << running.process->log();
   EXPECT_NE(running.process->log().find("stopped"), std::string::npos);
 }
+
+TEST(Lifecycle, InternalTopicWithWrongPartitionCountIsAStartupError) {
+  std::string input = unique_name("wrong-in");
+  std::string application_id = unique_name("wrong");
+  create_topic(input, 2);
+  create_topic(application_id + "-counts-changelog", 3);  // the topology needs 2, like its source
+  json document = {{"application_id", application_id},
+                   {"sources", {{{"name", "in"}, {"topic", input}}}},
+                   {"operators", {{{"name", "counts"}, {"from", "in"}, {"aggregate", {{"n", "count()"}}}}}},
+                   {"sinks", {{{"from", "counts"}, {"topic", unique_name("wrong-out")}}}}};
+  std::string path = write_temp_file("wrong.json", document.dump());
+  SluiceProcess process({"run", path, "--bootstrap", bootstrap(), "--set", "http_address=127.0.0.1", "--set",
+                         "http_port=" + std::to_string(free_port()), "--set", "state_dir=/tmp/" + unique_name("state")});
+  EXPECT_EQ(process.wait(60s), 2) << process.log();
+  EXPECT_NE(process.log().find("\"" + application_id + "-counts-changelog\" has 3 partitions but the topology needs 2"),
+            std::string::npos)
+      << process.log();
+}
