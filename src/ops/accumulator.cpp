@@ -13,23 +13,11 @@ using core::Status;
 using core::Value;
 using topology::AggregateFunction;
 
-std::string_view function_name(AggregateFunction function) noexcept {
-  switch (function) {
-    case AggregateFunction::count: return "count";
-    case AggregateFunction::sum: return "sum";
-    case AggregateFunction::min: return "min";
-    case AggregateFunction::max: return "max";
-    case AggregateFunction::avg: return "avg";
-    case AggregateFunction::first: return "first";
-    case AggregateFunction::last: return "last";
-  }
-  return "aggregate";
-}
 
 // How an aggregation is named in error messages: as written when known, else rebuilt from the spec.
 std::string describe(const topology::AggregationSpec& spec) {
   if (!spec.text.empty()) return spec.text;
-  std::string text(function_name(spec.function));
+  std::string text(topology::to_string(spec.function));
   text += '(';
   if (spec.argument) text += spec.argument->text();
   text += ')';
