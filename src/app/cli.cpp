@@ -1,6 +1,7 @@
 #include "sluice/app/cli.hpp"
 
 #include <pthread.h>
+#include <unistd.h>
 #include <signal.h>
 
 #include <atomic>
@@ -116,7 +117,7 @@ std::optional<Settings> load(const Arguments& arguments, const std::map<std::str
   return std::get<Settings>(std::move(loaded));
 }
 
-runtime::ProcessorOptions processor_options(const Settings& settings) {
+runtime::ProcessorOptions processor_options(const Settings& settings, const topology::Topology& topology) {
   runtime::ProcessorOptions options;
   options.bootstrap_servers = settings.string("bootstrap_servers");
   options.kafka = settings.kafka();
@@ -135,6 +136,14 @@ runtime::ProcessorOptions processor_options(const Settings& settings) {
   options.state_buffer_max_records = settings.integer("state_buffer_max_records");
   options.window_idle_timeout_ms = settings.duration_ms("window_idle_timeout");
   options.restore_batch_records = settings.integer("restore_batch_records");
+  options.exactly_once = settings.string("processing_guarantee") == "exactly_once";
+  // Stable per instance, so a restart fences its zombie: the instance id, else the host name (a pod's name).
+  std::string instance = settings.string("instance_id");
+  if (instance.empty()) {
+    char host[256] = {};
+    instance = gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? host : "sluice";
+  }
+  options.transactional_id = topology.application_id + "-" + instance;
   return options;
 }
 
@@ -195,7 +204,7 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
 
   observe::Metrics metrics(topology->application_id);
   runtime::Health health;
-  runtime::ProcessorOptions options = processor_options(*settings);
+  runtime::ProcessorOptions options = processor_options(*settings, *topology);
   const auto liveness_limit_ms = std::max<std::int64_t>(options.max_poll_interval.count(), 30'000);
 
   observe::HttpServer http(settings->string("http_address"), static_cast<int>(settings->integer("http_port")));

@@ -421,15 +421,17 @@ const std::vector<SettingDefinition>& setting_definitions() {
                       "--bootstrap sets it."},
       {.name = "processing_guarantee",
        .type = SettingType::choice,
-       .default_value = "at_least_once",
-       .description = "Delivery guarantee: at_least_once commits offsets after the outputs are acknowledged, so "
-                      "a crash can repeat records but never loses them (exactly_once arrives in a later release).",
-       .choices = {"at_least_once"}},
+       .default_value = "exactly_once",
+       .description = "Delivery guarantee. exactly_once: outputs, state changes and input offsets are committed in "
+                      "one Kafka transaction per commit interval, and consumers reading with read_committed see each "
+                      "input's effect exactly once. at_least_once: offsets are committed after the outputs are "
+                      "acknowledged, so a crash can repeat records but never loses them (faster, no transactions).",
+       .choices = {"exactly_once", "at_least_once"}},
       {.name = "commit_interval",
        .type = SettingType::duration,
        .default_value = "100ms",
-       .description = "How often processed offsets (and later transactions) are committed; shorter means fewer "
-                      "records repeated after a crash, longer means less load on the brokers.",
+       .description = "How often the transaction (or, at least once, the offsets) is committed: the latency "
+                      "floor of read_committed consumers; longer means fewer, larger transactions.",
        .minimum = 1,
        .maximum = 3'600'000},
       {.name = "http_address",

@@ -298,6 +298,11 @@ std::optional<std::int64_t> Consumer::position(const std::string& topic, std::in
   return list->elems[0].offset;
 }
 
+std::unique_ptr<rd_kafka_consumer_group_metadata_t, Consumer::GroupMetadataDeleter> Consumer::group_metadata() const {
+  return std::unique_ptr<rd_kafka_consumer_group_metadata_t, GroupMetadataDeleter>(
+      rd_kafka_consumer_group_metadata(handle_.get()));
+}
+
 void Consumer::close() {
   if (closed_ || !handle_) return;
   closed_ = true;
@@ -364,6 +369,29 @@ int Producer::poll(std::chrono::milliseconds timeout) {
 
 KafkaError Producer::flush(std::chrono::milliseconds timeout) {
   return KafkaError::from_code(rd_kafka_flush(handle_.get(), static_cast<int>(timeout.count())));
+}
+
+KafkaError Producer::init_transactions(std::chrono::milliseconds timeout) {
+  return KafkaError::from_error(rd_kafka_init_transactions(handle_.get(), static_cast<int>(timeout.count())));
+}
+
+KafkaError Producer::begin_transaction() { return KafkaError::from_error(rd_kafka_begin_transaction(handle_.get())); }
+
+KafkaError Producer::send_offsets_to_transaction(const std::vector<TopicPartition>& offsets, const Consumer& consumer,
+                                                 std::chrono::milliseconds timeout) {
+  if (offsets.empty()) return {};
+  ListPtr list = to_list(offsets);
+  auto metadata = consumer.group_metadata();
+  return KafkaError::from_error(rd_kafka_send_offsets_to_transaction(handle_.get(), list.get(), metadata.get(),
+                                                                     static_cast<int>(timeout.count())));
+}
+
+KafkaError Producer::commit_transaction(std::chrono::milliseconds timeout) {
+  return KafkaError::from_error(rd_kafka_commit_transaction(handle_.get(), static_cast<int>(timeout.count())));
+}
+
+KafkaError Producer::abort_transaction(std::chrono::milliseconds timeout) {
+  return KafkaError::from_error(rd_kafka_abort_transaction(handle_.get(), static_cast<int>(timeout.count())));
 }
 
 // ---- Admin ----

@@ -58,6 +58,13 @@ Metrics::Metrics(std::string_view application_id)
                          .Register(*registry_)
                          .Add({}, latency_buckets());
   commits_ = &counter(*registry_, "sluice_commits_total", "Successful commits.", application_id_).Add({});
+  transactions_committed_ = &counter(*registry_, "sluice_transactions_committed_total",
+                                     "Kafka transactions committed (exactly_once).", application_id_)
+                                 .Add({});
+  transactions_aborted_ = &counter(*registry_, "sluice_transactions_aborted_total",
+                                   "Kafka transactions aborted; their inputs are processed again (exactly_once).",
+                                   application_id_)
+                               .Add({});
   commit_failures_ =
       &counter(*registry_, "sluice_commit_failures_total", "Commits that failed (inputs are reprocessed).", application_id_)
            .Add({});

@@ -193,8 +193,20 @@ bool Processor::prepare_topics(const std::vector<kafka::TopicInfo>& topics) {
   if (!error.ok()) {
     // Output topics may be provisioned elsewhere; internal topics are needed, and their absence shows at once.
     logger_.warn(component, "could not create topics (" + names + "): " + error.message);
-  } else {
-    logger_.info(component, "created topics: " + names);
+    return true;
+  }
+  logger_.info(component, "created topics: " + names);
+  // Creation is asynchronous on the brokers: wait (bounded) until metadata shows every new partition.
+  for (auto deadline = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < deadline;) {
+    std::vector<kafka::TopicInfo> now_known;
+    if (admin.list_topics(now_known, 5s).ok()) {
+      std::size_t visible = 0;
+      for (const auto& wanted : to_create) {
+        for (const auto& topic : now_known) visible += topic.name == wanted.name && topic.partitions == wanted.partitions;
+      }
+      if (visible == to_create.size()) break;
+    }
+    std::this_thread::sleep_for(100ms);  // polling the brokers' metadata with a deadline
   }
   return true;
 }
@@ -227,6 +239,10 @@ void Processor::create_clients() {
   producer_config.try_emplace("linger.ms", "5");
   producer_config.try_emplace("client.id", "sluice-" + topology.application_id);
   producer_config["queue.buffering.max.messages"] = std::to_string(options_.producer_queue_max_records);
+  if (options_.exactly_once) {
+    producer_config["transactional.id"] = options_.transactional_id;
+    producer_config["transaction.timeout.ms"] = std::to_string(options_.transaction_timeout.count());
+  }
   bool stateful = false;
   for (int subtopology = 0; subtopology < std::max(1, pipeline_.subtopology_count()); ++subtopology) {
     stateful = stateful || !pipeline_.store_families(subtopology).empty();
@@ -271,6 +287,22 @@ void Processor::create_clients() {
         delivery_failed_ = true;
         metrics_.delivery_failures().Increment();
       });
+  if (options_.exactly_once) {
+    // Fences an earlier incarnation with the same transactional id and aborts its open transaction, so its
+    // uncommitted outputs never become visible and read_committed consumers are not held up.
+    for (auto backoff = 200ms;; backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s)) {
+      kafka::KafkaError error = producer_->init_transactions(options_.transaction_timeout);
+      if (error.ok()) break;
+      if (!error.retriable) {
+        logger_.error(component, "cannot initialise transactions for " + options_.transactional_id + ": " + error.message);
+        fatal_error_ = true;
+        break;
+      }
+      logger_.warn(component, "initialising transactions: " + error.message + "; retrying");
+      std::this_thread::sleep_for(backoff);  // a backoff between retries, not synchronisation
+    }
+    logger_.info(component, "exactly-once with transactional id " + options_.transactional_id);
+  }
 }
 
 RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
@@ -280,6 +312,7 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
   if (!wait_for_cluster(stop_requested, topics)) return RunOutcome::stopped;
   if (!prepare_topics(topics)) return RunOutcome::config_error;
   create_clients();
+  if (fatal_error_) return RunOutcome::fatal;
   kafka::KafkaError error = consumer_->subscribe(pipeline_.source_topics());
   if (!error.ok()) {
     logger_.error(component, "cannot subscribe: " + error.message);
@@ -327,6 +360,7 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
   logger_.info(component, fatal ? "stopping after a fatal client error" : "stopping: committing and leaving the group");
   health_.set_ready(false, "shutting down");
   if (!fatal) commit("shutdown");
+  if (in_transaction_) abort_transaction("shutdown");
   consumer_->close();  // revokes the assignment through on_partitions_revoked (which commits nothing new)
   close_tasks(false);
   error = producer_->flush(options_.shutdown_timeout);
@@ -385,6 +419,16 @@ void Processor::start_restore(TaskState& task) {
   for (std::size_t slot = 0; slot < changelogs.size(); ++slot) {
     std::int64_t low = 0, high = 0;
     kafka::KafkaError error = restore_consumer_->query_watermarks(changelogs[slot], task.id.partition, low, high, 30s);
+    // A topic created moments ago may not have a leader yet: retriable errors are retried with a backoff.
+    auto backoff = 100ms;
+    for (auto deadline = std::chrono::steady_clock::now() + 60s;
+         !error.ok() && error.retriable && std::chrono::steady_clock::now() < deadline;
+         backoff = std::min<std::chrono::milliseconds>(backoff * 2, 2s)) {
+      logger_.warn(component, "task " + task.id.name() + ": reading the end of " + changelogs[slot] + ": " +
+                                  error.message + "; retrying");
+      std::this_thread::sleep_for(backoff);  // a retry backoff against the broker, not synchronisation
+      error = restore_consumer_->query_watermarks(changelogs[slot], task.id.partition, low, high, 30s);
+    }
     if (!error.ok()) {
       logger_.error(component, "task " + task.id.name() + ": cannot read the end of " + changelogs[slot] + ": " +
                                    error.message);
@@ -522,6 +566,7 @@ void Processor::process(const kafka::Message& message) {
 
 void Processor::send(std::size_t, const OutputRecord& record) {
   outputs_since_commit_ = true;
+  if (!ensure_transaction()) return;
   for (;;) {
     kafka::KafkaError error = producer_->produce(record.topic, record.key, record.value, record.timestamp_ms,
                                                  record.headers);
@@ -574,6 +619,7 @@ bool Processor::commit(const char* why) {
       void* opaque = reinterpret_cast<void*>(static_cast<std::uintptr_t>(changelog_slots_.size()));
       task.stores->changes(slot, [&](const state::ChangelogRecord& change) {
         state_changed = true;
+        if (!ensure_transaction()) return;
         std::optional<std::string_view> value;
         if (change.value) value = *change.value;
         for (;;) {
@@ -594,8 +640,18 @@ bool Processor::commit(const char* why) {
       });
     }
   }
-  if (pending_offsets_.empty() && !delivery_failed_ && !state_changed && !outputs_since_commit_) return true;
+  if (pending_offsets_.empty() && !delivery_failed_ && !state_changed && !outputs_since_commit_ && !in_transaction_) {
+    return true;
+  }
   std::int64_t started = clock_.monotonic_ns();
+  if (options_.exactly_once) {
+    std::vector<kafka::TopicPartition> offsets;
+    for (const auto& [topic, partitions] : pending_offsets_) {
+      for (const auto& [partition, offset] : partitions) offsets.push_back({topic, partition, offset});
+    }
+    if (!commit_transaction(offsets, why)) return false;
+    return finish_commit(offsets, started);
+  }
   // Outputs first: an input offset may be committed only once everything it produced is acknowledged.
   kafka::KafkaError error = producer_->flush(options_.max_poll_interval / 2);
   if (!error.ok()) {
@@ -619,6 +675,10 @@ bool Processor::commit(const char* why) {
     metrics_.commit_failures().Increment();
     return false;
   }
+  return finish_commit(offsets, started);
+}
+
+bool Processor::finish_commit(const std::vector<kafka::TopicPartition>& offsets, std::int64_t started) {
   // Inputs are committed: the stores may now reflect the changes, with the changelog offsets they match.
   for (auto& [id, task] : tasks_) {
     if (!task.stores || restoring_.count(id) != 0) continue;
@@ -642,12 +702,72 @@ bool Processor::commit(const char* why) {
   return true;
 }
 
+bool Processor::ensure_transaction() {
+  if (!options_.exactly_once || in_transaction_) return true;
+  kafka::KafkaError error = producer_->begin_transaction();
+  if (!error.ok()) {
+    logger_.error(component, "cannot begin a transaction: " + error.message);
+    fatal_error_ = true;  // only a producer in a fatal state refuses to begin
+    return false;
+  }
+  in_transaction_ = true;
+  return true;
+}
+
+bool Processor::commit_transaction(const std::vector<kafka::TopicPartition>& offsets, const char* why) {
+  if (!ensure_transaction()) return false;
+  // The offsets join the transaction with the group's generation: a zombie from an older generation is refused.
+  kafka::KafkaError error = producer_->send_offsets_to_transaction(offsets, *consumer_, options_.max_poll_interval / 2);
+  for (int attempt = 0; error.ok() && attempt < 3; ++attempt) {
+    error = producer_->commit_transaction(options_.max_poll_interval / 2);
+    if (error.ok() || !error.retriable || error.requires_abort) break;
+    logger_.warn(component, std::string("transaction commit (") + why + ") will be retried: " + error.message);
+  }
+  if (error.ok()) {
+    in_transaction_ = false;
+    delivery_failed_ = false;
+    metrics_.transactions_committed().Increment();
+    return true;
+  }
+  metrics_.commit_failures().Increment();
+  if (error.fatal) {
+    // Fenced: an instance with the same transactional id started; this one is the zombie and must stop.
+    logger_.error(component, std::string("transaction commit (") + why + ") failed fatally: " + error.message +
+                                 "; stopping (another instance with transactional id " + options_.transactional_id +
+                                 " may have taken over)");
+    fatal_error_ = true;
+    return false;
+  }
+  logger_.warn(component, std::string("transaction commit (") + why + ") failed: " + error.message + "; aborting");
+  abort_transaction(why);
+  return false;
+}
+
+void Processor::abort_transaction(const char* why) {
+  kafka::KafkaError error = producer_->abort_transaction(options_.max_poll_interval / 2);
+  in_transaction_ = false;
+  metrics_.transactions_aborted().Increment();
+  if (!error.ok()) {
+    logger_.error(component, std::string("transaction abort (") + why + ") failed: " + error.message);
+    fatal_error_ = true;
+    return;
+  }
+  // Everything since the last commit is undone: outputs aborted, state buffers dropped, inputs read again.
+  rewind_to_committed();
+}
+
 void Processor::rewind_to_committed() {
   // At-least-once after a failed output: re-read every partition from its last committed offset, with the
   // state as it was at that commit.
   std::vector<kafka::TopicPartition> positions;
   for (const auto& partition : assignment_) positions.push_back({partition.topic, partition.partition, RD_KAFKA_OFFSET_INVALID});
   kafka::KafkaError error = consumer_->committed(positions, 10s);
+  for (auto deadline = std::chrono::steady_clock::now() + options_.max_poll_interval / 2;
+       !error.ok() && error.retriable && std::chrono::steady_clock::now() < deadline;) {
+    logger_.warn(component, "reading committed offsets to rewind: " + error.message + "; retrying");
+    std::this_thread::sleep_for(500ms);  // a retry backoff while the group coordinator is unavailable
+    error = consumer_->committed(positions, 10s);
+  }
   if (!error.ok()) {
     logger_.error(component, "cannot read committed offsets to rewind: " + error.message);
     fatal_error_ = true;  // continuing could skip inputs whose outputs were lost
@@ -694,7 +814,13 @@ void Processor::on_partitions_lost(const std::vector<kafka::TopicPartition>& par
   health_.set_ready(false, "assignment lost");
   logger_.warn(component, "assignment lost (" + std::to_string(partitions.size()) +
                               " partitions); uncommitted inputs will be processed again by their new owner");
-  (void)producer_->flush(5s);
+  if (in_transaction_) {
+    (void)producer_->abort_transaction(10s);
+    in_transaction_ = false;
+    metrics_.transactions_aborted().Increment();
+  } else {
+    (void)producer_->flush(5s);
+  }
   pending_offsets_.clear();
   delivery_failed_ = false;
   close_tasks(false);

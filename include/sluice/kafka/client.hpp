@@ -141,6 +141,14 @@ class Consumer : private detail::CallbackOwner {
   // High watermark from the last fetch response (no broker round trip); nullopt if not known yet.
   std::optional<std::int64_t> cached_high_watermark(const std::string& topic, std::int32_t partition) const;
   std::optional<std::int64_t> position(const std::string& topic, std::int32_t partition) const;
+  // The group's generation and member id, for committing offsets inside a transaction (KIP-447): a zombie
+  // with a stale generation cannot commit.
+  struct GroupMetadataDeleter {
+    void operator()(rd_kafka_consumer_group_metadata_t* metadata) const noexcept {
+      rd_kafka_consumer_group_metadata_destroy(metadata);
+    }
+  };
+  std::unique_ptr<rd_kafka_consumer_group_metadata_t, GroupMetadataDeleter> group_metadata() const;
   // Leaves the group (triggering a final revoke) and closes; idempotent.
   void close();
   rd_kafka_t* handle() const noexcept { return handle_.get(); }
@@ -179,6 +187,15 @@ class Producer : private detail::CallbackOwner {
   // Waits until every enqueued record is acknowledged or failed.
   KafkaError flush(std::chrono::milliseconds timeout);
   int queue_length() const noexcept { return rd_kafka_outq_len(handle_.get()); }
+
+  // Transactions (the producer must have been created with transactional.id). init_transactions fences any
+  // earlier producer with the same id and aborts its open transaction.
+  KafkaError init_transactions(std::chrono::milliseconds timeout);
+  KafkaError begin_transaction();
+  KafkaError send_offsets_to_transaction(const std::vector<TopicPartition>& offsets, const Consumer& consumer,
+                                         std::chrono::milliseconds timeout);
+  KafkaError commit_transaction(std::chrono::milliseconds timeout);
+  KafkaError abort_transaction(std::chrono::milliseconds timeout);
   rd_kafka_t* handle() const noexcept { return handle_.get(); }
 
  private:

@@ -43,6 +43,8 @@ class Metrics {
   prometheus::Histogram& processing_latency() { return *processing_latency_; }
   prometheus::Histogram& commit_latency() { return *commit_latency_; }
   prometheus::Counter& commits() { return *commits_; }
+  prometheus::Counter& transactions_committed() { return *transactions_committed_; }
+  prometheus::Counter& transactions_aborted() { return *transactions_aborted_; }
   prometheus::Counter& commit_failures() { return *commit_failures_; }
   prometheus::Counter& delivery_failures() { return *delivery_failures_; }
   prometheus::Gauge& assigned_partitions() { return *assigned_partitions_; }
@@ -74,6 +76,8 @@ class Metrics {
   prometheus::Histogram* processing_latency_;
   prometheus::Histogram* commit_latency_;
   prometheus::Counter* commits_;
+  prometheus::Counter* transactions_committed_;
+  prometheus::Counter* transactions_aborted_;
   prometheus::Counter* commit_failures_;
   prometheus::Counter* delivery_failures_;
   prometheus::Gauge* assigned_partitions_;

@@ -52,6 +52,12 @@ struct ProcessorOptions {
   std::int64_t state_buffer_max_records = 100'000;
   std::int64_t window_idle_timeout_ms = 60'000;
   std::int64_t restore_batch_records = 10'000;
+  // exactly_once: one transaction per commit holds outputs, repartition and changelog records and the input
+  // offsets (KIP-447: sent with the consumer's group metadata). transactional_id must be stable per instance,
+  // so a restarted instance fences its zombie and aborts its open transaction at once.
+  bool exactly_once = true;
+  std::string transactional_id;
+  std::chrono::milliseconds transaction_timeout{60'000};
 };
 
 // Liveness and readiness, read by /healthz and /readyz.
@@ -125,7 +131,12 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   // Waits for all outputs to be acknowledged, then commits the consumed offsets. Returns false if nothing
   // could be committed (outputs failed: the inputs were rewound and will be processed again).
   bool commit(const char* why);
+  bool finish_commit(const std::vector<kafka::TopicPartition>& offsets, std::int64_t started);
   void rewind_to_committed();
+  // Exactly-once: begins the transaction on the first write after a commit; false if the producer failed.
+  bool ensure_transaction();
+  bool commit_transaction(const std::vector<kafka::TopicPartition>& offsets, const char* why);
+  void abort_transaction(const char* why);
   void update_gauges();
   kafka::ClientCallbacks client_callbacks(std::string name);
 
@@ -154,6 +165,7 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> committed_offsets_;
   std::vector<kafka::TopicPartition> assignment_;
   bool delivery_failed_ = false;
+  bool in_transaction_ = false;
   bool cluster_unreachable_ = false;
   bool in_group_ = false;  // an assignment (possibly empty) was received and not revoked since
   std::int64_t last_unreachable_probe_ms_ = 0;

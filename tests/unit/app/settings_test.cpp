@@ -135,7 +135,7 @@ TEST(SettingsTable, EveryDefaultIsValid) {
 TEST(SettingsDefaults, HaveTheDocumentedValues) {
   const Settings settings = load_ok({});
   EXPECT_EQ(settings.string("bootstrap_servers"), "127.0.0.1:9092");
-  EXPECT_EQ(settings.string("processing_guarantee"), "at_least_once");
+  EXPECT_EQ(settings.string("processing_guarantee"), "exactly_once");
   EXPECT_EQ(settings.duration_ms("commit_interval"), 100);
   EXPECT_EQ(settings.string("http_address"), "0.0.0.0");
   EXPECT_EQ(settings.integer("http_port"), 8080);
@@ -235,8 +235,9 @@ TEST(SettingsValues, ChoicesAreCaseInsensitiveAndCanonicalized) {
   EXPECT_EQ(load_ok(with_set({"log_level=WARN"})).string("log_level"), "warn");
   EXPECT_EQ(single_error(with_set({"log_level=trace"})),
             "--set log_level: \"trace\" is not one of debug, info, warn, error");
-  EXPECT_EQ(single_error(with_set({"processing_guarantee=exactly_once"})),
-            "--set processing_guarantee: \"exactly_once\" is not one of at_least_once");
+  EXPECT_EQ(load_ok(with_set({"processing_guarantee=AT_LEAST_ONCE"})).string("processing_guarantee"), "at_least_once");
+  EXPECT_EQ(single_error(with_set({"processing_guarantee=exactly_twice"})),
+            "--set processing_guarantee: \"exactly_twice\" is not one of exactly_once, at_least_once");
 }
 
 TEST(SettingsValues, WrongDurationNamesTheValidForms) {
