@@ -78,6 +78,9 @@ Metrics::Metrics(std::string_view application_id)
   restored_records_ = &counter(*registry_, "sluice_restored_records_total",
                                "Changelog records replayed into local state stores.", application_id_)
                            .Add({});
+  restore_seconds_ = &counter(*registry_, "sluice_restore_seconds_total",
+                              "Time tasks spent restoring their stores, summed over tasks.", application_id_)
+                          .Add({});
   changelog_records_ = &counter(*registry_, "sluice_changelog_records_total",
                                 "State changes written to changelog topics.", application_id_)
                             .Add({});

@@ -531,6 +531,7 @@ void Processor::finish_restore(const TaskId& id, Restore& restore) {
                               std::to_string(elapsed) + " ms (" + std::to_string(restore.restored * 1000 / elapsed) +
                               " records/s); processing");
   metrics_.remove_restore_remaining(id.name());
+  metrics_.restore_seconds().Increment(static_cast<double>(elapsed) / 1000.0);
   (void)consumer_->resume(input_partitions(id));
 }
 

@@ -37,6 +37,7 @@ class Metrics {
   void set_restore_remaining(const std::string& task, double records);
   void remove_restore_remaining(const std::string& task);
   prometheus::Counter& restored_records() { return *restored_records_; }
+  prometheus::Counter& restore_seconds() { return *restore_seconds_; }
   prometheus::Counter& changelog_records() { return *changelog_records_; }
   prometheus::Gauge& active_tasks() { return *active_tasks_; }
 
@@ -68,6 +69,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& restore_family_;
   std::map<std::string, prometheus::Gauge*, std::less<>> restore_remaining_;
   prometheus::Counter* restored_records_;
+  prometheus::Counter* restore_seconds_;
   prometheus::Counter* changelog_records_;
   prometheus::Gauge* active_tasks_;
   std::map<std::string, prometheus::Counter*, std::less<>> consumed_, produced_, discarded_, rebalances_;
