@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -320,6 +321,198 @@ std::optional<double> metric_value(const std::string& exposition, const std::str
     total = total.value_or(0) + std::stod(line.substr(line.rfind(' ') + 1));
   }
   return total;
+}
+
+}  // namespace sluice::testing
+
+// ---- Exactly-once and broker-restart tests -------------------------------------------------------------------
+
+namespace sluice::testing {
+
+namespace {
+
+// A consumer that never joins a group: manual assignment only, or offset queries for another group.
+std::unique_ptr<kafka::Consumer> side_consumer(const std::string& group, bool read_committed) {
+  kafka::Config config = base_config();
+  config["group.id"] = group;
+  config["enable.auto.commit"] = "false";
+  config["enable.auto.offset.store"] = "false";
+  config["isolation.level"] = read_committed ? "read_committed" : "read_uncommitted";
+  return std::make_unique<kafka::Consumer>(config, quiet_callbacks(), nullptr);
+}
+
+}  // namespace
+
+PartitionOffsets end_offsets(const std::string& topic, int partitions) {
+  auto consumer = side_consumer(unique_name("test-watermarks"), false);
+  PartitionOffsets offsets;
+  for (std::int32_t partition = 0; partition < partitions; ++partition) {
+    std::int64_t low = 0, high = 0;
+    auto error = consumer->query_watermarks(topic, partition, low, high, 30s);
+    if (!error.ok()) {
+      throw std::runtime_error("watermarks of " + topic + "[" + std::to_string(partition) + "]: " + error.message);
+    }
+    offsets[partition] = high;
+  }
+  consumer->close();
+  return offsets;
+}
+
+PartitionOffsets committed_offsets(const std::string& group, const std::string& topic, int partitions) {
+  // read_uncommitted: the broker answers with the offsets of committed transactions at once, where a
+  // read_committed client would wait for an open transaction to finish.
+  auto consumer = side_consumer(group, false);
+  std::vector<kafka::TopicPartition> query;
+  for (std::int32_t partition = 0; partition < partitions; ++partition) {
+    query.push_back({topic, partition, RD_KAFKA_OFFSET_INVALID});
+  }
+  auto error = consumer->committed(query, 30s);
+  if (!error.ok()) throw std::runtime_error("committed offsets of " + group + " on " + topic + ": " + error.message);
+  PartitionOffsets offsets;
+  for (const auto& entry : query) offsets[entry.partition] = entry.offset < 0 ? -1 : entry.offset;
+  consumer->close();
+  return offsets;
+}
+
+PartitionOffsets last_record_offsets(const std::string& topic, int partitions, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  PartitionOffsets last;
+  auto watermarks = side_consumer(unique_name("test-watermarks"), false);
+  for (std::int32_t partition = 0; partition < partitions; ++partition) {
+    std::int64_t low = 0, high = 0;
+    auto error = watermarks->query_watermarks(topic, partition, low, high, 30s);
+    if (!error.ok()) throw std::runtime_error("watermarks of " + topic + ": " + error.message);
+    last[partition] = -1;
+    // Read the tail [start, high); widen it until a record shows up or the whole partition was read.
+    for (std::int64_t window = 1024;; window *= 8) {
+      std::int64_t start = std::max(low, high - window);
+      if (start >= high) break;
+      auto reader = side_consumer(unique_name("test-tail"), true);
+      auto assigned = reader->assign({{topic, partition, start}});
+      if (!assigned.ok()) throw std::runtime_error("assign " + topic + ": " + assigned.message);
+      for (;;) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+          throw std::runtime_error("reading the tail of " + topic + "[" + std::to_string(partition) + "] up to " +
+                                   std::to_string(high) + " timed out (a transaction left open?)");
+        }
+        kafka::Message message = reader->poll(100ms);
+        if (message && message.error() == RD_KAFKA_RESP_ERR_NO_ERROR && message.offset() < high) {
+          last[partition] = std::max(last[partition], message.offset());
+        }
+        // The position moves past transaction markers and aborted records too.
+        auto position = reader->position(topic, partition);
+        if (position && *position >= high) break;
+      }
+      reader->close();
+      if (last[partition] >= 0 || start == low) break;
+    }
+  }
+  watermarks->close();
+  return last;
+}
+
+bool wait_group_processed(const std::string& group, const std::vector<std::string>& topics_in_order, int partitions,
+                          std::chrono::milliseconds timeout, std::string* why) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (const auto& topic : topics_in_order) {
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (remaining <= 0ms) remaining = 1ms;
+    PartitionOffsets last = last_record_offsets(topic, partitions, remaining);
+    PartitionOffsets committed;
+    bool done = eventually(
+        [&] {
+          try {
+            committed = committed_offsets(group, topic, partitions);
+          } catch (const std::exception&) {
+            return false;  // the coordinator is moving (a broker restart): ask again
+          }
+          for (const auto& [partition, offset] : last) {
+            if (offset >= 0 && committed[partition] < offset + 1) return false;
+          }
+          return true;
+        },
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+    if (!done) {
+      if (why != nullptr) {
+        std::ostringstream text;
+        text << "group " << group << " did not commit past the last record of " << topic << ":";
+        for (const auto& [partition, offset] : last) {
+          text << " [" << partition << "] last " << offset << " committed " << committed[partition];
+        }
+        *why = text.str();
+      }
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<TestRecord> consume_to_end(const std::string& topic, int partitions, std::chrono::milliseconds timeout) {
+  PartitionOffsets end = end_offsets(topic, partitions);
+  auto reader = side_consumer(unique_name("test-reader"), true);
+  std::vector<kafka::TopicPartition> assignment;
+  for (std::int32_t partition = 0; partition < partitions; ++partition) {
+    assignment.push_back({topic, partition, RD_KAFKA_OFFSET_BEGINNING});
+  }
+  auto assigned = reader->assign(assignment);
+  if (!assigned.ok()) throw std::runtime_error("assign " + topic + ": " + assigned.message);
+  std::vector<TestRecord> records;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    bool at_end = true;
+    for (const auto& [partition, high] : end) {
+      auto position = reader->position(topic, partition);
+      if (high > 0 && (!position || *position < high)) at_end = false;
+    }
+    if (at_end) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::ostringstream text;
+      text << "reading " << topic << " to its end timed out after " << records.size() << " records:";
+      for (const auto& [partition, high] : end) {
+        text << " [" << partition << "] at " << reader->position(topic, partition).value_or(-1) << " of " << high;
+      }
+      throw std::runtime_error(text.str());
+    }
+    kafka::Message message = reader->poll(100ms);
+    if (!message || message.error() != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    TestRecord record;
+    if (message.has_key()) record.key = std::string(message.key());
+    if (message.has_value()) record.value = std::string(message.value());
+    record.partition = message.partition();
+    record.offset = message.offset();
+    record.timestamp_ms = message.timestamp_ms();
+    record.headers = message.headers();
+    records.push_back(std::move(record));
+  }
+  reader->close();
+  return records;
+}
+
+std::chrono::milliseconds restart_broker() {
+  const char* configured = std::getenv("SLUICE_KAFKA_DIR");
+  std::string data = configured != nullptr && *configured != '\0' ? configured : source_dir() + "/build/kafka";
+  std::string recorded;
+  std::ifstream(data + "/bootstrap") >> recorded;
+  if (recorded != bootstrap()) {
+    throw std::runtime_error("refusing to restart a broker: the tests use " + bootstrap() +
+                             " but scripts/local-kafka's broker in " + data + " is at '" + recorded +
+                             "' (set SLUICE_KAFKA_DIR and SLUICE_KAFKA_PORT to those the broker was started with)");
+  }
+  std::string port = recorded.substr(recorded.rfind(':') + 1);
+  std::string log = "/tmp/" + unique_name("local-kafka-restart") + ".log";
+  std::string command = "SLUICE_KAFKA_PORT='" + port + "' SLUICE_KAFKA_DIR='" + data + "' '" + source_dir() +
+                        "/scripts/local-kafka' restart >'" + log + "' 2>&1";
+  auto started = std::chrono::steady_clock::now();
+  int status = std::system(command.c_str());
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  if (status != 0) {
+    std::ifstream file(log);
+    std::stringstream output;
+    output << file.rdbuf();
+    throw std::runtime_error("scripts/local-kafka restart failed (status " + std::to_string(status) + "):\n" +
+                             output.str());
+  }
+  return took;
 }
 
 }  // namespace sluice::testing

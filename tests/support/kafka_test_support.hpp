@@ -73,6 +73,7 @@ class SluiceProcess {
   bool running();
   std::string log() const;
   const std::string& log_path() const { return log_path_; }
+  pid_t pid() const { return pid_; }  // for /proc figures (RSS, CPU time) in benchmarks
 
  private:
   pid_t pid_ = -1;
@@ -94,5 +95,43 @@ std::string write_temp_file(const std::string& name, const std::string& content)
 // Value of a Prometheus sample (summing series that match every given label), or nullopt if none matched.
 std::optional<double> metric_value(const std::string& exposition, const std::string& name,
                                    const std::map<std::string, std::string>& labels = {});
+
+}  // namespace sluice::testing
+
+// ---- Exactly-once and broker-restart tests -------------------------------------------------------------------
+
+namespace sluice::testing {
+
+// Offsets per partition number.
+using PartitionOffsets = std::map<std::int32_t, std::int64_t>;
+
+// High watermarks of partitions 0..partitions-1 (asked of the broker).
+PartitionOffsets end_offsets(const std::string& topic, int partitions);
+
+// Offsets `group` has committed for `topic` (-1: none). Asked without joining the group, and only offsets of
+// committed transactions count (a transaction still open shows its group's previous offsets).
+PartitionOffsets committed_offsets(const std::string& group, const std::string& topic, int partitions);
+
+// Offset of the last record a read_committed consumer sees in each partition (-1: none), read from the tail.
+// Transaction markers and aborted records are not records: the last one can be well below the high watermark.
+PartitionOffsets last_record_offsets(const std::string& topic, int partitions, std::chrono::milliseconds timeout);
+
+// Waits until `group` has committed, for each topic in turn (upstream first), an offset past the last record a
+// read_committed reader sees in every partition. With the sources first and then the repartition topics, this
+// means every input went through every sub-topology and the transactions holding their effects committed.
+// A topic's tail is read only once the topics before it are done, so it no longer grows. Returns false (with
+// the reason in `why`) when `timeout` passes first.
+bool wait_group_processed(const std::string& group, const std::vector<std::string>& topics_in_order, int partitions,
+                          std::chrono::milliseconds timeout, std::string* why = nullptr);
+
+// Everything a read_committed reader sees in `topic`, from the beginning up to the high watermarks taken at the
+// call; throws if that end is not reached within `timeout` (a transaction left open, for instance).
+std::vector<TestRecord> consume_to_end(const std::string& topic, int partitions, std::chrono::milliseconds timeout);
+
+// Restarts the test broker with `scripts/local-kafka restart` (same data directory; waits until it answers
+// metadata again). Refuses, by throwing, unless bootstrap() is the broker that script manages in
+// SLUICE_KAFKA_DIR (default <source>/build/kafka), so it never stops somebody else's broker. Returns how long
+// the restart took (stop and start).
+std::chrono::milliseconds restart_broker();
 
 }  // namespace sluice::testing
