@@ -437,6 +437,9 @@ void Processor::start_restore(TaskState& task) {
     }
     // The local store reflects the changelog up to its recorded offset: replay only what follows.
     std::int64_t from = std::max(low, task.stores->changelog_offset(slot) + 1);
+    // Exactly-once: only this task's transactional producer writes the partition, so after the store applied a
+    // committed transaction the one offset left is that transaction's commit marker, which holds no record.
+    if (options_.exactly_once && task.stores->changelog_offset(slot) >= 0 && from == high - 1) from = high;
     if (from < high) restore.targets.push_back(RestoreTarget{slot, changelogs[slot], high, from, from});
   }
   if (restore.targets.empty()) return;
@@ -851,7 +854,7 @@ void Processor::on_partitions_assigned(const std::vector<kafka::TopicPartition>&
   cluster_unreachable_ = false;
   in_group_ = true;
   // Ready once every assigned task has restored its state (tasks that are ready process meanwhile).
-  health_.set_ready(restoring_.empty(), restoring_.empty() ? "processing" : "restoring state");
+  if (!fatal_error_) health_.set_ready(restoring_.empty(), restoring_.empty() ? "processing" : "restoring state");
 }
 
 void Processor::update_gauges() {
