@@ -66,6 +66,21 @@ kafka::ClientCallbacks quiet_callbacks() {
 
 }  // namespace
 
+namespace {
+
+TestRecord to_test_record(const kafka::Message& message) {
+  TestRecord record;
+  if (message.has_key()) record.key = std::string(message.key());
+  if (message.has_value()) record.value = std::string(message.value());
+  record.partition = message.partition();
+  record.offset = message.offset();
+  record.timestamp_ms = message.timestamp_ms();
+  record.headers = message.headers();
+  return record;
+}
+
+}  // namespace
+
 void create_topic(const std::string& topic, int partitions) {
   kafka::Admin admin(base_config(), quiet_callbacks());
   kafka::NewTopic request;
@@ -148,14 +163,7 @@ std::vector<TestRecord> consume(const std::string& topic, std::size_t count, std
     if (settle_until ? now >= *settle_until : now >= deadline) break;
     kafka::Message message = consumer.poll(100ms);
     if (!message || message.error() != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
-    TestRecord record;
-    if (message.has_key()) record.key = std::string(message.key());
-    if (message.has_value()) record.value = std::string(message.value());
-    record.partition = message.partition();
-    record.offset = message.offset();
-    record.timestamp_ms = message.timestamp_ms();
-    record.headers = message.headers();
-    records.push_back(std::move(record));
+    records.push_back(to_test_record(message));
     if (records.size() >= count && !settle_until) settle_until = std::chrono::steady_clock::now() + settle;
   }
   consumer.close();
@@ -475,14 +483,7 @@ std::vector<TestRecord> consume_to_end(const std::string& topic, int partitions,
     }
     kafka::Message message = reader->poll(100ms);
     if (!message || message.error() != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
-    TestRecord record;
-    if (message.has_key()) record.key = std::string(message.key());
-    if (message.has_value()) record.value = std::string(message.value());
-    record.partition = message.partition();
-    record.offset = message.offset();
-    record.timestamp_ms = message.timestamp_ms();
-    record.headers = message.headers();
-    records.push_back(std::move(record));
+    records.push_back(to_test_record(message));
   }
   reader->close();
   return records;
