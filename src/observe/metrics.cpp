@@ -96,12 +96,9 @@ std::string Metrics::render() const {
 
 prometheus::Counter& Metrics::cached(CounterFamily& family,
                                      std::map<std::string, prometheus::Counter*, std::less<>>& cache,
-                                     std::string_view label) {
+                                     const std::string& label_name, std::string_view label) {
   std::lock_guard lock(mutex_);
   if (auto it = cache.find(label); it != cache.end()) return *it->second;
-  std::string label_name = &family == &consumed_family_ || &family == &produced_family_ ? "topic"
-                           : &family == &rebalances_family_                          ? "kind"
-                                                                                     : "operator";
   prometheus::Counter& created = family.Add({{label_name, std::string(label)}});
   cache.emplace(std::string(label), &created);
   return created;

@@ -628,7 +628,7 @@ bool Processor::commit(const char* why) {
         if (change.value) value = *change.value;
         for (;;) {
           kafka::KafkaError error = producer_->produce(changelogs[slot], std::string_view(change.key), value,
-                                                       task.time.stream_time_ms == INT64_MIN ? 0 : wall, nullptr,
+                                                       wall, nullptr,
                                                        id.partition, opaque);
           if (error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             producer_->poll(10ms);

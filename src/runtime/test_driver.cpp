@@ -79,7 +79,7 @@ TestDriver::TestDriver(const topology::Topology& topology, const core::Clock& cl
 
 TestDriver::TestDriver(const topology::Topology& topology, const core::Clock& clock,
                        std::map<std::string, std::int32_t> partitions, Options options)
-    : topology_(topology), clock_(clock), options_(options), pipeline_(topology), state_(clock),
+    : clock_(clock), options_(options), pipeline_(topology), state_(clock),
       partitions_(std::move(partitions)) {}
 
 TestDriver::~TestDriver() = default;

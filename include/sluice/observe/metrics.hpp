@@ -25,11 +25,13 @@ class Metrics {
   // Prometheus text exposition format of everything registered.
   std::string render() const;
 
-  prometheus::Counter& consumed(std::string_view topic) { return cached(consumed_family_, consumed_, topic); }
-  prometheus::Counter& produced(std::string_view topic) { return cached(produced_family_, produced_, topic); }
+  prometheus::Counter& consumed(std::string_view topic) { return cached(consumed_family_, consumed_, "topic", topic); }
+  prometheus::Counter& produced(std::string_view topic) { return cached(produced_family_, produced_, "topic", topic); }
   prometheus::Counter& dead_lettered(std::string_view operator_name, std::string_view reason);
-  prometheus::Counter& discarded(std::string_view operator_name) { return cached(discarded_family_, discarded_, operator_name); }
-  prometheus::Counter& rebalances(std::string_view kind) { return cached(rebalances_family_, rebalances_, kind); }
+  prometheus::Counter& discarded(std::string_view operator_name) {
+    return cached(discarded_family_, discarded_, "operator", operator_name);
+  }
+  prometheus::Counter& rebalances(std::string_view kind) { return cached(rebalances_family_, rebalances_, "kind", kind); }
   void set_lag(const std::string& topic, std::int32_t partition, double lag);
   void remove_lag(const std::string& topic, std::int32_t partition);
 
@@ -55,7 +57,7 @@ class Metrics {
  private:
   using CounterFamily = prometheus::Family<prometheus::Counter>;
   prometheus::Counter& cached(CounterFamily& family, std::map<std::string, prometheus::Counter*, std::less<>>& cache,
-                              std::string_view label);
+                              const std::string& label_name, std::string_view label);
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::string application_id_;

@@ -74,7 +74,6 @@ class TestDriver {
   void drain_repartitions(ProcessSummary& summary);
   std::int32_t partition_count(const std::string& topic) const;
 
-  const topology::Topology& topology_;
   const core::Clock& clock_;
   Options options_;
   Pipeline pipeline_;
