@@ -1,0 +1,162 @@
+package dev.sluice.bench.kstreams;
+
+import java.time.Duration;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.utils.Bytes;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.EmitStrategy;
+import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.KTable;
+import org.apache.kafka.streams.kstream.Materialized;
+import org.apache.kafka.streams.kstream.Named;
+import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.SessionWindowedKStream;
+import org.apache.kafka.streams.kstream.SessionWindows;
+import org.apache.kafka.streams.kstream.Suppressed;
+import org.apache.kafka.streams.kstream.TimeWindowedKStream;
+import org.apache.kafka.streams.kstream.TimeWindows;
+import org.apache.kafka.streams.kstream.Windowed;
+import org.apache.kafka.streams.state.SessionStore;
+import org.apache.kafka.streams.state.WindowStore;
+
+/**
+ * The six queries as Kafka Streams DSL topologies. Event time is the record timestamp (the default
+ * timestamp extractor); the generator sets it to the event's date_time.
+ */
+final class Queries {
+    /** How a windowed aggregate emits one final result per window. */
+    enum FinalMode {
+        /** windowedBy(...).emitStrategy(EmitStrategy.onWindowClose()) (KIP-825): time-ordered store, no buffer. */
+        EMIT_STRATEGY,
+        /** aggregate (emit on update, record cache) then suppress(untilWindowCloses(unbounded())). */
+        SUPPRESS
+    }
+
+    private static final Duration WINDOW = Duration.ofSeconds(10);
+    private static final Duration HOP = Duration.ofSeconds(2);
+    private static final Duration SESSION_GAP = Duration.ofSeconds(10);
+
+    private final String input;
+    private final String output;
+    private final FinalMode finalMode;
+    private final Serde<Event> events = Json.serde(Event.class);
+
+    Queries(String input, String output, FinalMode finalMode) {
+        this.input = input;
+        this.output = output;
+        this.finalMode = finalMode;
+    }
+
+    Topology build(String query) {
+        StreamsBuilder builder = new StreamsBuilder();
+        switch (query) {
+            case "q0" -> q0(builder);
+            case "q1" -> q1(builder);
+            case "q2" -> q2(builder);
+            case "q5" -> q5(builder);
+            case "q7" -> q7(builder);
+            case "q11" -> q11(builder);
+            default -> throw new IllegalArgumentException("unknown query " + query + " (q0|q1|q2|q5|q7|q11)");
+        }
+        return builder.build();
+    }
+
+    /** q0: every record unchanged; key and value stay bytes, nothing is parsed. */
+    private void q0(StreamsBuilder builder) {
+        builder.stream(input, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("source"))
+                .to(output, Produced.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("sink"));
+    }
+
+    /** Parses every input event with Jackson and keeps the bids; the key (the auction id) is unchanged. */
+    private KStream<String, Event> bids(StreamsBuilder builder) {
+        return builder.stream(input, Consumed.with(Serdes.String(), events).withName("source"))
+                .filter((key, event) -> event.isBid(), Named.as("bids"));
+    }
+
+    /** q1: bids, price converted with price * 89 / 100 (floor). */
+    private void q1(StreamsBuilder builder) {
+        bids(builder)
+                .mapValues(bid -> new Output.Q1(bid.auction, bid.bidder, Math.floorDiv(bid.price * 89, 100),
+                        bid.dateTime), Named.as("convert-price"))
+                .to(output, Produced.with(Serdes.String(), Json.serde(Output.Q1.class)).withName("sink"));
+    }
+
+    /** q2: bids of auctions whose id is a multiple of 123. */
+    private void q2(StreamsBuilder builder) {
+        bids(builder)
+                .filter((key, bid) -> Math.floorMod(bid.auction, 123L) == 0, Named.as("auction-mod-123"))
+                .mapValues(bid -> new Output.Q2(bid.auction, bid.price), Named.as("project"))
+                .to(output, Produced.with(Serdes.String(), Json.serde(Output.Q2.class)).withName("sink"));
+    }
+
+    /** q5: bids per auction in hopping windows of 10 s every 2 s, one final count per window. */
+    private void q5(StreamsBuilder builder) {
+        TimeWindowedKStream<String, Event> windowed = bids(builder)
+                .groupByKey(Grouped.with("by-auction", Serdes.String(), events))
+                .windowedBy(TimeWindows.ofSizeAndGrace(WINDOW, Duration.ZERO).advanceBy(HOP));
+        if (finalMode == FinalMode.EMIT_STRATEGY) {
+            windowed = windowed.emitStrategy(EmitStrategy.onWindowClose());
+        }
+        KTable<Windowed<String>, Long> counts = windowed.count(Named.as("count"),
+                Materialized.<String, Long, WindowStore<Bytes, byte[]>>as("q5-counts")
+                        .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()));
+        finalResults(counts, "q5")
+                .map((window, count) -> KeyValue.pair(window.key(), new Output.Q5(Long.parseLong(window.key()),
+                        window.window().start(), window.window().end(), count)), Named.as("format"))
+                .to(output, Produced.with(Serdes.String(), Json.serde(Output.Q5.class)).withName("sink"));
+    }
+
+    /** q7: the highest bid price per auction in tumbling 10 s windows, one final result per window. */
+    private void q7(StreamsBuilder builder) {
+        TimeWindowedKStream<String, Long> windowed = bids(builder)
+                .mapValues(bid -> bid.price, Named.as("price"))
+                .groupByKey(Grouped.with("by-auction", Serdes.String(), Serdes.Long()))
+                .windowedBy(TimeWindows.ofSizeAndGrace(WINDOW, Duration.ZERO));
+        if (finalMode == FinalMode.EMIT_STRATEGY) {
+            windowed = windowed.emitStrategy(EmitStrategy.onWindowClose());
+        }
+        KTable<Windowed<String>, Long> maxima = windowed.reduce(Math::max, Named.as("max-price"),
+                Materialized.<String, Long, WindowStore<Bytes, byte[]>>as("q7-max-price")
+                        .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()));
+        finalResults(maxima, "q7")
+                .map((window, max) -> KeyValue.pair(window.key(), new Output.Q7(Long.parseLong(window.key()),
+                        window.window().start(), window.window().end(), max)), Named.as("format"))
+                .to(output, Produced.with(Serdes.String(), Json.serde(Output.Q7.class)).withName("sink"));
+    }
+
+    /** q11: bids re-keyed by bidder (repartition topic), session windows with a 10 s gap, final counts. */
+    private void q11(StreamsBuilder builder) {
+        SessionWindowedKStream<String, Event> windowed = bids(builder)
+                .selectKey((auction, bid) -> Long.toString(bid.bidder), Named.as("key-by-bidder"))
+                .groupByKey(Grouped.with("by-bidder", Serdes.String(), events))
+                .windowedBy(SessionWindows.ofInactivityGapAndGrace(SESSION_GAP, Duration.ZERO));
+        if (finalMode == FinalMode.EMIT_STRATEGY) {
+            windowed = windowed.emitStrategy(EmitStrategy.onWindowClose());
+        }
+        KTable<Windowed<String>, Long> counts = windowed.count(Named.as("count"),
+                Materialized.<String, Long, SessionStore<Bytes, byte[]>>as("q11-counts")
+                        .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()));
+        finalResults(counts, "q11")
+                .map((session, count) -> KeyValue.pair(session.key(), new Output.Q11(Long.parseLong(session.key()),
+                        session.window().start(), session.window().end(), count)), Named.as("format"))
+                .to(output, Produced.with(Serdes.String(), Json.serde(Output.Q11.class)).withName("sink"));
+    }
+
+    /**
+     * The final results of a windowed aggregate as a stream. With the emit strategy the table already emits
+     * only closed windows; otherwise a suppress buffer holds each window until it closes. Tombstones (the
+     * deletes of merged sessions) are never a result and are dropped.
+     */
+    private <V> KStream<Windowed<String>, V> finalResults(KTable<Windowed<String>, V> table, String query) {
+        KTable<Windowed<String>, V> closed = finalMode == FinalMode.SUPPRESS
+                ? table.suppress(Suppressed.<Windowed<String>>untilWindowCloses(Suppressed.BufferConfig.unbounded())
+                        .withName(query + "-final"))
+                : table;
+        return closed.toStream(Named.as("results")).filter((window, value) -> value != null, Named.as("no-tombstones"));
+    }
+}
