@@ -4,7 +4,10 @@
 #include <unistd.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <limits>
+#include <memory>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -18,6 +21,7 @@
 #include "sluice/observe/metrics.hpp"
 #include "sluice/runtime/pipeline.hpp"
 #include "sluice/runtime/processor.hpp"
+#include "sluice/state/store.hpp"
 #include "sluice/topology/describe.hpp"
 #include "sluice/topology/topology.hpp"
 
@@ -117,35 +121,32 @@ std::optional<Settings> load(const Arguments& arguments, const std::map<std::str
   return std::get<Settings>(std::move(loaded));
 }
 
-runtime::ProcessorOptions processor_options(const Settings& settings, const topology::Topology& topology) {
-  runtime::ProcessorOptions options;
-  options.bootstrap_servers = settings.string("bootstrap_servers");
-  options.kafka = settings.kafka();
-  options.commit_interval = std::chrono::milliseconds(settings.duration_ms("commit_interval"));
-  options.instance_id = settings.string("instance_id");
-  options.producer_queue_max_records = settings.integer("producer_queue_max_records");
-  options.consumer_queue_max_kbytes = settings.integer("consumer_queue_max_kbytes");
-  options.max_poll_interval = std::chrono::milliseconds(settings.duration_ms("max_poll_interval"));
-  options.session_timeout = std::chrono::milliseconds(settings.duration_ms("session_timeout"));
-  options.shutdown_timeout = std::chrono::milliseconds(settings.duration_ms("shutdown_timeout"));
-  options.startup_backoff_max = std::chrono::milliseconds(settings.duration_ms("startup_backoff_max"));
-  options.create_output_topics = settings.boolean("create_output_topics");
-  options.output_topic_partitions = static_cast<std::int32_t>(settings.integer("output_topic_partitions"));
-  options.state_dir = settings.string("state_dir");
-  options.state_memory_bytes = settings.integer("state_memory_mb") << 20;
-  options.state_buffer_max_records = settings.integer("state_buffer_max_records");
-  options.window_idle_timeout_ms = settings.duration_ms("window_idle_timeout");
-  options.restore_batch_records = settings.integer("restore_batch_records");
-  options.exactly_once = settings.string("processing_guarantee") == "exactly_once";
-  // Stable per instance, so a restart fences its zombie: the instance id, else the host name (a pod's name).
-  std::string instance = settings.string("instance_id");
-  if (instance.empty()) {
-    char host[256] = {};
-    instance = gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? host : "sluice";
+// The instance is ready when every processing thread is, and alive while every thread's loop beats.
+class InstanceHealth {
+ public:
+  explicit InstanceHealth(int threads) {
+    for (int i = 0; i < threads; ++i) threads_.push_back(std::make_unique<runtime::Health>());
   }
-  options.transactional_id = topology.application_id + "-" + instance;
-  return options;
-}
+  runtime::Health& thread(int i) { return *threads_[static_cast<std::size_t>(i)]; }
+  bool ready() const {
+    return std::all_of(threads_.begin(), threads_.end(), [](const auto& health) { return health->ready(); });
+  }
+  std::string reason() const {
+    if (threads_.size() == 1) return threads_[0]->reason();
+    for (std::size_t i = 0; i < threads_.size(); ++i) {
+      if (!threads_[i]->ready()) return "thread " + std::to_string(i) + ": " + threads_[i]->reason();
+    }
+    return threads_[0]->reason();
+  }
+  std::int64_t last_beat_ms() const {
+    std::int64_t oldest = std::numeric_limits<std::int64_t>::max();
+    for (const auto& health : threads_) oldest = std::min(oldest, health->last_beat_ms());
+    return oldest;
+  }
+
+ private:
+  std::vector<std::unique_ptr<runtime::Health>> threads_;
+};
 
 // SIGTERM and SIGINT are blocked in every thread and taken by one waiting thread, which sets the stop flag;
 // this keeps signal handling out of async-signal context and needs no global state.
@@ -162,10 +163,11 @@ class SignalWatcher {
         int signal = 0;
         if (sigwait(&signals_, &signal) != 0 || signal == SIGUSR1) return;
         logger.info("app", std::string("received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") + ", shutting down");
-        if (stop_requested.exchange(true)) {
+        if (signalled_.exchange(true)) {
           logger.warn("app", "second signal: exiting at once without committing");
           std::_Exit(exit_failure);
         }
+        stop_requested.store(true);
       }
     });
   }
@@ -178,6 +180,7 @@ class SignalWatcher {
 
  private:
   sigset_t signals_;
+  std::atomic<bool> signalled_{false};  // a second signal exits at once
   std::thread thread_;
 };
 
@@ -203,12 +206,14 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   }
 
   observe::Metrics metrics(topology->application_id);
-  runtime::Health health;
-  runtime::ProcessorOptions options = processor_options(*settings, *topology);
+  const int threads = static_cast<int>(settings->integer("processing_threads"));
+  InstanceHealth health(threads);
+  runtime::ProcessorOptions options = processor_options(*settings, *topology, environment);
   const auto liveness_limit_ms = std::max<std::int64_t>(options.max_poll_interval.count(), 30'000);
 
   observe::HttpServer http(settings->string("http_address"), static_cast<int>(settings->integer("http_port")));
-  http.handle("/metrics", [&metrics] {
+  http.handle("/metrics", [&metrics, &health] {
+    metrics.ready().Set(health.ready() ? 1 : 0);
     return observe::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.render()};
   });
   http.handle("/healthz", [&health, &clock, liveness_limit_ms] {
@@ -234,23 +239,42 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   }
   logger.info("app", "HTTP on " + settings->string("http_address") + ":" + std::to_string(http.port()) +
                          " (/metrics /healthz /readyz /topology)");
+  if (!options.instance_id.empty()) logger.info("app", "static group membership as " + options.instance_id);
 
+  // One pipeline (immutable, shared) and one state budget for the whole process; each processing thread
+  // has its own consumer, producer, tasks and stores. When one thread fails, the others stop too, so the
+  // orchestrator restarts the instance as a whole.
   runtime::Pipeline pipeline(*topology);
-  runtime::RunOutcome outcome;
-  try {
-    runtime::Processor processor(pipeline, options, metrics, logger, clock, health);
-    outcome = processor.run(stop_requested);
-  } catch (const kafka::ConfigError& error) {
-    logger.error("app", std::string("Kafka configuration: ") + error.what());
-    return exit_usage;
-  }
+  state::StateOptions state_options;
+  state_options.directory = options.state_dir + "/" + topology->application_id;
+  state_options.memory_bytes = options.state_memory_bytes;
+  options.state_resources = state::make_state_resources(state_options);
+  std::vector<runtime::RunOutcome> outcomes(static_cast<std::size_t>(threads), runtime::RunOutcome::stopped);
+  auto run_thread = [&](int thread) {
+    auto& outcome = outcomes[static_cast<std::size_t>(thread)];
+    try {
+      runtime::Processor processor(pipeline, thread_options(options, thread), metrics, logger, clock,
+                                   health.thread(thread));
+      outcome = processor.run(stop_requested);
+    } catch (const kafka::ConfigError& error) {
+      logger.error("app", std::string("Kafka configuration: ") + error.what());
+      outcome = runtime::RunOutcome::config_error;
+    } catch (const std::exception& error) {
+      logger.error("app", "processing thread " + std::to_string(thread) + " failed: " + error.what());
+      outcome = runtime::RunOutcome::fatal;
+    }
+    if (outcome != runtime::RunOutcome::stopped) stop_requested.store(true);
+  };
+  if (threads > 1) logger.info("app", std::to_string(threads) + " processing threads");
+  std::vector<std::thread> workers;
+  for (int thread = 1; thread < threads; ++thread) workers.emplace_back(run_thread, thread);
+  run_thread(0);
+  for (auto& worker : workers) worker.join();
   http.stop();
-  switch (outcome) {
-    case runtime::RunOutcome::stopped: return exit_ok;
-    case runtime::RunOutcome::config_error: return exit_usage;
-    case runtime::RunOutcome::fatal: return exit_failure;
-  }
-  return exit_failure;
+  auto has = [&](runtime::RunOutcome wanted) { return std::find(outcomes.begin(), outcomes.end(), wanted) != outcomes.end(); };
+  if (has(runtime::RunOutcome::config_error)) return exit_usage;
+  if (has(runtime::RunOutcome::fatal)) return exit_failure;
+  return exit_ok;
 }
 
 int command_describe(const Arguments& arguments, std::ostream& out, std::ostream& err) {
@@ -290,6 +314,56 @@ int command_settings(const Arguments& arguments, const std::map<std::string, std
 }
 
 }  // namespace
+
+std::string host_name() {
+  char host[256] = {};
+  return gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? std::string(host) : std::string("sluice");
+}
+
+// The options every processing thread shares; per-thread ids are derived in thread_options().
+runtime::ProcessorOptions processor_options(const Settings& settings, const topology::Topology& topology,
+                                            const std::map<std::string, std::string>& environment) {
+  runtime::ProcessorOptions options;
+  options.bootstrap_servers = settings.string("bootstrap_servers");
+  options.kafka = settings.kafka();
+  options.commit_interval = std::chrono::milliseconds(settings.duration_ms("commit_interval"));
+  options.producer_queue_max_records = settings.integer("producer_queue_max_records");
+  options.consumer_queue_max_kbytes = settings.integer("consumer_queue_max_kbytes");
+  options.max_poll_interval = std::chrono::milliseconds(settings.duration_ms("max_poll_interval"));
+  options.session_timeout = std::chrono::milliseconds(settings.duration_ms("session_timeout"));
+  options.shutdown_timeout = std::chrono::milliseconds(settings.duration_ms("shutdown_timeout"));
+  options.startup_backoff_max = std::chrono::milliseconds(settings.duration_ms("startup_backoff_max"));
+  options.create_output_topics = settings.boolean("create_output_topics");
+  options.output_topic_partitions = static_cast<std::int32_t>(settings.integer("output_topic_partitions"));
+  options.state_dir = settings.string("state_dir");
+  options.state_memory_bytes = settings.integer("state_memory_mb") << 20;
+  options.state_buffer_max_records = settings.integer("state_buffer_max_records");
+  options.window_idle_timeout_ms = settings.duration_ms("window_idle_timeout");
+  options.restore_batch_records = settings.integer("restore_batch_records");
+  options.exactly_once = settings.string("processing_guarantee") == "exactly_once";
+  // Static membership: the instance id, else in Kubernetes the host name, which is a StatefulSet pod's stable
+  // name (web-0, web-1, ...) and survives restarts of the pod.
+  options.instance_id = settings.string("instance_id");
+  if (options.instance_id.empty() && environment.contains("KUBERNETES_SERVICE_HOST")) options.instance_id = host_name();
+  // Stable per instance, so a restart fences its zombie: the instance id, else the host name.
+  options.transactional_id =
+      topology.application_id + "-" + (options.instance_id.empty() ? host_name() : options.instance_id);
+  return options;
+}
+
+// Thread 0 keeps the instance's ids unchanged, so going from one thread to several still fences the old
+// single-threaded incarnation; thread i > 0 appends "-<i>" (transactional ids and static member ids must be
+// unique per producer and per consumer).
+runtime::ProcessorOptions thread_options(const runtime::ProcessorOptions& shared, int thread) {
+  runtime::ProcessorOptions options = shared;
+  options.thread_index = thread;
+  if (thread > 0) {
+    const std::string suffix = "-" + std::to_string(thread);
+    options.transactional_id += suffix;
+    if (!options.instance_id.empty()) options.instance_id += suffix;
+  }
+  return options;
+}
 
 int run_command_line(const std::vector<std::string>& arguments, const std::map<std::string, std::string>& environment,
                      std::ostream& out, std::ostream& err) {

@@ -453,7 +453,18 @@ const std::vector<SettingDefinition>& setting_definitions() {
        .type = SettingType::string,
        .default_value = "",
        .description = "Static group membership id (Kafka group.instance.id), unique per instance, so a restart "
-                      "within session_timeout causes no rebalance; empty means dynamic membership."},
+                      "within session_timeout causes no rebalance and keeps the instance's partitions and local "
+                      "state. Empty means the host name when running in Kubernetes (KUBERNETES_SERVICE_HOST is "
+                      "set: a StatefulSet pod's stable name), else dynamic membership. Processing thread i > 0 "
+                      "uses <instance_id>-<i>."},
+      {.name = "processing_threads",
+       .type = SettingType::integer,
+       .default_value = "1",
+       .description = "Processing threads per instance, each with its own consumer (a member of the group) and "
+                      "transactional producer; tasks spread across them. Partitions cap the useful total of "
+                      "instances x threads.",
+       .minimum = 1,
+       .maximum = 64},
       {.name = "create_output_topics",
        .type = SettingType::boolean,
        .default_value = "true",

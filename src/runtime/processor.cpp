@@ -22,7 +22,6 @@ std::string Health::reason() const {
 
 namespace {
 
-constexpr std::string_view component = "runtime";
 
 std::int64_t monotonic_ms(const core::Clock& clock) { return clock.monotonic_ns() / 1'000'000; }
 
@@ -36,7 +35,8 @@ Processor::Processor(const Pipeline& pipeline, ProcessorOptions options, observe
       logger_(logger),
       clock_(clock),
       health_(health),
-      state_(clock) {
+      state_(clock),
+      component_(options_.thread_index > 0 ? "runtime-" + std::to_string(options_.thread_index) : "runtime") {
   const auto& topology = pipeline_.topology();
   for (const auto& source : pipeline_.sources()) consumed_by_source_.push_back(&metrics_.consumed(source.topic));
   for (const auto& sink : topology.sinks) produced_by_topic_.emplace(sink.topic, &metrics_.produced(sink.topic));
@@ -78,7 +78,7 @@ bool Processor::wait_for_cluster(const std::atomic<bool>& stop_requested, std::v
     kafka::KafkaError error = admin.list_topics(topics, 5s);
     if (error.ok()) return true;
     health_.set_ready(false, "cluster unreachable at " + options_.bootstrap_servers + ": " + error.message);
-    logger_.warn(component, "cannot reach the Kafka cluster at " + options_.bootstrap_servers + " (attempt " +
+    logger_.warn(component_, "cannot reach the Kafka cluster at " + options_.bootstrap_servers + " (attempt " +
                                  std::to_string(attempt) + "): " + error.message + "; retrying in " +
                                  std::to_string(backoff.count()) + " ms");
     // Sleep in short slices so SIGTERM is honoured promptly while backing off.
@@ -104,7 +104,7 @@ bool Processor::prepare_topics(const std::vector<kafka::TopicInfo>& topics) {
   for (const auto& source : topology.sources) {
     std::int32_t partitions = partitions_of(source.topic);
     if (partitions == 0) {
-      logger_.error(component, source.pointer + "/topic: topic \"" + source.topic +
+      logger_.error(component_, source.pointer + "/topic: topic \"" + source.topic +
                                    "\" does not exist on the cluster at " + options_.bootstrap_servers +
                                    "; create it, or fix the source's topic");
       ok = false;
@@ -124,7 +124,7 @@ bool Processor::prepare_topics(const std::vector<kafka::TopicInfo>& topics) {
       std::int32_t partitions = partitions_of(source.topic);
       std::int32_t& count = subtopology_partitions_[static_cast<std::size_t>(subtopology.id)];
       if (count != 0 && count != partitions) {
-        logger_.error(component, source.pointer + "/topic: topic \"" + source.topic + "\" has " +
+        logger_.error(component_, source.pointer + "/topic: topic \"" + source.topic + "\" has " +
                                      std::to_string(partitions) + " partitions but the other sources of sub-topology " +
                                      std::to_string(subtopology.id) + " have " + std::to_string(count) +
                                      "; sources joined in one sub-topology must have equal partition counts");
@@ -150,7 +150,7 @@ bool Processor::prepare_topics(const std::vector<kafka::TopicInfo>& topics) {
     std::int32_t wanted = subtopology_partitions_[static_cast<std::size_t>(internal.subtopology)];
     std::int32_t existing = partitions_of(internal.name);
     if (existing != 0 && existing != wanted) {
-      logger_.error(component, "internal topic \"" + internal.name + "\" has " + std::to_string(existing) +
+      logger_.error(component_, "internal topic \"" + internal.name + "\" has " + std::to_string(existing) +
                                    " partitions but the topology needs " + std::to_string(wanted) +
                                    " (the partitions of its sub-topology's sources); delete it (its state is rebuilt "
                                    "from the inputs) or restore the source partition counts");
@@ -172,7 +172,7 @@ bool Processor::prepare_topics(const std::vector<kafka::TopicInfo>& topics) {
       if (pending.name == topic) return;
     }
     if (!options_.create_output_topics) {
-      logger_.warn(component, pointer + ": topic \"" + topic +
+      logger_.warn(component_, pointer + ": topic \"" + topic +
                                   "\" does not exist and create_output_topics is false; writes to it will fail");
       return;
     }
@@ -192,10 +192,10 @@ bool Processor::prepare_topics(const std::vector<kafka::TopicInfo>& topics) {
   for (const auto& topic : to_create) names += (names.empty() ? "" : ", ") + topic.name;
   if (!error.ok()) {
     // Output topics may be provisioned elsewhere; internal topics are needed, and their absence shows at once.
-    logger_.warn(component, "could not create topics (" + names + "): " + error.message);
+    logger_.warn(component_, "could not create topics (" + names + "): " + error.message);
     return true;
   }
-  logger_.info(component, "created topics: " + names);
+  logger_.info(component_, "created topics: " + names);
   // Creation is asynchronous on the brokers: wait (bounded) until metadata shows every new partition.
   for (auto deadline = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < deadline;) {
     std::vector<kafka::TopicInfo> now_known;
@@ -213,6 +213,8 @@ bool Processor::prepare_topics(const std::vector<kafka::TopicInfo>& topics) {
 
 void Processor::create_clients() {
   const auto& topology = pipeline_.topology();
+  const std::string client_id = "sluice-" + topology.application_id +
+                                (options_.thread_index > 0 ? "-" + std::to_string(options_.thread_index) : "");
   kafka::Config consumer_config = options_.kafka;
   consumer_config["bootstrap.servers"] = options_.bootstrap_servers;
   consumer_config["group.id"] = topology.application_id;
@@ -226,7 +228,7 @@ void Processor::create_clients() {
   consumer_config["queued.max.messages.kbytes"] = std::to_string(options_.consumer_queue_max_kbytes);
   consumer_config["max.poll.interval.ms"] = std::to_string(options_.max_poll_interval.count());
   consumer_config["session.timeout.ms"] = std::to_string(options_.session_timeout.count());
-  consumer_config.try_emplace("client.id", "sluice-" + topology.application_id);
+  consumer_config.try_emplace("client.id", client_id);
   if (!options_.instance_id.empty()) consumer_config["group.instance.id"] = options_.instance_id;
   consumer_ = std::make_unique<kafka::Consumer>(consumer_config, client_callbacks("consumer"), this);
 
@@ -237,7 +239,7 @@ void Processor::create_clients() {
   // The Java client's partitioner, so keys land where Kafka Streams and other clients put them.
   producer_config.try_emplace("partitioner", "murmur2_random");
   producer_config.try_emplace("linger.ms", "5");
-  producer_config.try_emplace("client.id", "sluice-" + topology.application_id);
+  producer_config.try_emplace("client.id", client_id);
   producer_config["queue.buffering.max.messages"] = std::to_string(options_.producer_queue_max_records);
   if (options_.exactly_once) {
     producer_config["transactional.id"] = options_.transactional_id;
@@ -248,10 +250,13 @@ void Processor::create_clients() {
     stateful = stateful || !pipeline_.store_families(subtopology).empty();
   }
   if (stateful) {
-    state::StateOptions state_options;
-    state_options.directory = options_.state_dir + "/" + topology.application_id;
-    state_options.memory_bytes = options_.state_memory_bytes;
-    state_resources_ = state::make_state_resources(state_options);
+    state_resources_ = options_.state_resources;
+    if (!state_resources_) {
+      state::StateOptions state_options;
+      state_options.directory = options_.state_dir + "/" + topology.application_id;
+      state_options.memory_bytes = options_.state_memory_bytes;
+      state_resources_ = state::make_state_resources(state_options);
+    }
     kafka::Config restore_config = options_.kafka;
     restore_config["bootstrap.servers"] = options_.bootstrap_servers;
     restore_config["group.id"] = topology.application_id + "-restore";  // never joins: partitions are assigned
@@ -259,7 +264,7 @@ void Processor::create_clients() {
     restore_config["isolation.level"] = "read_committed";  // aborted writes never enter a store
     restore_config["enable.partition.eof"] = "false";
     restore_config["queued.max.messages.kbytes"] = std::to_string(options_.consumer_queue_max_kbytes);
-    restore_config.try_emplace("client.id", "sluice-" + topology.application_id + "-restore");
+    restore_config.try_emplace("client.id", client_id + "-restore");
     restore_consumer_ = std::make_unique<kafka::Consumer>(restore_config, client_callbacks("restore"), nullptr);
   }
   producer_ = std::make_unique<kafka::Producer>(
@@ -281,7 +286,7 @@ void Processor::create_clients() {
         }
         // The inputs behind this output must be processed again: rewind at the next commit point.
         if (!delivery_failed_) {
-          logger_.error(component, "output to " + std::string(topic) + " failed: " + error.message +
+          logger_.error(component_, "output to " + std::string(topic) + " failed: " + error.message +
                                        "; the inputs since the last commit will be processed again");
         }
         delivery_failed_ = true;
@@ -294,14 +299,14 @@ void Processor::create_clients() {
       kafka::KafkaError error = producer_->init_transactions(options_.transaction_timeout);
       if (error.ok()) break;
       if (!error.retriable) {
-        logger_.error(component, "cannot initialise transactions for " + options_.transactional_id + ": " + error.message);
+        logger_.error(component_, "cannot initialise transactions for " + options_.transactional_id + ": " + error.message);
         fatal_error_ = true;
         break;
       }
-      logger_.warn(component, "initialising transactions: " + error.message + "; retrying");
+      logger_.warn(component_, "initialising transactions: " + error.message + "; retrying");
       std::this_thread::sleep_for(backoff);  // a backoff between retries, not synchronisation
     }
-    logger_.info(component, "exactly-once with transactional id " + options_.transactional_id);
+    logger_.info(component_, "exactly-once with transactional id " + options_.transactional_id);
   }
 }
 
@@ -315,11 +320,11 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
   if (fatal_error_) return RunOutcome::fatal;
   kafka::KafkaError error = consumer_->subscribe(pipeline_.source_topics());
   if (!error.ok()) {
-    logger_.error(component, "cannot subscribe: " + error.message);
+    logger_.error(component_, "cannot subscribe: " + error.message);
     return RunOutcome::fatal;
   }
   health_.set_ready(false, "joining consumer group " + pipeline_.topology().application_id);
-  logger_.info(component, "joining consumer group " + pipeline_.topology().application_id + " at " +
+  logger_.info(component_, "joining consumer group " + pipeline_.topology().application_id + " at " +
                               options_.bootstrap_servers);
 
   std::int64_t next_commit_ms = monotonic_ms(clock_) + options_.commit_interval.count();
@@ -335,7 +340,7 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
       if (message.error() == RD_KAFKA_RESP_ERR_NO_ERROR) {
         process(message);
       } else if (message.error() != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        logger_.warn(component, "consumer: " + message.error_message());
+        logger_.warn(component_, "consumer: " + message.error_message());
       }
     }
     producer_->poll(0ms);
@@ -357,15 +362,16 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
   }
 
   bool fatal = fatal_error_.load();
-  logger_.info(component, fatal ? "stopping after a fatal client error" : "stopping: committing and leaving the group");
+  logger_.info(component_, fatal ? "stopping after a fatal client error" : "stopping: committing and leaving the group");
   health_.set_ready(false, "shutting down");
   if (!fatal) commit("shutdown");
   if (in_transaction_) abort_transaction("shutdown");
   consumer_->close();  // revokes the assignment through on_partitions_revoked (which commits nothing new)
   close_tasks(false);
   error = producer_->flush(options_.shutdown_timeout);
-  if (!error.ok()) logger_.error(component, "outputs not acknowledged at shutdown: " + error.message);
-  logger_.info(component, "stopped");
+  if (!error.ok()) logger_.error(component_, "outputs not acknowledged at shutdown: " + error.message);
+  set_share(metrics_.producer_queue(), producer_queue_share_, 0);
+  logger_.info(component_, "stopped");
   return fatal ? RunOutcome::fatal : RunOutcome::stopped;
 }
 
@@ -388,14 +394,14 @@ TaskState* Processor::open_task(const TaskId& id) {
     try {
       task.stores = state::open_rocksdb_task_stores(state_resources_, id.name(), families);
     } catch (const std::exception& failure) {
-      logger_.error(component, "task " + id.name() + ": cannot open its state stores: " + failure.what());
+      logger_.error(component_, "task " + id.name() + ": cannot open its state stores: " + failure.what());
       fatal_error_ = true;
       tasks_.erase(it);
       return nullptr;
     }
   }
   pipeline_.init_task(task);
-  metrics_.active_tasks().Set(static_cast<double>(tasks_.size()));
+  set_share(metrics_.active_tasks(), active_tasks_share_, static_cast<double>(tasks_.size()));
   return &task;
 }
 
@@ -409,7 +415,7 @@ void Processor::close_tasks(bool commit_state) {
   tasks_.clear();
   restoring_.clear();
   if (restore_consumer_) (void)restore_consumer_->assign({});
-  metrics_.active_tasks().Set(0);
+  set_share(metrics_.active_tasks(), active_tasks_share_, 0);
 }
 
 void Processor::start_restore(TaskState& task) {
@@ -424,13 +430,13 @@ void Processor::start_restore(TaskState& task) {
     for (auto deadline = std::chrono::steady_clock::now() + 60s;
          !error.ok() && error.retriable && std::chrono::steady_clock::now() < deadline;
          backoff = std::min<std::chrono::milliseconds>(backoff * 2, 2s)) {
-      logger_.warn(component, "task " + task.id.name() + ": reading the end of " + changelogs[slot] + ": " +
+      logger_.warn(component_, "task " + task.id.name() + ": reading the end of " + changelogs[slot] + ": " +
                                   error.message + "; retrying");
       std::this_thread::sleep_for(backoff);  // a retry backoff against the broker, not synchronisation
       error = restore_consumer_->query_watermarks(changelogs[slot], task.id.partition, low, high, 30s);
     }
     if (!error.ok()) {
-      logger_.error(component, "task " + task.id.name() + ": cannot read the end of " + changelogs[slot] + ": " +
+      logger_.error(component_, "task " + task.id.name() + ": cannot read the end of " + changelogs[slot] + ": " +
                                    error.message);
       fatal_error_ = true;
       return;
@@ -445,7 +451,7 @@ void Processor::start_restore(TaskState& task) {
   if (restore.targets.empty()) return;
   std::int64_t total = 0;
   for (const auto& target : restore.targets) total += target.end - target.start;
-  logger_.info(component, "task " + task.id.name() + ": restoring " + std::to_string(total) +
+  logger_.info(component_, "task " + task.id.name() + ": restoring " + std::to_string(total) +
                               " changelog records (local store " +
                               (task.stores->changelog_offset(0) < 0 ? "empty" : "behind") + ")");
   metrics_.set_restore_remaining(task.id.name(), static_cast<double>(total));
@@ -462,7 +468,7 @@ void Processor::update_restore_assignment() {
     }
   }
   kafka::KafkaError error = restore_consumer_->assign(partitions);
-  if (!error.ok()) logger_.error(component, "restore consumer: cannot assign: " + error.message);
+  if (!error.ok()) logger_.error(component_, "restore consumer: cannot assign: " + error.message);
 }
 
 void Processor::restore_step() {
@@ -472,7 +478,7 @@ void Processor::restore_step() {
     kafka::Message message = restore_consumer_->poll(applied == 0 ? 10ms : 0ms);
     if (!message) break;
     if (message.error() != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (message.error() != RD_KAFKA_RESP_ERR__PARTITION_EOF) logger_.warn(component, "restore: " + message.error_message());
+      if (message.error() != RD_KAFKA_RESP_ERR__PARTITION_EOF) logger_.warn(component_, "restore: " + message.error_message());
       continue;
     }
     // Find the restoring task and store slot this changelog partition belongs to.
@@ -511,7 +517,7 @@ void Processor::restore_step() {
       done.push_back(id);
     } else if (now - restore.last_log_ms >= 1000) {
       restore.last_log_ms = now;
-      logger_.info(component, "task " + id.name() + ": restoring " +
+      logger_.info(component_, "task " + id.name() + ": restoring " +
                                   std::to_string(total > 0 ? (total - remaining) * 100 / total : 100) + "% (" +
                                   std::to_string(total - remaining) + "/" + std::to_string(total) + " records)");
     }
@@ -530,7 +536,7 @@ void Processor::finish_restore(const TaskId& id, Restore& restore) {
   task.stores->finish_restore();
   pipeline_.init_task(task);  // stream time from the restored stores
   std::int64_t elapsed = std::max<std::int64_t>(1, monotonic_ms(clock_) - restore.started_ms);
-  logger_.info(component, "task " + id.name() + ": restored " + std::to_string(restore.restored) + " records in " +
+  logger_.info(component_, "task " + id.name() + ": restored " + std::to_string(restore.restored) + " records in " +
                               std::to_string(elapsed) + " ms (" + std::to_string(restore.restored * 1000 / elapsed) +
                               " records/s); processing");
   metrics_.remove_restore_remaining(id.name());
@@ -580,7 +586,7 @@ void Processor::send(std::size_t, const OutputRecord& record) {
       producer_->poll(10ms);
       continue;
     }
-    logger_.error(component, "cannot produce to " + std::string(record.topic) + ": " + error.message);
+    logger_.error(component_, "cannot produce to " + std::string(record.topic) + ": " + error.message);
     delivery_failed_ = true;
     metrics_.delivery_failures().Increment();
     return;
@@ -635,7 +641,7 @@ bool Processor::commit(const char* why) {
             continue;
           }
           if (!error.ok()) {
-            logger_.error(component, "cannot produce to " + changelogs[slot] + ": " + error.message);
+            logger_.error(component_, "cannot produce to " + changelogs[slot] + ": " + error.message);
             delivery_failed_ = true;
           }
           break;
@@ -659,7 +665,7 @@ bool Processor::commit(const char* why) {
   // Outputs first: an input offset may be committed only once everything it produced is acknowledged.
   kafka::KafkaError error = producer_->flush(options_.max_poll_interval / 2);
   if (!error.ok()) {
-    logger_.warn(component, std::string("commit (") + why + ") waits for outputs: " + error.message);
+    logger_.warn(component_, std::string("commit (") + why + ") waits for outputs: " + error.message);
     metrics_.commit_failures().Increment();
     return false;  // offsets and state stay pending; retried at the next commit point
   }
@@ -674,7 +680,7 @@ bool Processor::commit(const char* why) {
   }
   error = consumer_->commit(offsets);
   if (!error.ok()) {
-    logger_.warn(component, std::string("offset commit (") + why + ") failed: " + error.message +
+    logger_.warn(component_, std::string("offset commit (") + why + ") failed: " + error.message +
                                 (error.retriable ? "; will retry" : ""));
     metrics_.commit_failures().Increment();
     return false;
@@ -689,7 +695,7 @@ bool Processor::finish_commit(const std::vector<kafka::TopicPartition>& offsets,
     try {
       task.stores->apply(changelog_offsets_[id], task.observed_stream_time_ms);
     } catch (const std::exception& failure) {
-      logger_.error(component, "task " + id.name() + ": cannot write its state: " + failure.what());
+      logger_.error(component_, "task " + id.name() + ": cannot write its state: " + failure.what());
       fatal_error_ = true;
       return false;
     }
@@ -710,7 +716,7 @@ bool Processor::ensure_transaction() {
   if (!options_.exactly_once || in_transaction_) return true;
   kafka::KafkaError error = producer_->begin_transaction();
   if (!error.ok()) {
-    logger_.error(component, "cannot begin a transaction: " + error.message);
+    logger_.error(component_, "cannot begin a transaction: " + error.message);
     fatal_error_ = true;  // only a producer in a fatal state refuses to begin
     return false;
   }
@@ -725,7 +731,7 @@ bool Processor::commit_transaction(const std::vector<kafka::TopicPartition>& off
   for (int attempt = 0; error.ok() && attempt < 3; ++attempt) {
     error = producer_->commit_transaction(options_.max_poll_interval / 2);
     if (error.ok() || !error.retriable || error.requires_abort) break;
-    logger_.warn(component, std::string("transaction commit (") + why + ") will be retried: " + error.message);
+    logger_.warn(component_, std::string("transaction commit (") + why + ") will be retried: " + error.message);
   }
   if (error.ok()) {
     in_transaction_ = false;
@@ -736,13 +742,13 @@ bool Processor::commit_transaction(const std::vector<kafka::TopicPartition>& off
   metrics_.commit_failures().Increment();
   if (error.fatal) {
     // Fenced: an instance with the same transactional id started; this one is the zombie and must stop.
-    logger_.error(component, std::string("transaction commit (") + why + ") failed fatally: " + error.message +
+    logger_.error(component_, std::string("transaction commit (") + why + ") failed fatally: " + error.message +
                                  "; stopping (another instance with transactional id " + options_.transactional_id +
                                  " may have taken over)");
     fatal_error_ = true;
     return false;
   }
-  logger_.warn(component, std::string("transaction commit (") + why + ") failed: " + error.message + "; aborting");
+  logger_.warn(component_, std::string("transaction commit (") + why + ") failed: " + error.message + "; aborting");
   abort_transaction(why);
   return false;
 }
@@ -752,7 +758,7 @@ void Processor::abort_transaction(const char* why) {
   in_transaction_ = false;
   metrics_.transactions_aborted().Increment();
   if (!error.ok()) {
-    logger_.error(component, std::string("transaction abort (") + why + ") failed: " + error.message);
+    logger_.error(component_, std::string("transaction abort (") + why + ") failed: " + error.message);
     fatal_error_ = true;
     return;
   }
@@ -768,12 +774,12 @@ void Processor::rewind_to_committed() {
   kafka::KafkaError error = consumer_->committed(positions, 10s);
   for (auto deadline = std::chrono::steady_clock::now() + options_.max_poll_interval / 2;
        !error.ok() && error.retriable && std::chrono::steady_clock::now() < deadline;) {
-    logger_.warn(component, "reading committed offsets to rewind: " + error.message + "; retrying");
+    logger_.warn(component_, "reading committed offsets to rewind: " + error.message + "; retrying");
     std::this_thread::sleep_for(500ms);  // a retry backoff while the group coordinator is unavailable
     error = consumer_->committed(positions, 10s);
   }
   if (!error.ok()) {
-    logger_.error(component, "cannot read committed offsets to rewind: " + error.message);
+    logger_.error(component_, "cannot read committed offsets to rewind: " + error.message);
     fatal_error_ = true;  // continuing could skip inputs whose outputs were lost
     return;
   }
@@ -781,7 +787,7 @@ void Processor::rewind_to_committed() {
     if (position.offset < 0) position.offset = RD_KAFKA_OFFSET_BEGINNING;
     kafka::KafkaError seek_error = consumer_->seek(position, 10s);
     if (!seek_error.ok()) {
-      logger_.error(component, "cannot rewind " + position.topic + "[" + std::to_string(position.partition) +
+      logger_.error(component_, "cannot rewind " + position.topic + "[" + std::to_string(position.partition) +
                                    "]: " + seek_error.message);
       fatal_error_ = true;
       return;
@@ -795,28 +801,28 @@ void Processor::rewind_to_committed() {
   pending_offsets_.clear();
   delivery_failed_ = false;
   outputs_since_commit_ = false;
-  logger_.warn(component, "rewound " + std::to_string(positions.size()) + " partitions to their committed offsets");
+  logger_.warn(component_, "rewound " + std::to_string(positions.size()) + " partitions to their committed offsets");
 }
 
 void Processor::on_partitions_revoked(const std::vector<kafka::TopicPartition>& partitions) {
   metrics_.rebalances("revoked").Increment();
   in_group_ = false;
   health_.set_ready(false, "rebalancing");
-  logger_.info(component, "partitions revoked: " + std::to_string(partitions.size()));
+  logger_.info(component_, "partitions revoked: " + std::to_string(partitions.size()));
   commit("revoke");
   pending_offsets_.clear();  // a failed commit here means redelivery to the next owner: at-least-once
   close_tasks(false);        // what was committed is applied; anything else is dropped with the buffers
   for (const auto& partition : assignment_) metrics_.remove_lag(partition.topic, partition.partition);
   assignment_.clear();
   committed_offsets_.clear();
-  metrics_.assigned_partitions().Set(0);
+  set_share(metrics_.assigned_partitions(), assigned_partitions_share_, 0);
 }
 
 void Processor::on_partitions_lost(const std::vector<kafka::TopicPartition>& partitions) {
   metrics_.rebalances("lost").Increment();
   in_group_ = false;
   health_.set_ready(false, "assignment lost");
-  logger_.warn(component, "assignment lost (" + std::to_string(partitions.size()) +
+  logger_.warn(component_, "assignment lost (" + std::to_string(partitions.size()) +
                               " partitions); uncommitted inputs will be processed again by their new owner");
   if (in_transaction_) {
     (void)producer_->abort_transaction(10s);
@@ -831,13 +837,13 @@ void Processor::on_partitions_lost(const std::vector<kafka::TopicPartition>& par
   for (const auto& partition : assignment_) metrics_.remove_lag(partition.topic, partition.partition);
   assignment_.clear();
   committed_offsets_.clear();
-  metrics_.assigned_partitions().Set(0);
+  set_share(metrics_.assigned_partitions(), assigned_partitions_share_, 0);
 }
 
 void Processor::on_partitions_assigned(const std::vector<kafka::TopicPartition>& partitions) {
   metrics_.rebalances("assigned").Increment();
   assignment_ = partitions;
-  metrics_.assigned_partitions().Set(static_cast<double>(partitions.size()));
+  set_share(metrics_.assigned_partitions(), assigned_partitions_share_, static_cast<double>(partitions.size()));
   std::string list;
   std::set<TaskId> ids;
   for (const auto& partition : partitions) {
@@ -846,7 +852,7 @@ void Processor::on_partitions_assigned(const std::vector<kafka::TopicPartition>&
       ids.insert(TaskId{pipeline_.sources()[*source].subtopology, partition.partition});
     }
   }
-  logger_.info(component, "partitions assigned (" + std::to_string(partitions.size()) + "): " + list);
+  logger_.info(component_, "partitions assigned (" + std::to_string(partitions.size()) + "): " + list);
   for (const auto& id : ids) {
     TaskState* task = open_task(id);
     if (task != nullptr && task->stores) start_restore(*task);
@@ -858,7 +864,7 @@ void Processor::on_partitions_assigned(const std::vector<kafka::TopicPartition>&
 }
 
 void Processor::update_gauges() {
-  metrics_.producer_queue().Set(producer_->queue_length());
+  set_share(metrics_.producer_queue(), producer_queue_share_, static_cast<double>(producer_->queue_length()));
   for (const auto& partition : assignment_) {
     auto high = consumer_->cached_high_watermark(partition.topic, partition.partition);
     if (!high) continue;
@@ -881,7 +887,7 @@ void Processor::update_gauges() {
         rd_kafka_metadata_destroy(metadata);
         cluster_unreachable_ = false;
         if (in_group_ && restoring_.empty()) health_.set_ready(true, "processing");
-        logger_.info(component, "cluster reachable again");
+        logger_.info(component_, "cluster reachable again");
       }
     }
   }

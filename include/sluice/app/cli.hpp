@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "sluice/app/settings.hpp"
+#include "sluice/runtime/processor.hpp"
+#include "sluice/topology/topology.hpp"
+
 namespace sluice::app {
 
 inline constexpr int exit_ok = 0;
@@ -17,5 +21,17 @@ inline constexpr int exit_usage = 2;
 // `arguments` excludes the program name. `environment` is the process environment (for SLUICE_* settings).
 int run_command_line(const std::vector<std::string>& arguments, const std::map<std::string, std::string>& environment,
                      std::ostream& out, std::ostream& err);
+
+// The processor options every processing thread shares, from the settings. instance_id (static membership)
+// defaults to the host name when KUBERNETES_SERVICE_HOST is in `environment`; the transactional id is
+// <application_id>-<instance_id, else the host name>.
+runtime::ProcessorOptions processor_options(const Settings& settings, const topology::Topology& topology,
+                                            const std::map<std::string, std::string>& environment);
+
+// Options of processing thread `thread`: thread 0 keeps the shared ids, thread i > 0 appends "-<i>" to the
+// transactional id and to the static member id.
+runtime::ProcessorOptions thread_options(const runtime::ProcessorOptions& shared, int thread);
+
+std::string host_name();
 
 }  // namespace sluice::app

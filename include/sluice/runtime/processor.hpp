@@ -38,7 +38,10 @@ struct ProcessorOptions {
   std::string bootstrap_servers = "127.0.0.1:9092";
   kafka::Config kafka;  // pass-through properties (kafka.* settings without the prefix)
   std::chrono::milliseconds commit_interval{100};
-  std::string instance_id;  // static membership when not empty
+  std::string instance_id;  // static membership (group.instance.id) when not empty
+  // Index of this processing thread within the instance (several Processors share one process): it names the
+  // clients in logs and broker metrics.
+  int thread_index = 0;
   std::int64_t producer_queue_max_records = 100'000;
   std::int64_t consumer_queue_max_kbytes = 16'384;
   std::chrono::milliseconds max_poll_interval{300'000};
@@ -52,6 +55,9 @@ struct ProcessorOptions {
   std::int64_t state_buffer_max_records = 100'000;
   std::int64_t window_idle_timeout_ms = 60'000;
   std::int64_t restore_batch_records = 10'000;
+  // RocksDB block cache and write buffer budget shared by every processing thread of the process; when null,
+  // the Processor makes its own from state_memory_bytes.
+  std::shared_ptr<state::StateResources> state_resources;
   // exactly_once: one transaction per commit holds outputs, repartition and changelog records and the input
   // offsets (KIP-447: sent with the consumer's group metadata). transactional_id must be stable per instance,
   // so a restarted instance fences its zombie and aborts its open transaction at once.
@@ -138,6 +144,11 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   bool commit_transaction(const std::vector<kafka::TopicPartition>& offsets, const char* why);
   void abort_transaction(const char* why);
   void update_gauges();
+  // Instance-wide gauges summed over processing threads: each thread adds the change of its own share.
+  static void set_share(prometheus::Gauge& gauge, double& share, double value) {
+    gauge.Increment(value - share);
+    share = value;
+  }
   kafka::ClientCallbacks client_callbacks(std::string name);
 
   const Pipeline& pipeline_;
@@ -147,6 +158,7 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   const core::Clock& clock_;
   Health& health_;
   PipelineState state_;
+  std::string component_;  // log component: "runtime", or "runtime-<thread>" for threads after the first
 
   std::unique_ptr<kafka::Consumer> consumer_;
   std::unique_ptr<kafka::Producer> producer_;
@@ -185,6 +197,9 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
 
   // Metric handles resolved once, so the per-record path does no label lookups.
   std::vector<prometheus::Counter*> consumed_by_source_;
+  double active_tasks_share_ = 0;
+  double assigned_partitions_share_ = 0;
+  double producer_queue_share_ = 0;
   TopicMap<prometheus::Counter*> produced_by_topic_;
 };
 

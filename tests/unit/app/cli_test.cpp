@@ -106,3 +106,69 @@ TEST(Cli, UnknownCommandAndOptionExit2) {
   EXPECT_EQ(run({"--help"}).code, exit_ok);
   EXPECT_EQ(run({"version"}).code, exit_ok);
 }
+
+// ---- Instance identity: static membership and transactional ids per processing thread ----------------------
+
+namespace {
+
+sluice::topology::Topology example_topology() {
+  auto loaded = sluice::topology::load_topology_file(std::string(SLUICE_SOURCE_DIR) + "/topologies/word-count.json");
+  return std::get<sluice::topology::Topology>(std::move(loaded));
+}
+
+Settings settings_from(std::vector<std::string> assignments) {
+  SettingsSources sources;
+  sources.assignments = std::move(assignments);
+  return std::get<Settings>(load_settings(sources));
+}
+
+}  // namespace
+
+TEST(InstanceIdentity, WithoutInstanceIdOutsideKubernetesMembershipIsDynamic) {
+  auto topology = example_topology();
+  auto options = processor_options(settings_from({}), topology, {});
+  EXPECT_EQ(options.instance_id, "");
+  EXPECT_EQ(options.transactional_id, topology.application_id + "-" + host_name());
+}
+
+TEST(InstanceIdentity, InKubernetesTheHostNameIsTheStaticMemberId) {
+  auto topology = example_topology();
+  auto options = processor_options(settings_from({}), topology, {{"KUBERNETES_SERVICE_HOST", "10.0.0.1"}});
+  EXPECT_EQ(options.instance_id, host_name());
+  EXPECT_EQ(options.transactional_id, topology.application_id + "-" + host_name());
+}
+
+TEST(InstanceIdentity, AnExplicitInstanceIdWinsOverTheHostName) {
+  auto topology = example_topology();
+  auto options =
+      processor_options(settings_from({"instance_id=sluice-2"}), topology, {{"KUBERNETES_SERVICE_HOST", "10.0.0.1"}});
+  EXPECT_EQ(options.instance_id, "sluice-2");
+  EXPECT_EQ(options.transactional_id, topology.application_id + "-sluice-2");
+}
+
+TEST(InstanceIdentity, ThreadZeroKeepsTheIdsAndLaterThreadsAreSuffixed) {
+  auto topology = example_topology();
+  auto shared = processor_options(settings_from({"instance_id=pod-0", "processing_threads=3"}), topology, {});
+  auto first = thread_options(shared, 0);
+  auto third = thread_options(shared, 2);
+  EXPECT_EQ(first.thread_index, 0);
+  EXPECT_EQ(first.instance_id, "pod-0");
+  EXPECT_EQ(first.transactional_id, topology.application_id + "-pod-0");
+  EXPECT_EQ(third.thread_index, 2);
+  EXPECT_EQ(third.instance_id, "pod-0-2");
+  EXPECT_EQ(third.transactional_id, topology.application_id + "-pod-0-2");
+}
+
+TEST(InstanceIdentity, DynamicMembersStayDynamicOnEveryThread) {
+  auto topology = example_topology();
+  auto shared = processor_options(settings_from({}), topology, {});
+  EXPECT_EQ(thread_options(shared, 1).instance_id, "");
+  EXPECT_EQ(thread_options(shared, 1).transactional_id, shared.transactional_id + "-1");
+}
+
+TEST(Cli, ProcessingThreadsOutOfRangeExits2) {
+  auto outcome = run({"run", std::string(SLUICE_SOURCE_DIR) + "/topologies/event-router.json", "--set",
+                      "processing_threads=0"});
+  EXPECT_EQ(outcome.code, exit_usage);
+  EXPECT_NE(outcome.err.find("processing_threads"), std::string::npos) << outcome.err;
+}
