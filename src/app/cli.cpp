@@ -6,6 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
 #include <limits>
 #include <memory>
 #include <iostream>
@@ -320,6 +324,29 @@ std::string host_name() {
   return gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? std::string(host) : std::string("sluice");
 }
 
+std::string process_id(const std::string& directory) {
+  namespace fs = std::filesystem;
+  const fs::path path = fs::path(directory) / "process-id";
+  std::string id;
+  if (std::ifstream in(path); in && std::getline(in, id) && !id.empty()) return id;
+  std::random_device random;
+  char suffix[9];
+  std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(random()));
+  id = host_name() + "-" + suffix;
+  std::error_code error;
+  fs::create_directories(directory, error);
+  // Written to a temporary file and renamed, so a crash never leaves a half-written id behind.
+  const fs::path temporary = fs::path(directory) / ("process-id.tmp" + std::string(suffix));
+  {
+    std::ofstream out(temporary);
+    out << id << "\n";
+    if (!out.flush()) return host_name();  // no writable state directory: ids stay unique per host only
+  }
+  fs::rename(temporary, path, error);
+  if (error) return host_name();
+  return id;
+}
+
 // The options every processing thread shares; per-thread ids are derived in thread_options().
 runtime::ProcessorOptions processor_options(const Settings& settings, const topology::Topology& topology,
                                             const std::map<std::string, std::string>& environment) {
@@ -345,9 +372,13 @@ runtime::ProcessorOptions processor_options(const Settings& settings, const topo
   // name (web-0, web-1, ...) and survives restarts of the pod.
   options.instance_id = settings.string("instance_id");
   if (options.instance_id.empty() && environment.contains("KUBERNETES_SERVICE_HOST")) options.instance_id = host_name();
-  // Stable per instance, so a restart fences its zombie: the instance id, else the host name.
+  options.transaction_timeout = std::chrono::milliseconds(settings.duration_ms("transaction_timeout"));
+  // Stable per instance, so a restart fences its zombie and aborts its open transaction at once: the instance
+  // id, else a process id kept in the state directory.
   options.transactional_id =
-      topology.application_id + "-" + (options.instance_id.empty() ? host_name() : options.instance_id);
+      topology.application_id + "-" +
+      (options.instance_id.empty() ? process_id(options.state_dir + "/" + topology.application_id)
+                                   : options.instance_id);
   return options;
 }
 

@@ -39,7 +39,7 @@ struct ControlledKafkaProperty {
   std::string_view property;
   std::string_view reason;
 };
-constexpr std::array<ControlledKafkaProperty, 13> kControlledKafkaProperties = {{
+constexpr std::array<ControlledKafkaProperty, 14> kControlledKafkaProperties = {{
     {"bootstrap.servers", "use bootstrap_servers (or --bootstrap) instead"},
     {"metadata.broker.list", "use bootstrap_servers (or --bootstrap) instead"},
     {"group.id", "the consumer group is always the topology's application_id"},
@@ -48,6 +48,7 @@ constexpr std::array<ControlledKafkaProperty, 13> kControlledKafkaProperties = {
     {"enable.auto.offset.store", "sluice stores offsets itself, only after records are fully processed"},
     {"isolation.level", "sluice chooses it to match processing_guarantee"},
     {"transactional.id", "sluice derives transactional ids itself to keep them unique per task"},
+    {"transaction.timeout.ms", "use transaction_timeout instead"},
     {"partition.assignment.strategy", "sluice chooses the assignor its task and state handling relies on"},
     {"max.poll.interval.ms", "use max_poll_interval instead"},
     {"session.timeout.ms", "use session_timeout instead"},
@@ -434,6 +435,15 @@ const std::vector<SettingDefinition>& setting_definitions() {
                       "floor of read_committed consumers; longer means fewer, larger transactions.",
        .minimum = 1,
        .maximum = 3'600'000},
+      {.name = "transaction_timeout",
+       .type = SettingType::duration,
+       .default_value = "10s",
+       .description = "Exactly-once: how long the broker lets a transaction stay open (Kafka "
+                      "transaction.timeout.ms). When an instance dies without a successor taking its transactional "
+                      "id, its open transaction holds up read_committed readers of its output (and a new owner's "
+                      "committed offsets) until this expires; Kafka Streams uses 10s too.",
+       .minimum = 1'000,
+       .maximum = 900'000},
       {.name = "http_address",
        .type = SettingType::string,
        .default_value = "0.0.0.0",
@@ -455,8 +465,9 @@ const std::vector<SettingDefinition>& setting_definitions() {
        .description = "Static group membership id (Kafka group.instance.id), unique per instance, so a restart "
                       "within session_timeout causes no rebalance and keeps the instance's partitions and local "
                       "state. Empty means the host name when running in Kubernetes (KUBERNETES_SERVICE_HOST is "
-                      "set: a StatefulSet pod's stable name), else dynamic membership. Processing thread i > 0 "
-                      "uses <instance_id>-<i>."},
+                      "set: a StatefulSet pod's stable name), else dynamic membership with transactional ids from "
+                      "a random process id kept in state_dir (so instances on one host, each with its own "
+                      "state_dir, never fence each other). Processing thread i > 0 uses <instance_id>-<i>."},
       {.name = "processing_threads",
        .type = SettingType::integer,
        .default_value = "1",

@@ -24,7 +24,7 @@ int run_command_line(const std::vector<std::string>& arguments, const std::map<s
 
 // The processor options every processing thread shares, from the settings. instance_id (static membership)
 // defaults to the host name when KUBERNETES_SERVICE_HOST is in `environment`; the transactional id is
-// <application_id>-<instance_id, else the host name>.
+// <application_id>-<instance_id, else process_id(<state_dir>/<application_id>)>.
 runtime::ProcessorOptions processor_options(const Settings& settings, const topology::Topology& topology,
                                             const std::map<std::string, std::string>& environment);
 
@@ -33,5 +33,10 @@ runtime::ProcessorOptions processor_options(const Settings& settings, const topo
 runtime::ProcessorOptions thread_options(const runtime::ProcessorOptions& shared, int thread);
 
 std::string host_name();
+
+// "<host name>-<8 random hex digits>", created on first use and kept in <directory>/process-id, so an instance
+// keeps its id across restarts while instances with their own state directories on one host differ. Falls back
+// to the host name when the directory cannot be written.
+std::string process_id(const std::string& directory);
 
 }  // namespace sluice::app

@@ -1,6 +1,9 @@
 // The command line's contract: exit codes and error text of validate, describe and settings.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -124,11 +127,22 @@ Settings settings_from(std::vector<std::string> assignments) {
 
 }  // namespace
 
-TEST(InstanceIdentity, WithoutInstanceIdOutsideKubernetesMembershipIsDynamic) {
+TEST(InstanceIdentity, WithoutInstanceIdOutsideKubernetesMembershipIsDynamicWithAPersistedProcessId) {
   auto topology = example_topology();
-  auto options = processor_options(settings_from({}), topology, {});
-  EXPECT_EQ(options.instance_id, "");
-  EXPECT_EQ(options.transactional_id, topology.application_id + "-" + host_name());
+  std::string first_dir = ::testing::TempDir() + "identity-" + std::to_string(::getpid()) + "-a";
+  std::string second_dir = ::testing::TempDir() + "identity-" + std::to_string(::getpid()) + "-b";
+  auto first = processor_options(settings_from({"state_dir=" + first_dir}), topology, {});
+  EXPECT_EQ(first.instance_id, "");
+  EXPECT_EQ(first.transactional_id.rfind(topology.application_id + "-" + host_name() + "-", 0), 0u)
+      << first.transactional_id;
+  // The same state directory gives the same id (a restart fences its zombie); another one a different id.
+  EXPECT_EQ(processor_options(settings_from({"state_dir=" + first_dir}), topology, {}).transactional_id,
+            first.transactional_id);
+  EXPECT_NE(processor_options(settings_from({"state_dir=" + second_dir}), topology, {}).transactional_id,
+            first.transactional_id);
+  EXPECT_EQ(first.transaction_timeout, std::chrono::milliseconds(10'000));
+  std::filesystem::remove_all(first_dir);
+  std::filesystem::remove_all(second_dir);
 }
 
 TEST(InstanceIdentity, InKubernetesTheHostNameIsTheStaticMemberId) {
@@ -161,7 +175,7 @@ TEST(InstanceIdentity, ThreadZeroKeepsTheIdsAndLaterThreadsAreSuffixed) {
 
 TEST(InstanceIdentity, DynamicMembersStayDynamicOnEveryThread) {
   auto topology = example_topology();
-  auto shared = processor_options(settings_from({}), topology, {});
+  auto shared = processor_options(settings_from({"state_dir=" + ::testing::TempDir() + "identity-threads"}), topology, {});
   EXPECT_EQ(thread_options(shared, 1).instance_id, "");
   EXPECT_EQ(thread_options(shared, 1).transactional_id, shared.transactional_id + "-1");
 }

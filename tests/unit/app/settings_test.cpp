@@ -117,7 +117,7 @@ TEST(SettingsTable, NamesAndEnvironmentVariablesAreUnique) {
 TEST(SettingsTable, HasTheSpecifiedSettingsInOrder) {
   std::vector<std::string> names;
   for (const auto& definition : setting_definitions()) names.push_back(definition.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"bootstrap_servers", "processing_guarantee", "commit_interval",
+  EXPECT_EQ(names, (std::vector<std::string>{"bootstrap_servers", "processing_guarantee", "commit_interval", "transaction_timeout",
                                              "http_address", "http_port", "log_level", "instance_id", "processing_threads",
                                              "create_output_topics", "output_topic_partitions", "startup_backoff_max",
                                              "shutdown_timeout", "producer_queue_max_records",
