@@ -30,6 +30,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/click_workload.hpp"
 #include "support/kafka_test_support.hpp"
 
 using namespace sluice::testing;
@@ -39,7 +40,7 @@ using nlohmann::json;
 namespace {
 
 constexpr int partitions = 4;
-constexpr std::int64_t base_ms = 1'795'255'200'000;  // 2026-11-21T10:00:00Z
+constexpr std::int64_t base_ms = click_base_ms;
 constexpr int records_total = 210'000;               // 7 slices of 30,000: one per run
 constexpr int users = 5'000;
 constexpr int kills = 6;
@@ -50,72 +51,13 @@ constexpr std::int64_t state_buffer_max_records = 5'000;
 constexpr double restore_slack = 64;
 constexpr int kill_delay_max_ms = 1'500;
 
-// Kafka's default partitioner (murmur2 of the key bytes, made positive, modulo the partition count), so a marker
-// can be aimed at each partition of the repartition topic.
-std::int32_t kafka_partition(std::string_view key, int count) {
-  constexpr std::uint32_t m = 0x5bd1e995;
-  std::uint32_t h = 0x9747b28cU ^ static_cast<std::uint32_t>(key.size());
-  auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(key[i])); };
-  std::size_t i = 0;
-  for (; i + 4 <= key.size(); i += 4) {
-    std::uint32_t k = byte(i) | byte(i + 1) << 8 | byte(i + 2) << 16 | byte(i + 3) << 24;
-    k *= m;
-    k ^= k >> 24;
-    k *= m;
-    h *= m;
-    h ^= k;
-  }
-  switch (key.size() - i) {
-    case 3: h ^= byte(i + 2) << 16; [[fallthrough]];
-    case 2: h ^= byte(i + 1) << 8; [[fallthrough]];
-    case 1: h ^= byte(i); h *= m;
-  }
-  h ^= h >> 13;
-  h *= m;
-  h ^= h >> 15;
-  return static_cast<std::int32_t>((h & 0x7fffffffU) % static_cast<std::uint32_t>(count));
-}
+using Event = ClickEvent;
+using Input = ClickInput;
 
-struct Event {
-  std::string user;
-  std::int64_t t;
-};
+Input make_input(std::uint64_t seed, int records, int slices) { return make_clicks(seed, records, slices, partitions, users); }
 
-// `records` clicks of `users` users spread over ~10.5 minutes of event time with up to 3 s of disorder, keyed by
-// a session id (not the user, so the rekey is what groups them), round-robin over the input partitions, cut
-// into `slices` consecutive parts.
-struct Input {
-  std::vector<Event> events;
-  std::vector<std::vector<TestRecord>> slices;
-};
-
-Input make_input(std::uint64_t seed, int records, int slices) {
-  std::mt19937_64 random(seed);
-  Input input;
-  input.slices.resize(static_cast<std::size_t>(slices));
-  for (int i = 0; i < records; ++i) {
-    Event event{"user-" + std::to_string(random() % users),
-                base_ms + i * 3 - static_cast<std::int64_t>(random() % 3000)};
-    TestRecord record;
-    record.key = "session-" + std::to_string(random() % 20'000);
-    record.value = json{{"user", event.user}, {"ts", event.t}, {"page", "/p/" + std::to_string(random() % 100)}}.dump();
-    record.partition = i % partitions;
-    input.slices[static_cast<std::size_t>(i) * static_cast<std::size_t>(slices) / static_cast<std::size_t>(records)]
-        .push_back(std::move(record));
-    input.events.push_back(std::move(event));
-  }
-  return input;
-}
-
-using WindowKey = std::pair<std::string, std::int64_t>;  // (user, window start)
-
-// Windows [s, s + size) with s a multiple of `advance` and s <= t < s + size (tumbling: advance == size).
 std::map<WindowKey, std::int64_t> oracle(const std::vector<Event>& events, std::int64_t size, std::int64_t advance) {
-  std::map<WindowKey, std::int64_t> counts;
-  for (const auto& [user, t] : events) {
-    for (std::int64_t start = t - t % advance; start > t - size; start -= advance) ++counts[{user, start}];
-  }
-  return counts;
+  return window_counts(events, size, advance);
 }
 
 // exactly_once, unless SLUICE_E2E_GUARANTEE says otherwise: with at_least_once the same tests are expected to
@@ -301,19 +243,7 @@ TEST(ExactlyOnce, KillNineRepeatedlyWindowedCountFinalIsExact) {
   // Every earlier record has reached the keyed tasks and is committed there: now markers far enough in event
   // time to close every window, one per repartition partition (each advances one keyed task's stream time).
   std::int64_t closing_time = base_ms + records_total * 3 + size_ms + 2 * 3'600'000 + 1'000;
-  std::vector<TestRecord> markers;
-  for (std::int32_t target = 0; target < partitions; ++target) {
-    std::string user;
-    for (int i = 0; user.empty(); ++i) {
-      std::string candidate = "marker-" + std::to_string(i);
-      if (kafka_partition(json(candidate).dump(), partitions) == target) user = candidate;
-    }
-    TestRecord record;
-    record.key = "marker";
-    record.value = json{{"user", user}, {"ts", closing_time}}.dump();
-    record.partition = target;
-    markers.push_back(std::move(record));
-  }
+  std::vector<TestRecord> markers = closing_markers(partitions, closing_time);
   produce(test.input, markers);
   wait_processed(test, last);
   // Closing may be spread over commits: wait for as many results as there are windows, then read everything
@@ -322,35 +252,16 @@ TEST(ExactlyOnce, KillNineRepeatedlyWindowedCountFinalIsExact) {
   ASSERT_GE(first_read.size(), expected.size()) << "windows not closed; log:\n" << last.process->log();
   auto output = consume_to_end(test.output, partitions, 120s);
   record_run_figures(test, last);
-  std::map<WindowKey, std::int64_t> seen;
-  std::size_t duplicates = 0, wrong = 0, missing = 0, extra = 0, bad_end = 0;
-  for (const auto& record : output) {
-    ASSERT_TRUE(record.key && record.value);
-    if (record.key->rfind("marker-", 0) == 0) continue;  // the markers' own windows (never closed)
-    json value = json::parse(*record.value);
-    WindowKey window{*record.key, value.at("window_start").get<std::int64_t>()};
-    bad_end += value.at("window_end").get<std::int64_t>() != window.second + size_ms;
-    if (!seen.emplace(window, value.at("clicks").get<std::int64_t>()).second) ++duplicates;
-  }
-  for (const auto& [window, count] : expected) {
-    auto it = seen.find(window);
-    if (it == seen.end()) {
-      ++missing;
-    } else if (it->second != count) {
-      ++wrong;
-    }
-  }
-  for (const auto& [window, count] : seen) extra += expected.count(window) == 0;
-  EXPECT_EQ(duplicates, 0u) << "emit final: one result per (user, window)";
-  EXPECT_EQ(missing, 0u) << "windows without a result";
-  EXPECT_EQ(extra, 0u) << "results for windows that have no input";
-  EXPECT_EQ(wrong, 0u) << "counts different from the oracle";
-  EXPECT_EQ(bad_end, 0u);
-  EXPECT_EQ(seen.size(), expected.size());
+  FinalComparison comparison = compare_final(output, expected, size_ms, "clicks");
+  EXPECT_EQ(comparison.duplicates, 0u) << "emit final: one result per (user, window)";
+  EXPECT_EQ(comparison.missing, 0u) << "windows without a result";
+  EXPECT_EQ(comparison.extra, 0u) << "results for windows that have no input";
+  EXPECT_EQ(comparison.wrong, 0u) << "counts different from the oracle";
+  EXPECT_EQ(comparison.bad_end, 0u);
+  EXPECT_EQ(comparison.results, expected.size());
   expect_no_dead_letters(test);
   print_figures(test, "emit final", input.events.size(), expected.size(), output.size());
-  std::cout << "[ figures ] duplicates " << duplicates << ", missing " << missing << ", extra " << extra
-            << ", wrong counts " << wrong << "\n";
+  std::cout << "[ figures ] " << comparison.describe() << "\n";
 
   last.process->signal(SIGTERM);
   EXPECT_EQ(last.process->wait(60s), 0) << last.process->log();
