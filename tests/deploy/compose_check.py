@@ -23,8 +23,8 @@ import shlex
 import subprocess
 import sys
 
-from deploy_common import (Checks, die, import_yaml, metric_names, referenced_metrics, require_binary, require_tool,
-                           sluice_validate)
+from deploy_common import (Checks, default_http_port, die, import_yaml, metric_names, referenced_metrics,
+                           require_binary, require_tool, sluice_validate)
 
 CONTAINER_TOPOLOGIES = "/usr/share/sluice/topologies/"
 
@@ -138,7 +138,7 @@ def main():
                  f"{sluice_name}: SLUICE_PROCESSING_GUARANTEE is {env.get('SLUICE_PROCESSING_GUARANTEE')}, not exactly_once")
     checks.check(env.get("SLUICE_BOOTSTRAP_SERVERS", "").split(":")[0] in (kafka_name, services[kafka_name].get("hostname")),
                  f"{sluice_name}: SLUICE_BOOTSTRAP_SERVERS does not point at {kafka_name}")
-    http_port = int(env.get("SLUICE_HTTP_PORT", "8080"))
+    http_port = int(env.get("SLUICE_HTTP_PORT", default_http_port(repo)))
     topology_path = command_words(service)[1] if len(command_words(service)) > 1 else ""
     source_topics = set()
     if checks.check(topology_path.startswith(CONTAINER_TOPOLOGIES),

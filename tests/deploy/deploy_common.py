@@ -134,6 +134,15 @@ def sluice_settings(sluice, settings_text, label):
     return None
 
 
+def default_http_port(repo):
+    """http_port's default, from the settings reference generated from src/app/settings.cpp."""
+    with open(os.path.join(repo, "docs", "settings.md"), encoding="utf-8") as file:
+        match = re.search(r"^\| `http_port` \| integer \| `(\d+)`", file.read(), re.MULTILINE)
+    if not match:
+        die("docs/settings.md has no http_port row")
+    return int(match.group(1))
+
+
 def parse_duration_seconds(text):
     """sluice durations: integer and unit parts, e.g. 30s, 1m30s, 250ms."""
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}

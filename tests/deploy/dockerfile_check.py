@@ -18,7 +18,7 @@ import shlex
 import subprocess
 import sys
 
-from deploy_common import Checks, die, require_binary
+from deploy_common import Checks, default_http_port, die, require_binary
 
 # Packages every debian:bookworm-slim image contains (Priority: required, pulled in by the essential set), so a
 # library from them needs no entry in the Dockerfile. The Dockerfile names them anyway; everything else must be
@@ -170,6 +170,10 @@ def main():
     run_commands = [rest for keyword, rest in runtime_items if keyword == "RUN"]
     packages = set(apt_packages(run_commands))
     checks.check(packages, "the runtime stage installs no packages (no apt-get install found)")
+    for package in sorted(packages):
+        # apt-cache knows installed packages and those in the package lists: a misspelt name fails the image build.
+        known = subprocess.run(["apt-cache", "show", "--no-all-versions", package], capture_output=True, text=True)
+        checks.check(known.returncode == 0 and known.stdout.strip(), f"runtime package {package} is not a bookworm package")
 
     # The libraries the binaries load, and the packages they come from.
     needed = {}
@@ -212,9 +216,7 @@ def main():
     checks.check(state_dir, "runtime stage does not set SLUICE_STATE_DIR")
     volumes = " ".join(rest for keyword, rest in runtime_items if keyword == "VOLUME")
     checks.check(state_dir and state_dir in volumes, f"SLUICE_STATE_DIR ({state_dir}) is not a VOLUME ({volumes})")
-    with open(os.path.join(repo, "docs", "settings.md"), encoding="utf-8") as file:
-        match = re.search(r"^\| `http_port` \| integer \| `(\d+)`", file.read(), re.MULTILINE)
-    port = environment.get("SLUICE_HTTP_PORT") or (match.group(1) if match else None)
+    port = environment.get("SLUICE_HTTP_PORT") or str(default_http_port(repo))
     exposed = " ".join(rest for keyword, rest in runtime_items if keyword == "EXPOSE").split()
     checks.check(port and port in [e.split("/")[0] for e in exposed], f"HTTP port {port} is not EXPOSEd ({exposed})")
     healthchecks = [rest for keyword, rest in runtime_items if keyword == "HEALTHCHECK"]
