@@ -321,6 +321,16 @@ Producer::Producer(const Config& config, ClientCallbacks callbacks, DeliveryCall
 Producer::~Producer() {
   // Give queued records a last chance; the runtime flushes explicitly before this on a clean shutdown.
   if (handle_) rd_kafka_flush(handle_.get(), 5000);
+  for (auto& [name, topic] : topics_) rd_kafka_topic_destroy(topic);
+}
+
+rd_kafka_topic_t* Producer::topic_handle(std::string_view topic) {
+  if (auto it = topics_.find(topic); it != topics_.end()) return it->second;
+  std::string name(topic);
+  rd_kafka_topic_t* handle = rd_kafka_topic_new(handle_.get(), name.c_str(), nullptr);
+  if (handle == nullptr) return nullptr;
+  topics_.emplace(std::move(name), handle);
+  return handle;
 }
 
 void Producer::delivery_trampoline(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
@@ -346,14 +356,18 @@ KafkaError Producer::produce(std::string_view topic, std::optional<std::string_v
                           header.value.data(), static_cast<ssize_t>(header.value.size()));
     }
   }
-  std::string topic_name(topic);
+  rd_kafka_topic_t* handle_for_topic = topic_handle(topic);
+  if (handle_for_topic == nullptr) {
+    if (kafka_headers != nullptr) rd_kafka_headers_destroy(kafka_headers);
+    return KafkaError::from_code(rd_kafka_last_error());
+  }
   // Null pointers mean a null key / null value (tombstone) to librdkafka; empty views stay empty byte strings.
   void* key_bytes = key ? const_cast<char*>(key->data() != nullptr ? key->data() : "") : nullptr;
   std::size_t key_size = key ? key->size() : 0;
   void* value_bytes = value ? const_cast<char*>(value->data() != nullptr ? value->data() : "") : nullptr;
   std::size_t value_size = value ? value->size() : 0;
   rd_kafka_resp_err_t error = rd_kafka_producev(
-      handle_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      handle_.get(), RD_KAFKA_V_RKT(handle_for_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
       RD_KAFKA_V_KEY(key_bytes, key_size), RD_KAFKA_V_VALUE(value_bytes, value_size),
       RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition), RD_KAFKA_V_OPAQUE(opaque),
       RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_HEADERS(kafka_headers), RD_KAFKA_V_END);

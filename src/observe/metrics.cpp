@@ -47,7 +47,7 @@ Metrics::Metrics(std::string_view application_id)
   auto base = prometheus::Labels{{"application_id", application_id_}};
   processing_latency_ = &prometheus::BuildHistogram()
                              .Name("sluice_processing_latency_seconds")
-                             .Help("Time to run one input record through the topology, until its outputs are enqueued.")
+                             .Help("Time to run one input record through the topology, until its outputs are enqueued (one record in 64 is timed).")
                              .Labels(base)
                              .Register(*registry_)
                              .Add({}, latency_buckets());

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <librdkafka/rdkafka.h>
@@ -200,8 +201,16 @@ class Producer : private detail::CallbackOwner {
 
  private:
   static void delivery_trampoline(rd_kafka_t* handle, const rd_kafka_message_t* message, void* opaque);
+  // Topic handle for `topic`, created on first use: producing by handle spares librdkafka a topic lookup (a
+  // lock and string compares) per record, and the runtime a string copy.
+  rd_kafka_topic_t* topic_handle(std::string_view topic);
+  struct TopicHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const noexcept { return std::hash<std::string_view>{}(name); }
+  };
   DeliveryCallback on_delivery_;
   HandlePtr handle_;
+  std::unordered_map<std::string, rd_kafka_topic_t*, TopicHash, std::equal_to<>> topics_;
 };
 
 struct TopicInfo {

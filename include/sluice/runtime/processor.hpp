@@ -194,6 +194,11 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   std::vector<std::pair<TaskId, std::size_t>> changelog_slots_;  // delivery opaque -> (task, slot), per commit
   bool outputs_since_commit_ = false;
   std::int64_t records_since_buffer_check_ = 0;
+  // Records served per poll batch, and one in kLatencySample records is timed for the latency histogram.
+  static constexpr int kMaxBatch = 500;
+  static constexpr int kLatencySample = 64;
+  int records_since_latency_sample_ = 0;
+  std::int64_t batch_wall_ms_ = 0;  // wall clock at the start of the current batch (idle detection)
 
   // Metric handles resolved once, so the per-record path does no label lookups.
   std::vector<prometheus::Counter*> consumed_by_source_;
