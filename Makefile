@@ -38,3 +38,9 @@ kafka-stop:
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan
+
+# Nexmark: sluice vs the raw ceiling vs Kafka Streams, one table per query (docs/BENCHMARKS.md). Builds
+# build-release/, starts its own broker on port 39092, writes bench/results/. `make bench BENCH_ARGS=--quick`
+# for a smoke run of a few minutes, BENCH_ARGS="--queries q0,q5" for some queries.
+bench: deps
+	@bench/nexmark/run $(BENCH_ARGS)

@@ -1,14 +1,15 @@
 // bench_nexmark_probe: the measuring side of bench/nexmark/run, outside the processor under test.
 //
-//   progress --bootstrap H:P --group G --topic T --partitions P --pid PID [--then-topic R] [--broker-pid B]
-//            [--from-fraction 0.1] [--stall-seconds 120]
+//   progress --bootstrap H:P --group G --topic T --partitions P (--pid PID | --pid-file F) [--then-topic R] [--broker-pid B]
+//            [--then-repartition-of PREFIX] [--from-fraction 0.1] [--stall-seconds 120]
 //       Watches the group's committed offsets on T (asked of the group coordinator every 20 ms, without joining).
 //       t_from: the committed input first passes from-fraction of T's records; t_end: every partition of T is
 //       committed to its end and then, for each --then-topic (a repartition topic, in order), every partition
 //       is committed past its last record (read read_committed from the tail: a transactional topic ends with
 //       a commit marker, so its committed offset may stay one below the high watermark). CPU seconds
 //       (utime+stime of PID and of the broker, /proc/<pid>/stat) are sampled at both points; peak RSS (VmHWM)
-//       at the end. Prints one JSON line.
+//       at the end. --then-repartition-of X: every topic named X...-repartition, found once T is done (sluice
+//       and Kafka Streams name their repartition topics after the application id). Prints one JSON line.
 //   latency --bootstrap H:P --topic OUT --partitions P --seconds D [--warmup W] [--tail T]
 //           [--origin record|window_end] [--extra-ms X]
 //       Reads OUT read_committed from its current end for D + T seconds; each record's latency is the wall
@@ -47,10 +48,11 @@ using namespace std::chrono_literals;
 }
 
 struct Options {
-  std::string mode, bootstrap = "127.0.0.1:9092", group, topic, prefix, origin = "record";
+  std::string mode, bootstrap = "127.0.0.1:9092", group, topic, prefix, origin = "record", repartition_of;
   std::vector<std::string> then_topics;
   int partitions = 1;
   long pid = 0, broker_pid = 0;
+  std::string pid_file;  // progress: the processor's pid is written here once it is started
   double from_fraction = 0.1, seconds = 10, warmup = 2, tail = 5, stall_seconds = 120;
   long extra_ms = 0;
 };
@@ -157,7 +159,25 @@ std::vector<std::int64_t> last_records(const Options& options, const std::string
   return last;
 }
 
-int run_progress(const Options& options) {
+std::vector<std::string> topic_names(rd_kafka_t* client) {
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t listed = rd_kafka_metadata(client, 1, nullptr, &metadata, 30000);
+  if (listed != RD_KAFKA_RESP_ERR_NO_ERROR) die(std::string("metadata: ") + rd_kafka_err2str(listed));
+  std::vector<std::string> names;
+  for (int i = 0; i < metadata->topic_cnt; ++i) names.emplace_back(metadata->topics[i].topic);
+  rd_kafka_metadata_destroy(metadata);
+  return names;
+}
+
+int run_progress(Options options) {
+  // Started before the processor, so that even a fast one is watched from its first commit.
+  for (auto deadline = Clock::now() + 60s; !options.pid_file.empty() && options.pid <= 0;) {
+    std::ifstream file(options.pid_file);
+    long pid = 0;
+    if (file >> pid && pid > 0) options.pid = pid;
+    if (Clock::now() > deadline) die("no pid in " + options.pid_file);
+    if (options.pid <= 0) std::this_thread::sleep_for(10ms);  // waiting for the runner to start the processor
+  }
   rd_kafka_t* group_client = make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", options.bootstrap},
                                                              {"group.id", options.group},
                                                              {"enable.auto.commit", "false"},
@@ -209,7 +229,17 @@ int run_progress(const Options& options) {
   std::vector<std::int64_t> input_target(high);  // non-transactional input: its end is its high watermark
   wait_until(options.topic, input_target, true);
   t_input = Clock::now();
-  for (const std::string& topic : options.then_topics) {
+  std::vector<std::string> then_topics = options.then_topics;
+  if (!options.repartition_of.empty()) {
+    for (const std::string& name : topic_names(group_client)) {
+      const std::string suffix = "-repartition";
+      if (name.rfind(options.repartition_of, 0) == 0 && name.size() > suffix.size() &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        then_topics.push_back(name);
+      }
+    }
+  }
+  for (const std::string& topic : then_topics) {
     std::vector<std::int64_t> last = last_records(options, topic);
     for (auto& offset : last) offset = offset >= 0 ? offset + 1 : -1;
     last_change = Clock::now();
@@ -222,9 +252,11 @@ int run_progress(const Options& options) {
   auto seconds = [](Clock::duration span) { return std::chrono::duration<double>(span).count(); };
   std::printf(
       "{\"records\": %lld, \"measured_records\": %lld, \"seconds\": %.4f, \"input_seconds\": %.4f, "
-      "\"cpu_seconds\": %.3f, \"broker_cpu_seconds\": %.3f, \"peak_rss_kb\": %ld, \"total_seconds\": %.3f}\n",
+      "\"cpu_seconds\": %.3f, \"broker_cpu_seconds\": %.3f, \"peak_rss_kb\": %ld, \"total_seconds\": %.3f, "
+      "\"then_topics\": %zu}\n",
       static_cast<long long>(total), static_cast<long long>(total - done_from), seconds(t_end - t_from),
-      seconds(t_input - t_from), cpu_end - cpu_from, broker_end - broker_from, rss, seconds(t_end - started));
+      seconds(t_input - t_from), cpu_end - cpu_from, broker_end - broker_from, rss, seconds(t_end - started),
+      then_topics.size());
   return 0;
 }
 
@@ -376,8 +408,10 @@ int main(int argc, char** argv) {
     else if (flag == "--topic") options.topic = value;
     else if (flag == "--then-topic") options.then_topics.push_back(value);
     else if (flag == "--prefix") options.prefix = value;
+    else if (flag == "--then-repartition-of") options.repartition_of = value;
     else if (flag == "--partitions") options.partitions = std::atoi(value.c_str());
-    else if (flag == "--pid") options.pid = std::atol(value.c_str());
+      else if (flag == "--pid") options.pid = std::atol(value.c_str());
+    else if (flag == "--pid-file") options.pid_file = value;
     else if (flag == "--broker-pid") options.broker_pid = std::atol(value.c_str());
     else if (flag == "--from-fraction") options.from_fraction = std::atof(value.c_str());
     else if (flag == "--stall-seconds") options.stall_seconds = std::atof(value.c_str());
