@@ -29,6 +29,7 @@ public final class Main {
                      [--state-dir DIR]                             (default /tmp/kafka-streams)
                      [--threads N]                                 (default 1)
                      [--final-mode emit-strategy|suppress]         (default emit-strategy; q5, q7, q11)
+                     [--retention-ms N]                            (window/session store retention; default: Kafka Streams')
                      [--close-timeout-ms N]                        (default 30000)
                      [--config KEY=VALUE]...                       (any further StreamsConfig property)
                      [--describe]                                  (print the topology and exit)
@@ -44,6 +45,7 @@ public final class Main {
         String threads = "1";
         Queries.FinalMode finalMode = Queries.FinalMode.EMIT_STRATEGY;
         long closeTimeoutMs = 30_000;
+        Duration retention = null;
         boolean describe = false;
         List<String> extra = new ArrayList<>();
         try {
@@ -81,6 +83,7 @@ public final class Main {
                                         "--final-mode must be emit-strategy or suppress, not " + value);
                             };
                             case "--close-timeout-ms" -> closeTimeoutMs = Long.parseLong(value);
+                            case "--retention-ms" -> retention = Duration.ofMillis(Long.parseLong(value));
                             case "--config" -> {
                                 if (!value.contains("=")) {
                                     throw new IllegalArgumentException("--config takes KEY=VALUE, not " + value);
@@ -107,7 +110,7 @@ public final class Main {
 
         Topology topology;
         try {
-            topology = new Queries(input, output, finalMode).build(query);
+            topology = new Queries(input, output, finalMode, retention).build(query);
         } catch (IllegalArgumentException e) {
             System.err.println("kstreams: " + e.getMessage());
             System.exit(2);

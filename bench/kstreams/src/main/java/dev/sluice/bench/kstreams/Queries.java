@@ -44,12 +44,21 @@ final class Queries {
     private final String input;
     private final String output;
     private final FinalMode finalMode;
+    /** Retention of the window and session stores; null keeps Kafka Streams' default (window size or gap + grace). */
+    private final Duration retention;
     private final Serde<Event> events = Json.serde(Event.class);
 
-    Queries(String input, String output, FinalMode finalMode) {
+    Queries(String input, String output, FinalMode finalMode, Duration retention) {
         this.input = input;
         this.output = output;
         this.finalMode = finalMode;
+        this.retention = retention;
+    }
+
+    private <S extends org.apache.kafka.streams.processor.StateStore> Materialized<String, Long, S> store(String name) {
+        Materialized<String, Long, S> materialized = Materialized.<String, Long, S>as(name)
+                .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long());
+        return retention == null ? materialized : materialized.withRetention(retention);
     }
 
     Topology build(String query) {
@@ -103,8 +112,7 @@ final class Queries {
             windowed = windowed.emitStrategy(EmitStrategy.onWindowClose());
         }
         KTable<Windowed<String>, Long> counts = windowed.count(Named.as("count"),
-                Materialized.<String, Long, WindowStore<Bytes, byte[]>>as("q5-counts")
-                        .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()));
+                this.<WindowStore<Bytes, byte[]>>store("q5-counts"));
         finalResults(counts, "q5")
                 .map((window, count) -> KeyValue.pair(window.key(), new Output.Q5(Long.parseLong(window.key()),
                         window.window().start(), window.window().end(), count)), Named.as("format"))
@@ -121,8 +129,7 @@ final class Queries {
             windowed = windowed.emitStrategy(EmitStrategy.onWindowClose());
         }
         KTable<Windowed<String>, Long> maxima = windowed.reduce(Math::max, Named.as("max-price"),
-                Materialized.<String, Long, WindowStore<Bytes, byte[]>>as("q7-max-price")
-                        .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()));
+                this.<WindowStore<Bytes, byte[]>>store("q7-max-price"));
         finalResults(maxima, "q7")
                 .map((window, max) -> KeyValue.pair(window.key(), new Output.Q7(Long.parseLong(window.key()),
                         window.window().start(), window.window().end(), max)), Named.as("format"))
@@ -139,8 +146,7 @@ final class Queries {
             windowed = windowed.emitStrategy(EmitStrategy.onWindowClose());
         }
         KTable<Windowed<String>, Long> counts = windowed.count(Named.as("count"),
-                Materialized.<String, Long, SessionStore<Bytes, byte[]>>as("q11-counts")
-                        .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()));
+                this.<SessionStore<Bytes, byte[]>>store("q11-counts"));
         finalResults(counts, "q11")
                 .map((session, count) -> KeyValue.pair(session.key(), new Output.Q11(Long.parseLong(session.key()),
                         session.window().start(), session.window().end(), count)), Named.as("format"))
