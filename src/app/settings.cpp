@@ -437,11 +437,13 @@ const std::vector<SettingDefinition>& setting_definitions() {
        .maximum = 3'600'000},
       {.name = "transaction_timeout",
        .type = SettingType::duration,
-       .default_value = "10s",
+       .default_value = "60s",
        .description = "Exactly-once: how long the broker lets a transaction stay open (Kafka "
-                      "transaction.timeout.ms). When an instance dies without a successor taking its transactional "
-                      "id, its open transaction holds up read_committed readers of its output (and a new owner's "
-                      "committed offsets) until this expires; Kafka Streams uses 10s too.",
+                      "transaction.timeout.ms). It bounds two things: how long a broker outage is ridden out "
+                      "(librdkafka fails outputs not delivered within it, and the instance then restarts), and how "
+                      "long the open transaction of an instance that died and does not come back (scale-in by "
+                      "kill, lost node) holds up read_committed readers of its outputs and the new owner of its "
+                      "partitions. A restarted instance aborts its own at once.",
        .minimum = 1'000,
        .maximum = 900'000},
       {.name = "http_address",

@@ -95,6 +95,9 @@ struct Application {
                                           "--set", "window_idle_timeout=0",
                                           "--set", "processing_threads=" + std::to_string(threads),
                                           "--set", "session_timeout=" + session_timeout,
+                                          // A killed instance that never returns holds its open transaction
+                                          // (and so its partitions' next owner) until this expires.
+                                          "--set", "transaction_timeout=10s",
                                           "--set", "state_buffer_max_records=" + std::to_string(state_buffer_max_records)};
     if (!instance_id.empty()) arguments.insert(arguments.end(), {"--set", "instance_id=" + instance_id});
     return arguments;

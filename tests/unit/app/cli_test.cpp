@@ -140,7 +140,7 @@ TEST(InstanceIdentity, WithoutInstanceIdOutsideKubernetesMembershipIsDynamicWith
             first.transactional_id);
   EXPECT_NE(processor_options(settings_from({"state_dir=" + second_dir}), topology, {}).transactional_id,
             first.transactional_id);
-  EXPECT_EQ(first.transaction_timeout, std::chrono::milliseconds(10'000));
+  EXPECT_EQ(first.transaction_timeout, std::chrono::milliseconds(60'000));
   std::filesystem::remove_all(first_dir);
   std::filesystem::remove_all(second_dir);
 }
