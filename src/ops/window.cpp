@@ -3,6 +3,7 @@
 // Store layouts and exact semantics: README.md, "Stateful operators".
 #include <algorithm>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 
 #include "window.hpp"
@@ -100,12 +101,19 @@ std::optional<std::int64_t> closed_up_to(std::int64_t stream_time, std::int64_t 
 }
 
 // Collects the keys of an index family up to (and including) entries whose leading time is `last`.
-void collect_index(state::Store& store, std::uint8_t family, std::int64_t last, std::vector<std::string>& keys) {
+void collect_index(state::Store& store, std::uint8_t family, std::int64_t last, std::vector<std::string>& keys,
+                   std::int64_t* floor) {
   keys.clear();
-  store.scan(family, {}, times_up_to(last), [&](std::string_view key, std::string_view) {
+  std::string from;
+  if (floor != nullptr && *floor != INT64_MIN) {
+    if (*floor > last) return;  // everything up to `last` was collected already
+    append_time(from, *floor);
+  }
+  store.scan(family, from, times_up_to(last), [&](std::string_view key, std::string_view) {
     keys.emplace_back(key);
     return true;
   });
+  if (floor != nullptr) *floor = last == INT64_MAX ? INT64_MAX : last + 1;
 }
 
 namespace {
@@ -195,7 +203,7 @@ class TimeWindowAggregate final : public AggregateOperatorBase {
     AggregateTaskState& memory = task.memory;
     auto last_closed = closed_up_to(task.stream_time, grace_);
     if (!last_closed) return;
-    collect_index(task.store, 1, *last_closed, memory.collected);
+    collect_index(task.store, 1, *last_closed, memory.collected, &memory.index_floor[1]);
     Accumulator accumulator;
     for (const std::string& index_key : memory.collected) {
       IndexKey entry;
@@ -229,8 +237,13 @@ class TimeWindowAggregate final : public AggregateOperatorBase {
 
 // ---------------------------------------------------------------------------------------------------------
 // Session: per key, sessions [start, end] (first and last record time) separated by more than gap.
-// Family 0: [group key][end][start] -> accumulator.  Family 1 (index): [end][group key][start] -> "".
+// Family 0: [group key][start] -> [end][accumulator].  Family 1 (index): [end][group key][start] -> "".
 // A session is closed once stream time > end + gap + grace; a record is late once t + gap + grace < stream time.
+// Keyed by start, a session keeps its key while records extend it, so the write buffer folds a commit's
+// records into one put. The index is lazy: an entry keeps the end the session had when it was indexed; when
+// that end comes due, on_time finds the session's current end and either closes it or re-indexes it there,
+// and drops entries of sessions merged away. (Keying by end, as before, left a RocksDB tombstone and a
+// changelog record per extending record, and scans for a hot key walked over all of them.)
 class SessionAggregate final : public AggregateOperatorBase {
  public:
   SessionAggregate(std::string name, const topology::AggregateSpec& spec, std::size_t update_buffer_limit)
@@ -255,26 +268,29 @@ class SessionAggregate final : public AggregateOperatorBase {
                                            saturating_add(time, gap_), grace_, task.stream_time));
     }
 
-    // Sessions the record joins: start - gap <= time <= end + gap. Sessions of a key never overlap, so ordered
-    // by end they are ordered by start too: scan from end >= time - gap and stop at the first start > time + gap.
+    // Sessions the record joins: start - gap <= time <= end + gap. Sessions of a key never overlap, so in start
+    // order they are in end order too: scan the key's (few, open) sessions and stop at the first start > time + gap.
     struct Joined {
       std::int64_t start;
       std::int64_t end;
       std::string encoded;
     };
     std::vector<Joined> joined;
-    memory.store_key.assign(memory.group_key);
-    append_time(memory.store_key, saturating_sub(time, gap_));
     const std::size_t prefix = memory.group_key.size();
     const std::int64_t latest_start = saturating_add(time, gap_);
-    task.store.scan(0, memory.store_key, group_key_end(memory.group_key),
+    const std::int64_t earliest_end = saturating_sub(time, gap_);
+    task.store.scan(0, memory.group_key, group_key_end(memory.group_key),
                     [&](std::string_view key, std::string_view value) {
-                      if (key.size() != prefix + 2 * time_bytes) corrupt_state(name(), "session key");
-                      const std::int64_t end = read_time(key.substr(prefix));
-                      const std::int64_t start = read_time(key.substr(prefix + time_bytes));
+                      if (key.size() != prefix + time_bytes || value.size() < time_bytes) {
+                        corrupt_state(name(), "session key");
+                      }
+                      const std::int64_t start = read_time(key.substr(prefix));
                       if (start > latest_start) return false;
+                      const std::int64_t end = read_time(value);
                       // A closed session is finished (emitted or about to be): a record does not reopen it.
-                      if (!is_closed(end, task.stream_time)) joined.push_back(Joined{start, end, std::string(value)});
+                      if (end >= earliest_end && !is_closed(end, task.stream_time)) {
+                        joined.push_back(Joined{start, end, std::string(value.substr(time_bytes))});
+                      }
                       return true;
                     });
 
@@ -293,29 +309,32 @@ class SessionAggregate final : public AggregateOperatorBase {
     core::Status added = aggregations_.add(merged, memory.arguments, time);
     if (!added.ok()) return std::move(added).error();  // nothing written yet
 
-    bool unchanged_bounds = false;  // the record fell inside one session: same keys, new value
+    bool indexed = false;  // the resulting session keeps the key (and so the index entry) of one it joined
     for (const Joined& other : joined) {
-      if (other.start == start && other.end == end) {
-        unchanged_bounds = true;
-        continue;
+      if (other.start == start) {
+        indexed = true;
+      } else {
+        // Merged away: its state goes (its index entry is dropped when it comes due).
+        session_key(memory, other.start);
+        task.store.remove(0, memory.store_key);
       }
-      // Merged away: its state and index entry go, and a pending update of it is never emitted.
-      session_key(memory, other.start, other.end);
-      task.store.remove(0, memory.store_key);
-      memory.index_key.clear();
-      append_index_key(memory.index_key, other.end, memory.group_key, other.start);
-      task.store.remove(1, memory.index_key);
-      if (auto pending = memory.pending.find(memory.index_key); pending != memory.pending.end()) {
-        memory.pending.erase(pending);
+      if (other.start != start || other.end != end) {
+        // A pending update of the old bounds is never emitted.
+        memory.index_key.clear();
+        append_index_key(memory.index_key, other.end, memory.group_key, other.start);
+        if (auto pending = memory.pending.find(memory.index_key); pending != memory.pending.end()) {
+          memory.pending.erase(pending);
+        }
       }
     }
-    session_key(memory, start, end);
+    session_key(memory, start);
     memory.encoded.clear();
+    append_time(memory.encoded, end);
     aggregations_.encode(merged, memory.encoded);
     task.store.put(0, memory.store_key, memory.encoded);
     memory.index_key.clear();
     append_index_key(memory.index_key, end, memory.group_key, start);
-    if (!unchanged_bounds) task.store.put(1, memory.index_key, {});
+    if (!indexed) task.store.put(1, memory.index_key, {});
     if (!emit_final()) {
       publish_update(context, memory, memory.index_key,
                      make_output(std::move(record.key), WindowBounds{start, end}, merged));
@@ -328,22 +347,46 @@ class SessionAggregate final : public AggregateOperatorBase {
     AggregateTaskState& memory = task.memory;
     auto last_closed = closed_up_to(task.stream_time, saturating_add(saturating_add(gap_, grace_), 1));
     if (!last_closed) return;
-    collect_index(task.store, 1, *last_closed, memory.collected);
-    Accumulator accumulator;
+    collect_index(task.store, 1, *last_closed, memory.collected, &memory.index_floor[1]);
+    // Sessions that close now, emitted in (end, key, start) order like windows; an entry whose session grew
+    // past last_closed moves to the session's current end instead.
+    struct Closing {
+      std::int64_t end;
+      std::string_view group_key;
+      std::int64_t start;
+      std::string encoded;
+    };
+    std::vector<Closing> closing;
     for (const std::string& index_key : memory.collected) {
       IndexKey entry;
       if (!parse_index_key(index_key, entry)) corrupt_state(name(), "session index key");
-      memory.store_key.assign(entry.group_key);
-      append_time(memory.store_key, entry.time);
-      append_time(memory.store_key, entry.start);
-      if (emit_final()) {
-        if (!task.store.get(0, memory.store_key, memory.encoded)) corrupt_state(name(), "indexed session missing");
-        decode_accumulator(memory.encoded, accumulator);
-        context.out.emit(0, make_output(parse_group_key(memory, entry.group_key), WindowBounds{entry.start, entry.time},
-                                        accumulator));
-      }
-      task.store.remove(0, memory.store_key);
       task.store.remove(1, index_key);
+      memory.store_key.assign(entry.group_key);
+      append_time(memory.store_key, entry.start);
+      if (!task.store.get(0, memory.store_key, memory.encoded)) continue;  // merged into an earlier session
+      if (memory.encoded.size() < time_bytes) corrupt_state(name(), "session value");
+      const std::int64_t end = read_time(memory.encoded);
+      if (end > *last_closed) {
+        memory.index_key.clear();
+        append_index_key(memory.index_key, end, entry.group_key, entry.start);
+        task.store.put(1, memory.index_key, {});
+        continue;
+      }
+      closing.push_back(Closing{end, entry.group_key, entry.start, memory.encoded});
+    }
+    std::sort(closing.begin(), closing.end(), [](const Closing& a, const Closing& b) {
+      return std::tie(a.end, a.group_key, a.start) < std::tie(b.end, b.group_key, b.start);
+    });
+    Accumulator accumulator;
+    for (const Closing& session : closing) {
+      if (emit_final()) {
+        decode_accumulator(std::string_view(session.encoded).substr(time_bytes), accumulator);
+        context.out.emit(0, make_output(parse_group_key(memory, session.group_key),
+                                        WindowBounds{session.start, session.end}, accumulator));
+      }
+      memory.store_key.assign(session.group_key);
+      append_time(memory.store_key, session.start);
+      task.store.remove(0, memory.store_key);
     }
   }
 
@@ -352,9 +395,8 @@ class SessionAggregate final : public AggregateOperatorBase {
   bool is_closed(std::int64_t end, std::int64_t stream_time) const noexcept {
     return saturating_add(saturating_add(end, gap_), grace_) < stream_time;
   }
-  static void session_key(AggregateTaskState& memory, std::int64_t start, std::int64_t end) {
+  static void session_key(AggregateTaskState& memory, std::int64_t start) {
     memory.store_key.assign(memory.group_key);
-    append_time(memory.store_key, end);
     append_time(memory.store_key, start);
   }
 
@@ -455,7 +497,7 @@ class SlidingAggregate final : public AggregateOperatorBase {
     AggregateTaskState& memory = task.memory;
     // Close windows first: they read raw records that the expiry below may drop in the same call.
     if (auto last_closed = closed_up_to(task.stream_time, saturating_add(grace_, 1))) {
-      collect_index(task.store, 1, *last_closed, memory.collected);
+      collect_index(task.store, 1, *last_closed, memory.collected, &memory.index_floor[1]);
       std::vector<RawRecord> records;
       for (const std::string& index_key : memory.collected) {
         IndexKey entry;
@@ -476,7 +518,7 @@ class SlidingAggregate final : public AggregateOperatorBase {
       }
     }
     if (auto last_expired = closed_up_to(task.stream_time, saturating_add(saturating_add(size_, grace_), 1))) {
-      collect_index(task.store, 2, *last_expired, memory.collected);
+      collect_index(task.store, 2, *last_expired, memory.collected, &memory.index_floor[2]);
       std::vector<std::string> raw_keys;
       for (const std::string& index_key : memory.collected) {
         IndexKey entry;

@@ -58,8 +58,12 @@ void append_index_key(std::string& out, std::int64_t time, std::string_view grou
 // The largest window end that is closed when closing lags stream time by `delay` (end <= stream - delay);
 // nullopt when nothing can be closed yet (no record seen, or the subtraction would underflow).
 [[nodiscard]] std::optional<std::int64_t> closed_up_to(std::int64_t stream_time, std::int64_t delay);
-// Collects the keys of an index family (keys lead with a time) whose time is <= `last`, in order.
-void collect_index(state::Store& store, std::uint8_t family, std::int64_t last, std::vector<std::string>& keys);
+// Collects the keys of an index family (keys lead with a time) whose time is <= `last`, in order. With `floor`
+// (the first time that may still be present: every entry below it was collected and removed before), the scan
+// starts there, so it does not walk over the deletions of earlier calls (RocksDB tombstones), and is skipped
+// when `last` is below it; *floor then moves past `last`. Callers remove every key collected.
+void collect_index(state::Store& store, std::uint8_t family, std::int64_t last, std::vector<std::string>& keys,
+                   std::int64_t* floor = nullptr);
 
 // Store contents that do not decode are not a property of a record: they mean a bug or a damaged store.
 [[noreturn]] void corrupt_state(const std::string& operator_name, std::string_view what);
@@ -78,6 +82,9 @@ class AggregateTaskState final : public OperatorTaskState {
   std::string index_key;
   std::string encoded;
   std::vector<std::string> collected;  // keys gathered during a scan (the store may not change inside one)
+  // Per index family: the first time not yet collected (see collect_index). Starts over whenever the task's
+  // state is rebuilt (an abort discards the removals, and the runtime then creates this memory anew).
+  std::int64_t index_floor[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
 };
 
 // What every aggregate shares. Subclasses implement process() and on_time(); on_commit() is here.
