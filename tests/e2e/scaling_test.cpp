@@ -203,6 +203,24 @@ class BackgroundLoad {
   std::thread thread_;
 };
 
+// Three static members "<prefix>0..2" with `threads` processing threads each, started one after another;
+// returns once all are ready.
+std::vector<RunningTopology> start_static_group(Application& application, const std::string& prefix, int threads,
+                                                const std::string& session) {
+  std::vector<RunningTopology> instances;
+  for (int i = 0; i < 3; ++i) {
+    instances.push_back(
+        start(application, application.arguments(std::to_string(i), prefix + std::to_string(i), threads, session)));
+  }
+  return instances;
+}
+
+std::vector<const RunningTopology*> pointers(const std::vector<RunningTopology>& instances) {
+  std::vector<const RunningTopology*> result;
+  for (const auto& instance : instances) result.push_back(&instance);
+  return result;
+}
+
 }  // namespace
 
 TEST(Scaling, ScaleOutUnderLoadThenKillOneAndStopAnotherIsExact) {
@@ -275,16 +293,8 @@ TEST(Scaling, StaticMemberRestartWithinSessionTimeoutDoesNotRebalanceTheOthers) 
   const std::string member_prefix = application.id + "-member-";
 
   produce(application.input, clicks.slices[0]);
-  std::vector<RunningTopology> instances;
-  for (int i = 0; i < 3; ++i) {
-    instances.push_back(start(application, application.arguments(std::to_string(i), member_prefix + std::to_string(i),
-                                                                  1, session)));
-  }
-  auto all = [&] {
-    std::vector<const RunningTopology*> pointers;
-    for (const auto& instance : instances) pointers.push_back(&instance);
-    return pointers;
-  };
+  std::vector<RunningTopology> instances = start_static_group(application, member_prefix, 1, session);
+  auto all = [&] { return pointers(instances); };
   wait_all_ready(all(), std::chrono::steady_clock::now());
   // The group has settled when the three own every input and repartition partition between them.
   ASSERT_TRUE(eventually(
@@ -336,16 +346,8 @@ TEST(Scaling, RollingRestartOfEveryInstanceUnderLoadIsExact) {
   const std::string member_prefix = application.id + "-pod-";
 
   produce(application.input, clicks.slices[0]);
-  std::vector<RunningTopology> instances;
-  for (int i = 0; i < 3; ++i) {
-    instances.push_back(start(application, application.arguments(std::to_string(i), member_prefix + std::to_string(i),
-                                                                  2, session)));
-  }
-  auto all = [&] {
-    std::vector<const RunningTopology*> pointers;
-    for (const auto& instance : instances) pointers.push_back(&instance);
-    return pointers;
-  };
+  std::vector<RunningTopology> instances = start_static_group(application, member_prefix, 2, session);
+  auto all = [&] { return pointers(instances); };
   wait_all_ready(all(), std::chrono::steady_clock::now());
   std::vector<double> restart_seconds, restored;
   {
