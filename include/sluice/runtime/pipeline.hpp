@@ -79,6 +79,7 @@ struct TaskState {
   ops::TaskTime time;
   std::int64_t last_input_wall_ms = 0;
   std::int64_t observed_stream_time_ms = INT64_MIN;  // max event time of input records (no idle advance)
+  std::int64_t timed_stream_time_ms = INT64_MIN;     // stream time at the last on_time call (Processor)
 };
 
 // A topic the pipeline reads: a user source or a repartition topic.

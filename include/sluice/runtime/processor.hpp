@@ -144,6 +144,8 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   bool commit_transaction(const std::vector<kafka::TopicPartition>& offsets, const char* why);
   void abort_transaction(const char* why);
   void update_gauges();
+  // Runs the on_time hooks of every ready task whose stream time moved since they last ran.
+  void close_due_windows();
   // Instance-wide gauges summed over processing threads: each thread adds the change of its own share.
   static void set_share(prometheus::Gauge& gauge, double& share, double value) {
     gauge.Increment(value - share);
@@ -199,6 +201,7 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   static constexpr int kLatencySample = 64;
   int records_since_latency_sample_ = 0;
   std::int64_t batch_wall_ms_ = 0;  // wall clock at the start of the current batch (idle detection)
+  std::int64_t served_since_timing_ = 0;  // records processed since close_due_windows() last ran
 
   // Metric handles resolved once, so the per-record path does no label lookups.
   std::vector<prometheus::Counter*> consumed_by_source_;
