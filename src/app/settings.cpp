@@ -511,7 +511,7 @@ const std::vector<SettingDefinition>& setting_definitions() {
        .maximum = 10'000'000},
       {.name = "consumer_queue_max_kbytes",
        .type = SettingType::integer,
-       .default_value = "16384",
+       .default_value = "65536",
        .description = "Most input (in KiB) prefetched per consumer ahead of processing (librdkafka "
                       "queued.max.messages.kbytes); bounds memory use.",
        .minimum = 1'024,
