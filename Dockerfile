@@ -36,6 +36,7 @@ RUN apt-get update \
       libc6 \
       libcivetweb1 \
       libgcc-s1 \
+      libjemalloc2 \
       liblz4-1 \
       libprometheus-cpp-core1.0 \
       librdkafka1 \
