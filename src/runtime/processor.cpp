@@ -340,7 +340,8 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
     // producer poll, commit check) between records; the batch is small enough to keep commits on time.
     batch_wall_ms_ = clock_.wall_ms();
     bool state_full = false;
-    for (int served = 0; message; ) {
+    int served = 0;
+    while (message) {
       if (message.error() == RD_KAFKA_RESP_ERR_NO_ERROR) {
         process(message);
       } else if (message.error() != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -351,14 +352,13 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
         records_since_buffer_check_ = 0;
         state_full = buffered_state_changes() >= static_cast<std::size_t>(options_.state_buffer_max_records);
       }
-      ++served_since_timing_;
       if (state_full || ++served >= kMaxBatch || stop_requested || fatal_error_ || !restoring_.empty()) break;
       message = consumer_->poll(0ms);
     }
     // Windows close as soon as stream time passes them, not only at commits: their results go into the open
     // transaction (or the producer queue) at once, and the commit does not carry the whole burst of a
     // window boundary. on_time is cheap when nothing is due (it skips index scans below what it collected).
-    if (served_since_timing_ > 0) close_due_windows();
+    if (served > 0) close_due_windows();
     producer_->poll(0ms);
     now = monotonic_ms(clock_);
     if (now >= next_commit_ms || state_full) {
@@ -624,7 +624,6 @@ std::size_t Processor::buffered_state_changes() const {
 }
 
 void Processor::close_due_windows() {
-  served_since_timing_ = 0;
   for (auto& [id, task] : tasks_) {
     if (!task.stores || restoring_.count(id) != 0) continue;
     if (task.time.stream_time_ms == task.timed_stream_time_ms) continue;

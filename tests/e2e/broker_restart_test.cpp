@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/click_workload.hpp"
 #include "support/kafka_test_support.hpp"
 
 using namespace sluice::testing;
@@ -112,7 +113,7 @@ TEST(BrokerRestart, ProcessorRidesOutABrokerRestart) {
   auto records = consume_to_end(output, partitions, 120s);
 
   std::map<std::string, std::int64_t> last;
-  std::size_t repeated = 0, wrong = 0, missing = 0, extra = 0;
+  std::size_t repeated = 0;
   std::string first_repeat;
   for (const auto& record : records) {
     ASSERT_TRUE(record.key && record.value);
@@ -125,15 +126,7 @@ TEST(BrokerRestart, ProcessorRidesOutABrokerRestart) {
       it->second = count;
     }
   }
-  for (const auto& [user, count] : expected) {
-    auto it = last.find(user);
-    if (it == last.end()) {
-      ++missing;
-    } else if (it->second != count) {
-      ++wrong;
-    }
-  }
-  for (const auto& [user, count] : last) extra += expected.count(user) == 0;
+  const auto [missing, wrong, extra] = compare_values(expected, last);
   EXPECT_EQ(repeated, 0u) << "an update was seen again: " << first_repeat;
   EXPECT_EQ(missing, 0u);
   EXPECT_EQ(extra, 0u);

@@ -304,16 +304,7 @@ TEST(ExactlyOnce, KillNineRepeatedlyEmitUpdateNoDuplicateUpdates) {
       it->second = count;
     }
   }
-  std::size_t wrong = 0, missing = 0, extra = 0;
-  for (const auto& [window, count] : expected) {
-    auto it = last_value.find(window);
-    if (it == last_value.end()) {
-      ++missing;
-    } else if (it->second != count) {
-      ++wrong;
-    }
-  }
-  for (const auto& [window, count] : last_value) extra += expected.count(window) == 0;
+  const auto [missing, wrong, extra] = compare_values(expected, last_value);
   EXPECT_EQ(repeated, 0u) << "updates whose count did not increase (seen again after a crash); first: "
                           << first_repeat;
   EXPECT_EQ(missing, 0u);

@@ -215,6 +215,14 @@ std::vector<RunningTopology> start_static_group(Application& application, const 
   return instances;
 }
 
+// SIGTERM to every instance; each must commit and exit 0.
+void stop_all(std::vector<RunningTopology>& instances) {
+  for (auto& instance : instances) {
+    instance.process->signal(SIGTERM);
+    EXPECT_EQ(instance.process->wait(60s), 0) << instance.process->log();
+  }
+}
+
 std::vector<const RunningTopology*> pointers(const std::vector<RunningTopology>& instances) {
   std::vector<const RunningTopology*> result;
   for (const auto& instance : instances) result.push_back(&instance);
@@ -333,10 +341,7 @@ TEST(Scaling, StaticMemberRestartWithinSessionTimeoutDoesNotRebalanceTheOthers) 
 
   auto comparison = application.finish(clicks, all());
   EXPECT_TRUE(comparison.exact()) << comparison.describe();
-  for (auto& instance : instances) {
-    instance.process->signal(SIGTERM);
-    EXPECT_EQ(instance.process->wait(60s), 0) << instance.process->log();
-  }
+  stop_all(instances);
 }
 
 TEST(Scaling, RollingRestartOfEveryInstanceUnderLoadIsExact) {
@@ -370,8 +375,5 @@ TEST(Scaling, RollingRestartOfEveryInstanceUnderLoadIsExact) {
   std::cout << "[ figures ] rolling restart of 3 static instances with 2 threads each: restart seconds "
             << restart_seconds[0] << ", " << restart_seconds[1] << ", " << restart_seconds[2]
             << "; records restored " << restored[0] << ", " << restored[1] << ", " << restored[2] << "\n";
-  for (auto& instance : instances) {
-    instance.process->signal(SIGTERM);
-    EXPECT_EQ(instance.process->wait(60s), 0) << instance.process->log();
-  }
+  stop_all(instances);
 }

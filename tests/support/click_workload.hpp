@@ -108,6 +108,26 @@ inline std::vector<TestRecord> closing_markers(int partitions, std::int64_t clos
   return markers;
 }
 
+// How the last values per key in an output differ from the expected ones.
+struct MapDifference {
+  std::size_t missing = 0, wrong = 0, extra = 0;
+};
+
+template <typename Key>
+MapDifference compare_values(const std::map<Key, std::int64_t>& expected, const std::map<Key, std::int64_t>& actual) {
+  MapDifference difference;
+  for (const auto& [key, value] : expected) {
+    auto it = actual.find(key);
+    if (it == actual.end()) {
+      ++difference.missing;
+    } else if (it->second != value) {
+      ++difference.wrong;
+    }
+  }
+  for (const auto& [key, value] : actual) difference.extra += expected.count(key) == 0;
+  return difference;
+}
+
 // Emit-final output compared with the oracle: every (user, window) exactly once with the right count.
 struct FinalComparison {
   std::size_t results = 0, duplicates = 0, missing = 0, extra = 0, wrong = 0, bad_end = 0;
@@ -135,15 +155,10 @@ inline FinalComparison compare_final(const std::vector<TestRecord>& output,
     comparison.bad_end += value.at("window_end").get<std::int64_t>() != window.second + size_ms;
     if (!seen.emplace(window, value.at(count_field).get<std::int64_t>()).second) ++comparison.duplicates;
   }
-  for (const auto& [window, count] : expected) {
-    auto it = seen.find(window);
-    if (it == seen.end()) {
-      ++comparison.missing;
-    } else if (it->second != count) {
-      ++comparison.wrong;
-    }
-  }
-  for (const auto& [window, count] : seen) comparison.extra += expected.count(window) == 0;
+  const MapDifference difference = compare_values(expected, seen);
+  comparison.missing = difference.missing;
+  comparison.wrong = difference.wrong;
+  comparison.extra += difference.extra;
   comparison.results = seen.size();
   return comparison;
 }

@@ -201,7 +201,6 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   static constexpr int kLatencySample = 64;
   int records_since_latency_sample_ = 0;
   std::int64_t batch_wall_ms_ = 0;  // wall clock at the start of the current batch (idle detection)
-  std::int64_t served_since_timing_ = 0;  // records processed since close_due_windows() last ran
 
   // Metric handles resolved once, so the per-record path does no label lookups.
   std::vector<prometheus::Counter*> consumed_by_source_;
