@@ -348,7 +348,7 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
         logger_.warn(component_, "consumer: " + message.error_message());
       }
       // Commit early when state changes pile up (bounded memory).
-      if (++records_since_buffer_check_ >= 1000) {
+      if (++records_since_buffer_check_ >= kBufferCheckRecords) {
         records_since_buffer_check_ = 0;
         state_full = buffered_state_changes() >= static_cast<std::size_t>(options_.state_buffer_max_records);
       }

@@ -196,6 +196,11 @@ class Processor final : public kafka::RebalanceListener, public OutputCollector 
   std::vector<std::pair<TaskId, std::size_t>> changelog_slots_;  // delivery opaque -> (task, slot), per commit
   bool outputs_since_commit_ = false;
   std::int64_t records_since_buffer_check_ = 0;
+  // The state buffer bound is checked every kBufferCheckRecords records (a walk over the tasks' stores), so a
+  // commit holds at most that many records' changes beyond state_buffer_max_records. It was 1000, and a
+  // crash between a commit and its local apply then replayed up to 1000 records' changes more than the bound
+  // (the kill -9 test saw 5,616 against 5,000 + 64).
+  static constexpr int kBufferCheckRecords = 16;
   // Records served per poll batch, and one in kLatencySample records is timed for the latency histogram.
   static constexpr int kMaxBatch = 500;
   static constexpr int kLatencySample = 64;
