@@ -352,7 +352,8 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
         records_since_buffer_check_ = 0;
         state_full = buffered_state_changes() >= static_cast<std::size_t>(options_.state_buffer_max_records);
       }
-      if (state_full || ++served >= kMaxBatch || stop_requested || fatal_error_ || !restoring_.empty()) break;
+      ++served;
+      if (state_full || served >= kMaxBatch || stop_requested || fatal_error_ || !restoring_.empty()) break;
       message = consumer_->poll(0ms);
     }
     // Windows close as soon as stream time passes them, not only at commits: their results go into the open
