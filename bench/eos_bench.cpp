@@ -38,7 +38,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sluice/kafka/client.hpp"
+#include "sluice/kafka/librdkafka.hpp"
 #include "support/kafka_test_support.hpp"
 
 using namespace sluice::testing;
@@ -75,7 +75,7 @@ void produce_events(const std::string& topic, std::int64_t count, double rate, c
                                   {"enable.idempotence", "true"},
                                   {"linger.ms", rate > 0 ? "1" : "20"},
                                   {"queue.buffering.max.messages", "500000"}};
-  sluice::kafka::Producer producer(config, quiet(),
+  auto producer = sluice::kafka::make_producer(config, quiet(),
                                    [&](const sluice::kafka::KafkaError& error, const sluice::kafka::DeliveryReport&) {
                                      if (!error.ok()) ++failures;
                                    });
@@ -86,7 +86,7 @@ void produce_events(const std::string& topic, std::int64_t count, double rate, c
     if (rate > 0) {
       auto due = start + std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(i / rate));
       if (due > Steady::now()) {
-        producer.poll(0ms);
+        producer->poll(0ms);
         std::this_thread::sleep_until(due);
       }
     }
@@ -98,17 +98,17 @@ void produce_events(const std::string& topic, std::int64_t count, double rate, c
                  {"sent_us", wall_us()}}
                 .dump();
     for (;;) {
-      auto error = producer.produce(topic, key, value, 0, nullptr);
-      if (error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        producer.poll(5ms);
+      auto error = producer->produce(topic, key, value, 0, nullptr);
+      if (error.code == sluice::kafka::ErrorCode::queue_full) {
+        producer->poll(5ms);
         continue;
       }
       if (!error.ok()) throw std::runtime_error("produce: " + error.message);
       break;
     }
-    if (i % 1000 == 0) producer.poll(0ms);
+    if (i % 1000 == 0) producer->poll(0ms);
   }
-  if (!producer.flush(120s).ok() || failures > 0) throw std::runtime_error("input not acknowledged");
+  if (!producer->flush(120s).ok() || failures > 0) throw std::runtime_error("input not acknowledged");
 }
 
 // Reads `topic` with read_committed from its current end and records, for every value with "phase":"latency",
@@ -117,7 +117,7 @@ class LatencyReader {
  public:
   explicit LatencyReader(const std::string& topic) {
     PartitionOffsets end = end_offsets(topic, partitions);
-    consumer_ = std::make_unique<sluice::kafka::Consumer>(
+    consumer_ = sluice::kafka::make_consumer(
         sluice::kafka::Config{{"bootstrap.servers", bootstrap()},
                               {"group.id", unique_name("bench-latency")},
                               {"enable.auto.commit", "false"},
@@ -144,7 +144,7 @@ class LatencyReader {
   void run() {
     while (!stop_) {
       sluice::kafka::Message message = consumer_->poll(50ms);
-      if (!message || message.error() != RD_KAFKA_RESP_ERR_NO_ERROR || !message.has_value()) continue;
+      if (!message || !message.ok() || !message.has_value()) continue;
       std::int64_t now = wall_us();
       json value = json::parse(message.value(), nullptr, false);
       if (!value.is_object() || value.value("phase", "") != "latency") continue;

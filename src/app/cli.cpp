@@ -24,6 +24,7 @@
 #include "sluice/observe/log.hpp"
 #include "sluice/observe/metrics.hpp"
 #include "sluice/runtime/pipeline.hpp"
+#include "sluice/kafka/librdkafka.hpp"
 #include "sluice/runtime/processor.hpp"
 #include "sluice/state/store.hpp"
 #include "sluice/topology/describe.hpp"
@@ -253,11 +254,13 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   state_options.directory = options.state_dir + "/" + topology->application_id;
   state_options.memory_bytes = options.state_memory_bytes;
   options.state_resources = state::make_state_resources(state_options);
+  // The production Kafka clients, built here and handed to the runtime, which sees only their interfaces.
+  std::unique_ptr<kafka::ClientFactory> clients = kafka::librdkafka_clients();
   std::vector<runtime::RunOutcome> outcomes(static_cast<std::size_t>(threads), runtime::RunOutcome::stopped);
   auto run_thread = [&](int thread) {
     auto& outcome = outcomes[static_cast<std::size_t>(thread)];
     try {
-      runtime::Processor processor(pipeline, thread_options(options, thread), metrics, logger, clock,
+      runtime::Processor processor(pipeline, thread_options(options, thread), *clients, metrics, logger, clock,
                                    health.thread(thread));
       outcome = processor.run(stop_requested);
     } catch (const kafka::ConfigError& error) {

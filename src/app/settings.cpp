@@ -17,6 +17,7 @@
 
 #include "sluice/core/duration.hpp"
 #include "sluice/core/suggest.hpp"
+#include "sluice/kafka/client_config.hpp"
 
 namespace sluice::app {
 namespace {
@@ -33,28 +34,7 @@ constexpr std::array<std::string_view, 6> kScriptEnvironmentVariables = {
     "SLUICE_KAFKA_HEAP",     "SLUICE_CACHE",      "SLUICE_BUILD_DIR",
 };
 
-// librdkafka properties that sluice sets itself. Letting users override them would silently break the
-// processing guarantee or make two settings fight over one property, so they are rejected with the reason.
-struct ControlledKafkaProperty {
-  std::string_view property;
-  std::string_view reason;
-};
-constexpr std::array<ControlledKafkaProperty, 14> kControlledKafkaProperties = {{
-    {"bootstrap.servers", "use bootstrap_servers (or --bootstrap) instead"},
-    {"metadata.broker.list", "use bootstrap_servers (or --bootstrap) instead"},
-    {"group.id", "the consumer group is always the topology's application_id"},
-    {"group.instance.id", "use instance_id instead"},
-    {"enable.auto.commit", "sluice commits offsets itself, only after records are fully processed"},
-    {"enable.auto.offset.store", "sluice stores offsets itself, only after records are fully processed"},
-    {"isolation.level", "sluice chooses it to match processing_guarantee"},
-    {"transactional.id", "sluice derives transactional ids itself to keep them unique per task"},
-    {"transaction.timeout.ms", "use transaction_timeout instead"},
-    {"partition.assignment.strategy", "sluice chooses the assignor its task and state handling relies on"},
-    {"max.poll.interval.ms", "use max_poll_interval instead"},
-    {"session.timeout.ms", "use session_timeout instead"},
-    {"queue.buffering.max.messages", "use producer_queue_max_records instead"},
-    {"queued.max.messages.kbytes", "use consumer_queue_max_kbytes instead"},
-}};
+
 
 // Substrings (of the lower-cased name) that mark a value as secret; see is_secret_setting().
 constexpr std::array<std::string_view, 10> kSecretNameParts = {
@@ -83,12 +63,6 @@ const SettingDefinition* find_definition(std::string_view name) {
   return nullptr;
 }
 
-const ControlledKafkaProperty* find_controlled_kafka_property(std::string_view property) {
-  for (const auto& controlled : kControlledKafkaProperties) {
-    if (controlled.property == property) return &controlled;
-  }
-  return nullptr;
-}
 
 std::string_view type_name(SettingType type) {
   switch (type) {
@@ -679,7 +653,7 @@ std::variant<Settings, std::vector<SettingsError>> load_settings(const SettingsS
       std::string property = assignment.name.substr(kKafkaPrefix.size());
       if (property.empty()) {
         errors.push_back({std::move(assignment.origin), "missing the librdkafka property name after \"kafka.\""});
-      } else if (const auto* controlled = find_controlled_kafka_property(property)) {
+      } else if (const auto* controlled = kafka::find_controlled_property(property)) {
         errors.push_back({std::move(assignment.origin),
                           assignment.name + " cannot be set: " + std::string(controlled->reason)});
       } else {
@@ -770,7 +744,7 @@ std::string settings_reference_markdown() {
          "itself are rejected:\n\n"
          "| Property | Why |\n"
          "|---|---|\n";
-  for (const auto& controlled : kControlledKafkaProperties) {
+  for (const auto& controlled : kafka::controlled_properties()) {
     out += "| `kafka." + std::string(controlled.property) + "` | " + std::string(controlled.reason) + " |\n";
   }
   out += "\nValues of settings whose names contain `password`, `secret`, `token`, `credential`, `private`, "

@@ -27,6 +27,7 @@ std::string_view to_string(RecordErrorKind kind) noexcept {
     case RecordErrorKind::arithmetic: return "arithmetic";
     case RecordErrorKind::invalid_value: return "invalid_value";
     case RecordErrorKind::late: return "late";
+    case RecordErrorKind::output_rejected: return "output_rejected";
   }
   return "unknown";
 }

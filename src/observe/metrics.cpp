@@ -72,6 +72,10 @@ Metrics::Metrics(std::string_view application_id)
                                 "Output records the broker did not acknowledge (their inputs are reprocessed).",
                                 application_id_)
                             .Add({});
+  rewinds_ = &counter(*registry_, "sluice_rewinds_total",
+                      "Rollbacks to the last commit: inputs re-read from their committed offsets, state restored.",
+                      application_id_)
+                  .Add({});
   auto gauge = [&](const std::string& name, const std::string& help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Labels(base).Register(*registry_).Add({});
   };

@@ -73,13 +73,32 @@ class TestDriver::Collector final : public OutputCollector {
   TestDriver& driver_;
 };
 
+// The driver's commits always succeed: its changelog is the memory stores themselves, and there is nothing to
+// make durable.
+class TestDriver::Durable final : public ChangelogSink, public Committer {
+ public:
+  void begin_changelog() override {}
+  void write_changelog(const TaskId&, std::size_t, std::string_view, std::string_view, std::optional<std::string_view>,
+                       std::int64_t) override {}
+  std::vector<std::int64_t> changelog_offsets(const TaskId&, std::size_t slots) const override {
+    return std::vector<std::int64_t>(slots, -1);
+  }
+  CommitResult commit(const std::vector<kafka::TopicPartition>&, const char*) override { return CommitResult::committed; }
+};
+
 TestDriver::TestDriver(const topology::Topology& topology, const core::Clock& clock,
                        std::map<std::string, std::int32_t> partitions)
     : TestDriver(topology, clock, std::move(partitions), Options{}) {}
 
 TestDriver::TestDriver(const topology::Topology& topology, const core::Clock& clock,
                        std::map<std::string, std::int32_t> partitions, Options options)
-    : clock_(clock), options_(options), pipeline_(topology), state_(clock),
+    : clock_(clock),
+      options_(options),
+      pipeline_(topology),
+      state_(clock),
+      tasks_(pipeline_, state_,
+             [](const TaskId&, const std::vector<std::uint8_t>& families) { return state::make_memory_task_stores(families); },
+             options.default_idle_timeout_ms),
       partitions_(std::move(partitions)) {}
 
 TestDriver::~TestDriver() = default;
@@ -90,15 +109,7 @@ std::int32_t TestDriver::partition_count(const std::string& topic) const {
 }
 
 TaskState& TestDriver::task(int subtopology, std::int32_t partition) {
-  TaskId id{subtopology, partition};
-  auto it = tasks_.find(id);
-  if (it != tasks_.end()) return it->second;
-  TaskState& created = tasks_[id];
-  created.id = id;
-  const auto& families = pipeline_.store_families(subtopology);
-  if (!families.empty()) created.stores = state::make_memory_task_stores(families);
-  pipeline_.init_task(created);
-  return created;
+  return tasks_.open(TaskId{subtopology, partition}, clock_.wall_ms());
 }
 
 void TestDriver::run(std::size_t source, const std::string& topic, std::int32_t partition,
@@ -152,22 +163,18 @@ void TestDriver::punctuate() {
   Collector collector(*this);
   ProcessSummary summary;
   // Upstream sub-topologies first, so what they emit reaches downstream tasks before those act on time.
-  for (auto& [id, task] : tasks_) {
+  for (auto& [id, task] : tasks_.tasks()) {
     pipeline_.on_time(clock_.wall_ms(), options_.default_idle_timeout_ms, state_, task, collector);
     drain_repartitions(summary);
   }
 }
 
 void TestDriver::commit() {
+  // The production commit order (TaskManager::commit), with a commit that always succeeds.
   Collector collector(*this);
+  Durable durable;
   ProcessSummary summary;
-  for (auto& [id, task] : tasks_) {
-    pipeline_.on_commit(state_, task, collector);
-    drain_repartitions(summary);
-  }
-  for (auto& [id, task] : tasks_) {
-    if (task.stores) task.stores->apply(std::vector<std::int64_t>(task.stores->size(), -1), task.observed_stream_time_ms);
-  }
+  (void)tasks_.commit(clock_.wall_ms(), collector, durable, durable, "test", [&] { drain_repartitions(summary); });
 }
 
 std::size_t TestDriver::state_keys(int subtopology, std::int32_t partition, std::size_t slot, std::uint8_t family) {

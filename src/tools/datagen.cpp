@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/core/duration.hpp"
-#include "sluice/kafka/client.hpp"
+#include "sluice/kafka/librdkafka.hpp"
 
 namespace {
 
@@ -110,9 +110,9 @@ int main(int argc, char** argv) {
     if (level <= 4) std::cerr << "sluice-datagen: kafka: " << message << "\n";
   };
   try {
-    sluice::kafka::Admin admin(config, callbacks);
+    auto admin = sluice::kafka::make_admin(config, callbacks);
     sluice::kafka::NewTopic topic{options.topic, options.partitions, -1, {}};
-    auto error = admin.create_topics({topic}, 30s);
+    auto error = admin->create_topics({topic}, 30s);
     if (!error.ok()) {
       std::cerr << "sluice-datagen: cannot create " << options.topic << ": " << error.message << "\n";
       return 1;
@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
     config["linger.ms"] = "10";
     config["partitioner"] = "murmur2_random";
     std::int64_t failed = 0;
-    sluice::kafka::Producer producer(config, callbacks, [&](const sluice::kafka::KafkaError& delivery, const sluice::kafka::DeliveryReport&) {
+    auto producer = sluice::kafka::make_producer(config, callbacks, [&](const sluice::kafka::KafkaError& delivery, const sluice::kafka::DeliveryReport&) {
       if (!delivery.ok()) ++failed;
     });
     std::mt19937_64 random(options.seed);
@@ -131,9 +131,9 @@ int main(int argc, char** argv) {
       auto [key, value] = generate(options.kind, index, random, options.keys);
       if (poison_every > 0 && index % poison_every == poison_every / 2) value = "{\"truncated\": ";
       for (;;) {
-        auto error = producer.produce(options.topic, key, value, 0, nullptr);
-        if (error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-          producer.poll(10ms);
+        auto error = producer->produce(options.topic, key, value, 0, nullptr);
+        if (error.code == sluice::kafka::ErrorCode::queue_full) {
+          producer->poll(10ms);
           continue;
         }
         if (!error.ok()) {
@@ -142,13 +142,13 @@ int main(int argc, char** argv) {
         }
         break;
       }
-      producer.poll(0ms);
+      producer->poll(0ms);
       if (options.rate > 0) {
         auto due = started + std::chrono::microseconds(index * 1'000'000 / options.rate);
         std::this_thread::sleep_until(due);  // pacing to a target rate, not synchronisation
       }
     }
-    error = producer.flush(60s);
+    error = producer->flush(60s);
     if (!error.ok() || failed > 0) {
       std::cerr << "sluice-datagen: " << failed << " records not acknowledged\n";
       return 1;

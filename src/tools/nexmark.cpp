@@ -36,7 +36,7 @@
 #include <thread>
 #include <vector>
 
-#include "sluice/kafka/client.hpp"
+#include "sluice/kafka/librdkafka.hpp"
 
 namespace {
 
@@ -335,8 +335,8 @@ int run_produce(const Options& options) {
     if (level <= 4) std::cerr << "sluice-nexmark: kafka: " << message << "\n";
   };
   {
-    sluice::kafka::Admin admin(config, callbacks);
-    auto error = admin.create_topics({sluice::kafka::NewTopic{options.topic, options.partitions, -1, {}}}, 30s);
+    auto admin = sluice::kafka::make_admin(config, callbacks);
+    auto error = admin->create_topics({sluice::kafka::NewTopic{options.topic, options.partitions, -1, {}}}, 30s);
     if (!error.ok()) {
       std::cerr << "sluice-nexmark: cannot create " << options.topic << ": " << error.message << "\n";
       return 1;
@@ -351,7 +351,7 @@ int run_produce(const Options& options) {
   config["queue.buffering.max.kbytes"] = "1048576";
   std::int64_t failed = 0;
   std::string first_failure;
-  sluice::kafka::Producer producer(config, callbacks,
+  auto producer = sluice::kafka::make_producer(config, callbacks,
                                    [&](const sluice::kafka::KafkaError& delivery, const sluice::kafka::DeliveryReport&) {
                                      if (!delivery.ok() && failed++ == 0) first_failure = delivery.message;
                                    });
@@ -376,16 +376,16 @@ int run_produce(const Options& options) {
       // Pacing to the target rate (not synchronisation): event k is due k / R seconds after the start.
       auto due = started + std::chrono::nanoseconds(produced * 1'000'000'000 / options.rate);
       if (std::chrono::steady_clock::now() < due) {
-        producer.poll(0ms);
+        producer->poll(0ms);
         std::this_thread::sleep_until(due);
       }
       timestamp_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     }
     generator.make(index, timestamp_ms, event);
     for (;;) {
-      auto error = producer.produce(options.topic, event.key, event.value, event.timestamp_ms, nullptr);
-      if (error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        producer.poll(5ms);
+      auto error = producer->produce(options.topic, event.key, event.value, event.timestamp_ms, nullptr);
+      if (error.code == sluice::kafka::ErrorCode::queue_full) {
+        producer->poll(5ms);
         continue;
       }
       if (!error.ok()) {
@@ -396,7 +396,7 @@ int run_produce(const Options& options) {
     }
     totals.add(event);
     if ((produced & 1023) == 0) {
-      producer.poll(0ms);
+      producer->poll(0ms);
       auto now = std::chrono::steady_clock::now();
       if (now >= next_report) {
         report(now);
@@ -404,7 +404,7 @@ int run_produce(const Options& options) {
       }
     }
   }
-  auto flushed = producer.flush(120s);
+  auto flushed = producer->flush(120s);
   auto finished = std::chrono::steady_clock::now();
   report(finished);
   if (!flushed.ok() || failed > 0) {

@@ -19,7 +19,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "sluice/kafka/client.hpp"
+#include "sluice/kafka/librdkafka.hpp"
 
 extern char** environ;
 
@@ -82,7 +82,8 @@ TestRecord to_test_record(const kafka::Message& message) {
 }  // namespace
 
 void create_topic(const std::string& topic, int partitions) {
-  kafka::Admin admin(base_config(), quiet_callbacks());
+  auto admin_client = kafka::make_admin(base_config(), quiet_callbacks());
+  kafka::Admin& admin = *admin_client;
   kafka::NewTopic request;
   request.name = topic;
   request.partitions = partitions;
@@ -114,25 +115,16 @@ void produce(const std::string& topic, const std::vector<TestRecord>& records) {
   kafka::Config config = base_config();
   config["enable.idempotence"] = "true";
   config["linger.ms"] = "5";
-  kafka::Producer producer(config, quiet_callbacks(), [&](const kafka::KafkaError& error, const kafka::DeliveryReport&) {
+  auto producer_client = kafka::make_producer(config, quiet_callbacks(), [&](const kafka::KafkaError& error, const kafka::DeliveryReport&) {
     if (!error.ok()) ++failures;
   });
+  kafka::Producer& producer = *producer_client;
   for (const auto& record : records) {
-    void* key = record.key ? const_cast<char*>(record.key->data()) : nullptr;
-    std::size_t key_size = record.key ? record.key->size() : 0;
-    void* value = record.value ? const_cast<char*>(record.value->data()) : nullptr;
-    std::size_t value_size = record.value ? record.value->size() : 0;
     for (;;) {
-      auto error = record.partition >= 0
-                       ? kafka::KafkaError::from_code(rd_kafka_producev(
-                             producer.handle(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(record.partition),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_size),
-                             RD_KAFKA_V_VALUE(value, value_size), RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
-                             RD_KAFKA_V_END))
-                       : producer.produce(topic, record.key ? std::optional<std::string_view>(*record.key) : std::nullopt,
-                                          record.value ? std::optional<std::string_view>(*record.value) : std::nullopt,
-                                          record.timestamp_ms, &record.headers);
-      if (error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      auto error = producer.produce(topic, record.key ? std::optional<std::string_view>(*record.key) : std::nullopt,
+                                    record.value ? std::optional<std::string_view>(*record.value) : std::nullopt,
+                                    record.timestamp_ms, &record.headers, record.partition);
+      if (error.code == kafka::ErrorCode::queue_full) {
         producer.poll(10ms);
         continue;
       }
@@ -152,7 +144,8 @@ std::vector<TestRecord> consume(const std::string& topic, std::size_t count, std
   config["enable.auto.commit"] = "false";
   config["isolation.level"] = "read_committed";
   config["partition.assignment.strategy"] = "range";
-  kafka::Consumer consumer(config, quiet_callbacks(), nullptr);
+  auto consumer_client = kafka::make_consumer(config, quiet_callbacks(), nullptr);
+  kafka::Consumer& consumer = *consumer_client;
   auto error = consumer.subscribe({topic});
   if (!error.ok()) throw std::runtime_error("subscribe " + topic + ": " + error.message);
   std::vector<TestRecord> records;
@@ -162,7 +155,7 @@ std::vector<TestRecord> consume(const std::string& topic, std::size_t count, std
     auto now = std::chrono::steady_clock::now();
     if (settle_until ? now >= *settle_until : now >= deadline) break;
     kafka::Message message = consumer.poll(100ms);
-    if (!message || message.error() != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    if (!message || !message.ok()) continue;
     records.push_back(to_test_record(message));
     if (records.size() >= count && !settle_until) settle_until = std::chrono::steady_clock::now() + settle;
   }
@@ -346,7 +339,7 @@ std::unique_ptr<kafka::Consumer> side_consumer(const std::string& group, bool re
   config["enable.auto.commit"] = "false";
   config["enable.auto.offset.store"] = "false";
   config["isolation.level"] = read_committed ? "read_committed" : "read_uncommitted";
-  return std::make_unique<kafka::Consumer>(config, quiet_callbacks(), nullptr);
+  return kafka::make_consumer(config, quiet_callbacks(), nullptr);
 }
 
 }  // namespace
@@ -372,7 +365,7 @@ PartitionOffsets committed_offsets(const std::string& group, const std::string& 
   auto consumer = side_consumer(group, false);
   std::vector<kafka::TopicPartition> query;
   for (std::int32_t partition = 0; partition < partitions; ++partition) {
-    query.push_back({topic, partition, RD_KAFKA_OFFSET_INVALID});
+    query.push_back({topic, partition, kafka::offset_invalid});
   }
   auto error = consumer->committed(query, 30s);
   if (!error.ok()) throw std::runtime_error("committed offsets of " + group + " on " + topic + ": " + error.message);
@@ -404,7 +397,7 @@ PartitionOffsets last_record_offsets(const std::string& topic, int partitions, s
                                    std::to_string(high) + " timed out (a transaction left open?)");
         }
         kafka::Message message = reader->poll(100ms);
-        if (message && message.error() == RD_KAFKA_RESP_ERR_NO_ERROR && message.offset() < high) {
+        if (message && message.ok() && message.offset() < high) {
           last[partition] = std::max(last[partition], message.offset());
         }
         // The position moves past transaction markers and aborted records too.
@@ -460,7 +453,7 @@ std::vector<TestRecord> consume_to_end(const std::string& topic, int partitions,
   auto reader = side_consumer(unique_name("test-reader"), true);
   std::vector<kafka::TopicPartition> assignment;
   for (std::int32_t partition = 0; partition < partitions; ++partition) {
-    assignment.push_back({topic, partition, RD_KAFKA_OFFSET_BEGINNING});
+    assignment.push_back({topic, partition, kafka::offset_beginning});
   }
   auto assigned = reader->assign(assignment);
   if (!assigned.ok()) throw std::runtime_error("assign " + topic + ": " + assigned.message);
@@ -482,7 +475,7 @@ std::vector<TestRecord> consume_to_end(const std::string& topic, int partitions,
       throw std::runtime_error(text.str());
     }
     kafka::Message message = reader->poll(100ms);
-    if (!message || message.error() != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    if (!message || !message.ok()) continue;
     records.push_back(to_test_record(message));
   }
   reader->close();

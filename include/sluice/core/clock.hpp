@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <thread>
 
 namespace sluice::core {
 
@@ -13,6 +14,8 @@ class Clock {
   virtual ~Clock() = default;
   virtual std::int64_t wall_ms() const = 0;
   virtual std::int64_t monotonic_ns() const = 0;
+  // Waits `ms` (retry backoffs): a real sleep, or for a test clock an advance of its time.
+  virtual void sleep_ms(std::int64_t ms) const = 0;
 };
 
 class SystemClock final : public Clock {
@@ -25,9 +28,10 @@ class SystemClock final : public Clock {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
   }
+  void sleep_ms(std::int64_t ms) const override { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 };
 
-// Advanced only by the test; thread-safe reads.
+// Advanced only by the test (and by sleep_ms, so code that backs off runs without waiting); thread-safe reads.
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(std::int64_t wall_ms = 0) : wall_ms_(wall_ms) {}
@@ -35,9 +39,10 @@ class ManualClock final : public Clock {
   std::int64_t monotonic_ns() const override { return wall_ms_.load() * 1'000'000; }
   void advance_ms(std::int64_t ms) { wall_ms_ += ms; }
   void set_ms(std::int64_t ms) { wall_ms_ = ms; }
+  void sleep_ms(std::int64_t ms) const override { wall_ms_ += ms; }
 
  private:
-  std::atomic<std::int64_t> wall_ms_;
+  mutable std::atomic<std::int64_t> wall_ms_;
 };
 
 }  // namespace sluice::core

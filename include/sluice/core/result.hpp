@@ -18,6 +18,7 @@ enum class RecordErrorKind : std::uint8_t {
   arithmetic,       // division by zero, integer overflow
   invalid_value,    // a value of the right type that is not acceptable (bad time string, negative timestamp)
   late,             // event time beyond a window's grace period (stateful operators)
+  output_rejected,  // an output of the record can never be written (too large for the topic, refused as invalid)
 };
 
 // The name written in the dead-letter header `sluice.error.kind` and in metric labels.

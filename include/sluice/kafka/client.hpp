@@ -1,10 +1,14 @@
-// RAII wrappers over librdkafka's C API: handles and messages are owned by unique_ptrs from the moment they
-// exist; destructors never throw. Creating a client with a bad configuration throws ConfigError (start-up
-// only); per-operation failures come back as KafkaError values.
+// The runtime's view of Kafka: small interfaces for a consumer, a producer and an admin client, and a factory
+// that builds them. The librdkafka implementation lives in src/kafka (sluice/kafka/librdkafka.hpp builds it);
+// tests/support/fake_kafka.hpp has an in-memory one that scripts failures at any call. Nothing here names a
+// librdkafka type, so the runtime cannot reach around the seam.
 //
-// Threading: a Consumer and a Producer are each used by one processing thread; librdkafka's own threads call
-// the callbacks registered here only from inside poll()/flush() on that thread (rebalance, delivery reports,
-// logs and errors are routed to the polling thread's queue).
+// Errors: every operation returns a KafkaError classified by what the caller should do (retry, abort the
+// transaction, stop, or dead-letter the record that caused it). Creating a client with a bad configuration
+// throws ConfigError (start-up only).
+//
+// Threading: a Consumer and a Producer are each used by one processing thread; callbacks (rebalance, delivery
+// reports, logs, errors) run only from inside that thread's poll()/flush()/close() calls.
 #pragma once
 
 #include <chrono>
@@ -16,10 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
-
-#include <librdkafka/rdkafka.h>
 
 #include "sluice/core/record.hpp"
 
@@ -32,77 +33,135 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A librdkafka error with its classification (what the runtime should do about it).
+// Special offsets (Kafka's logical offsets).
+inline constexpr std::int64_t offset_beginning = -2;
+inline constexpr std::int64_t offset_end = -1;
+inline constexpr std::int64_t offset_invalid = -1001;  // none / unknown / use the committed one
+
+// What went wrong, in the terms the runtime acts on. `other` keeps the client's own code in KafkaError::raw.
+enum class ErrorCode : std::uint8_t {
+  none,
+  queue_full,          // producer queue bounded: poll and retry
+  timed_out,           // the call's timeout passed; the outcome may be unknown
+  transport,           // a broker connection failed
+  all_brokers_down,    // no broker reachable
+  resolve,             // a bootstrap address does not resolve
+  authentication,      // SASL/SSL handshake refused: wrong credentials
+  authorization,       // ACLs refuse the principal (topic, group, transactional id, cluster)
+  message_too_large,   // the record is larger than the producer or the topic allows
+  invalid_record,      // the broker refused the record itself (corrupt, invalid timestamp, ...)
+  unknown_topic,       // topic or partition does not exist
+  offset_out_of_range,
+  fenced,              // another producer with this transactional id took over; this one is a zombie
+  invalid_state,       // a transactional call in the wrong state
+  partition_eof,
+  other,
+};
+std::string_view to_string(ErrorCode code);
+
 struct KafkaError {
-  rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
+  ErrorCode code = ErrorCode::none;
   std::string message;
   bool retriable = false;
-  bool fatal = false;
+  bool fatal = false;           // the client is unusable (fenced, idempotence broken): stop
   bool requires_abort = false;  // transactional: abort the transaction and continue
+  int raw = 0;                  // the client's own error code, for logs
 
-  bool ok() const noexcept { return code == RD_KAFKA_RESP_ERR_NO_ERROR; }
-  static KafkaError from_code(rd_kafka_resp_err_t code);
-  static KafkaError from_error(rd_kafka_error_t* error);  // takes ownership and destroys it
+  bool ok() const noexcept { return code == ErrorCode::none; }
+  // The record itself can never be written, whatever is retried: dead-letter it and go on.
+  bool record_fault() const noexcept { return code == ErrorCode::message_too_large || code == ErrorCode::invalid_record; }
+  // A refusal by the cluster that retrying will not cure by itself (credentials, ACLs, missing topics).
+  bool refusal() const noexcept {
+    return code == ErrorCode::authentication || code == ErrorCode::authorization || code == ErrorCode::unknown_topic;
+  }
+  // The cluster could not be reached or did not answer in time (an outage, not a refusal).
+  bool unreachable() const noexcept {
+    return code == ErrorCode::all_brokers_down || code == ErrorCode::resolve || code == ErrorCode::transport ||
+           code == ErrorCode::timed_out;
+  }
+  static KafkaError make(ErrorCode code, std::string message, bool retriable = false) {
+    KafkaError error;
+    error.code = code;
+    error.message = std::move(message);
+    error.retriable = retriable;
+    return error;
+  }
 };
 
-struct HandleDeleter {
-  void operator()(rd_kafka_t* handle) const noexcept { rd_kafka_destroy(handle); }
-};
-using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
-
-struct MessageDeleter {
-  void operator()(rd_kafka_message_t* message) const noexcept { rd_kafka_message_destroy(message); }
-};
-
-// A consumed message (or a consumer event carrying an error). Move-only.
+// A consumed record or a consumer event carrying an error (check ok()). Move-only; its views are valid while it
+// lives. Implementations keep their native message alive in `native` and free it with `release`.
 class Message {
  public:
+  struct Fields {
+    ErrorCode error = ErrorCode::none;
+    std::string error_message;  // only for errors
+    std::string_view topic;
+    std::int32_t partition = -1;
+    std::int64_t offset = -1;
+    std::int64_t timestamp_ms = -1;
+    std::optional<std::string_view> key;
+    std::optional<std::string_view> value;
+  };
+  struct Native {
+    void* handle = nullptr;
+    void (*release)(void* handle) = nullptr;
+    std::vector<core::Header> (*headers)(void* handle) = nullptr;
+  };
+
   Message() = default;
-  explicit Message(rd_kafka_message_t* message) : message_(message) {}
-  explicit operator bool() const noexcept { return message_ != nullptr; }
-  rd_kafka_resp_err_t error() const noexcept { return message_->err; }
-  std::string error_message() const;
-  std::string_view topic() const noexcept;
-  std::int32_t partition() const noexcept { return message_->partition; }
-  std::int64_t offset() const noexcept { return message_->offset; }
-  std::int64_t timestamp_ms() const noexcept;
-  bool has_key() const noexcept { return message_->key != nullptr; }
-  std::string_view key() const noexcept;
-  bool has_value() const noexcept { return message_->payload != nullptr; }
-  std::string_view value() const noexcept;
-  std::vector<core::Header> headers() const;
+  Message(Fields fields, Native native) : fields_(std::move(fields)), native_(native) {}
+  ~Message() { reset(); }
+  Message(Message&& other) noexcept : fields_(std::move(other.fields_)), native_(other.native_) { other.native_ = {}; }
+  Message& operator=(Message&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fields_ = std::move(other.fields_);
+      native_ = other.native_;
+      other.native_ = {};
+    }
+    return *this;
+  }
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+
+  explicit operator bool() const noexcept { return native_.handle != nullptr; }
+  bool ok() const noexcept { return fields_.error == ErrorCode::none; }
+  ErrorCode error() const noexcept { return fields_.error; }
+  const std::string& error_message() const noexcept { return fields_.error_message; }
+  std::string_view topic() const noexcept { return fields_.topic; }
+  std::int32_t partition() const noexcept { return fields_.partition; }
+  std::int64_t offset() const noexcept { return fields_.offset; }
+  std::int64_t timestamp_ms() const noexcept { return fields_.timestamp_ms; }
+  bool has_key() const noexcept { return fields_.key.has_value(); }
+  std::string_view key() const noexcept { return fields_.key.value_or(std::string_view()); }
+  bool has_value() const noexcept { return fields_.value.has_value(); }
+  std::string_view value() const noexcept { return fields_.value.value_or(std::string_view()); }
+  std::vector<core::Header> headers() const {
+    return native_.headers != nullptr ? native_.headers(native_.handle) : std::vector<core::Header>{};
+  }
 
  private:
-  std::unique_ptr<rd_kafka_message_t, MessageDeleter> message_;
+  void reset() noexcept {
+    if (native_.handle != nullptr && native_.release != nullptr) native_.release(native_.handle);
+    native_ = {};
+  }
+  Fields fields_;
+  Native native_;
 };
 
 struct TopicPartition {
   std::string topic;
   std::int32_t partition = 0;
-  std::int64_t offset = RD_KAFKA_OFFSET_INVALID;
+  std::int64_t offset = offset_invalid;
   auto operator<=>(const TopicPartition&) const = default;
 };
 
-// Log lines and client-level errors from librdkafka go here (e.g. "all brokers down").
+// Log lines and client-level errors from a client (e.g. "all brokers down", "authentication failed").
 struct ClientCallbacks {
+  // level: syslog levels (0-3 error, 4 warning, 5-6 info, 7 debug)
   std::function<void(int level, std::string_view facility, std::string_view message)> log;
   std::function<void(const KafkaError& error)> error;
 };
-
-namespace detail {
-// Every client is the opaque of its librdkafka handle; the static callbacks cast back to it.
-class CallbackOwner {
- public:
-  explicit CallbackOwner(ClientCallbacks callbacks) : callbacks_(std::move(callbacks)) {}
-  virtual ~CallbackOwner() = default;
-  const ClientCallbacks& callbacks() const noexcept { return callbacks_; }
-
- private:
-  ClientCallbacks callbacks_;
-};
-// Builds a conf with `owner` as opaque and the log and error callbacks set; throws ConfigError.
-rd_kafka_conf_t* make_client_conf(const Config& config, CallbackOwner* owner);
-}  // namespace detail
 
 // Eager (stop-the-world) rebalance: all partitions are revoked, then the new assignment is given. The
 // assignment is already in place when on_partitions_assigned runs, so the listener may pause partitions.
@@ -115,51 +174,48 @@ class RebalanceListener {
   virtual void on_partitions_lost(const std::vector<TopicPartition>& partitions) = 0;
 };
 
-class Consumer : private detail::CallbackOwner {
+// The group's generation and member id, for committing offsets inside a transaction (KIP-447): a zombie with
+// a stale generation cannot commit. Opaque: only the producer of the same implementation reads it.
+class GroupMetadata {
  public:
-  // `config` is passed to librdkafka as is. Throws ConfigError if librdkafka rejects a property.
-  Consumer(const Config& config, ClientCallbacks callbacks, RebalanceListener* listener);
-  ~Consumer();
-  Consumer(const Consumer&) = delete;
-  Consumer& operator=(const Consumer&) = delete;
+  virtual ~GroupMetadata() = default;
+};
 
-  KafkaError subscribe(const std::vector<std::string>& topics);
-  // A message, an error event (check error()), or an empty Message on timeout.
-  Message poll(std::chrono::milliseconds timeout);
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+  virtual KafkaError subscribe(const std::vector<std::string>& topics) = 0;
+  // A message, an error event (check ok()), or an empty Message on timeout. Rebalance callbacks run inside.
+  virtual Message poll(std::chrono::milliseconds timeout) = 0;
   // Synchronous commit of the given next-offsets to the group.
-  KafkaError commit(const std::vector<TopicPartition>& offsets);
+  virtual KafkaError commit(const std::vector<TopicPartition>& offsets) = 0;
   // Committed offsets of the group for `partitions` (offset < 0: none committed).
-  KafkaError committed(std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout);
-  KafkaError seek(const TopicPartition& position, std::chrono::milliseconds timeout);
+  virtual KafkaError committed(std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) = 0;
+  virtual KafkaError seek(const TopicPartition& position, std::chrono::milliseconds timeout) = 0;
   // Manual assignment (no group): reads exactly these partitions from the given offsets.
-  KafkaError assign(const std::vector<TopicPartition>& partitions);
-  KafkaError pause(const std::vector<TopicPartition>& partitions);
-  KafkaError resume(const std::vector<TopicPartition>& partitions);
-  // Low and high watermarks, asked of the broker.
-  KafkaError query_watermarks(const std::string& topic, std::int32_t partition, std::int64_t& low, std::int64_t& high,
-                              std::chrono::milliseconds timeout);
-  std::vector<TopicPartition> assignment() const;
-  // High watermark from the last fetch response (no broker round trip); nullopt if not known yet.
-  std::optional<std::int64_t> cached_high_watermark(const std::string& topic, std::int32_t partition) const;
-  std::optional<std::int64_t> position(const std::string& topic, std::int32_t partition) const;
-  // The group's generation and member id, for committing offsets inside a transaction (KIP-447): a zombie
-  // with a stale generation cannot commit.
-  struct GroupMetadataDeleter {
-    void operator()(rd_kafka_consumer_group_metadata_t* metadata) const noexcept {
-      rd_kafka_consumer_group_metadata_destroy(metadata);
+  virtual KafkaError assign(const std::vector<TopicPartition>& partitions) = 0;
+  virtual KafkaError pause(const std::vector<TopicPartition>& partitions) = 0;
+  virtual KafkaError resume(const std::vector<TopicPartition>& partitions) = 0;
+  // High watermarks of several partitions, asked of the brokers in as few requests as the client can.
+  virtual KafkaError end_offsets(std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) = 0;
+  // Low and high watermarks of one partition, asked of the broker. The default asks end_offsets for the high
+  // one and reports 0 as the low one (implementations that know better override it).
+  virtual KafkaError query_watermarks(const std::string& topic, std::int32_t partition, std::int64_t& low,
+                                      std::int64_t& high, std::chrono::milliseconds timeout) {
+    std::vector<TopicPartition> partitions{{topic, partition, offset_end}};
+    KafkaError error = end_offsets(partitions, timeout);
+    if (error.ok()) {
+      low = 0;
+      high = partitions.front().offset;
     }
-  };
-  std::unique_ptr<rd_kafka_consumer_group_metadata_t, GroupMetadataDeleter> group_metadata() const;
-  // Leaves the group (triggering a final revoke) and closes; idempotent.
-  void close();
-  rd_kafka_t* handle() const noexcept { return handle_.get(); }
-
- private:
-  static void rebalance_trampoline(rd_kafka_t* handle, rd_kafka_resp_err_t error,
-                                   rd_kafka_topic_partition_list_t* partitions, void* opaque);
-  RebalanceListener* listener_;
-  HandlePtr handle_;
-  bool closed_ = false;
+    return error;
+  }
+  // High watermark from the last fetch response (no broker round trip); nullopt if not known yet.
+  virtual std::optional<std::int64_t> cached_high_watermark(const std::string& topic, std::int32_t partition) const = 0;
+  virtual std::optional<std::int64_t> position(const std::string& topic, std::int32_t partition) const = 0;
+  virtual std::unique_ptr<GroupMetadata> group_metadata() const = 0;
+  // Leaves the group (triggering a final revoke through the listener) and closes; idempotent.
+  virtual void close() = 0;
 };
 
 // Delivery outcome of one produced record.
@@ -171,46 +227,31 @@ struct DeliveryReport {
 };
 using DeliveryCallback = std::function<void(const KafkaError& error, const DeliveryReport& report)>;
 
-class Producer : private detail::CallbackOwner {
+class Producer {
  public:
-  Producer(const Config& config, ClientCallbacks callbacks, DeliveryCallback on_delivery);
-  ~Producer();
-  Producer(const Producer&) = delete;
-  Producer& operator=(const Producer&) = delete;
-
-  // Enqueues a record (bytes are copied). RD_KAFKA_RESP_ERR__QUEUE_FULL means: poll and retry.
-  // partition -1: the partitioner decides from the key.
-  KafkaError produce(std::string_view topic, std::optional<std::string_view> key,
-                     std::optional<std::string_view> value, std::int64_t timestamp_ms,
-                     const std::vector<core::Header>* headers, std::int32_t partition = -1, void* opaque = nullptr);
+  virtual ~Producer() = default;
+  // Enqueues a record (bytes are copied). ErrorCode::queue_full means: poll and retry. A record-fault error
+  // (message_too_large) means this record can never be written. partition -1: the partitioner decides.
+  virtual KafkaError produce(std::string_view topic, std::optional<std::string_view> key,
+                             std::optional<std::string_view> value, std::int64_t timestamp_ms,
+                             const std::vector<core::Header>* headers, std::int32_t partition = -1,
+                             void* opaque = nullptr) = 0;
   // Serves delivery reports; returns the number of events served.
-  int poll(std::chrono::milliseconds timeout);
+  virtual int poll(std::chrono::milliseconds timeout) = 0;
   // Waits until every enqueued record is acknowledged or failed.
-  KafkaError flush(std::chrono::milliseconds timeout);
-  int queue_length() const noexcept { return rd_kafka_outq_len(handle_.get()); }
+  virtual KafkaError flush(std::chrono::milliseconds timeout) = 0;
+  virtual int queue_length() const = 0;
+  // Asks the cluster for metadata: ok when a broker answers.
+  virtual KafkaError ping(std::chrono::milliseconds timeout) = 0;
 
-  // Transactions (the producer must have been created with transactional.id). init_transactions fences any
+  // Transactions (the producer must have been created with a transactional.id). init_transactions fences any
   // earlier producer with the same id and aborts its open transaction.
-  KafkaError init_transactions(std::chrono::milliseconds timeout);
-  KafkaError begin_transaction();
-  KafkaError send_offsets_to_transaction(const std::vector<TopicPartition>& offsets, const Consumer& consumer,
-                                         std::chrono::milliseconds timeout);
-  KafkaError commit_transaction(std::chrono::milliseconds timeout);
-  KafkaError abort_transaction(std::chrono::milliseconds timeout);
-  rd_kafka_t* handle() const noexcept { return handle_.get(); }
-
- private:
-  static void delivery_trampoline(rd_kafka_t* handle, const rd_kafka_message_t* message, void* opaque);
-  // Topic handle for `topic`, created on first use: producing by handle spares librdkafka a topic lookup (a
-  // lock and string compares) per record, and the runtime a string copy.
-  rd_kafka_topic_t* topic_handle(std::string_view topic);
-  struct TopicHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view name) const noexcept { return std::hash<std::string_view>{}(name); }
-  };
-  DeliveryCallback on_delivery_;
-  HandlePtr handle_;
-  std::unordered_map<std::string, rd_kafka_topic_t*, TopicHash, std::equal_to<>> topics_;
+  virtual KafkaError init_transactions(std::chrono::milliseconds timeout) = 0;
+  virtual KafkaError begin_transaction() = 0;
+  virtual KafkaError send_offsets_to_transaction(const std::vector<TopicPartition>& offsets,
+                                                 const GroupMetadata& group, std::chrono::milliseconds timeout) = 0;
+  virtual KafkaError commit_transaction(std::chrono::milliseconds timeout) = 0;
+  virtual KafkaError abort_transaction(std::chrono::milliseconds timeout) = 0;
 };
 
 struct TopicInfo {
@@ -225,25 +266,28 @@ struct NewTopic {
   std::map<std::string, std::string> configs;
 };
 
-// Cluster metadata and topic creation (used at start-up).
-class Admin : private detail::CallbackOwner {
+class Admin {
  public:
-  Admin(const Config& config, ClientCallbacks callbacks);
-  ~Admin();
-  Admin(const Admin&) = delete;
-  Admin& operator=(const Admin&) = delete;
-
+  virtual ~Admin() = default;
   // All topics and their partition counts; an error if the cluster does not answer within `timeout`.
-  KafkaError list_topics(std::vector<TopicInfo>& topics, std::chrono::milliseconds timeout);
+  virtual KafkaError list_topics(std::vector<TopicInfo>& topics, std::chrono::milliseconds timeout) = 0;
   // Creates topics; a topic that already exists is not an error.
-  KafkaError create_topics(const std::vector<NewTopic>& topics, std::chrono::milliseconds timeout);
-
- private:
-  HandlePtr handle_;
+  virtual KafkaError create_topics(const std::vector<NewTopic>& topics, std::chrono::milliseconds timeout) = 0;
+  // Deletes the records below each given offset (DeleteRecords), e.g. repartition records every reader has
+  // committed.
+  virtual KafkaError delete_records(const std::vector<TopicPartition>& before, std::chrono::milliseconds timeout) = 0;
 };
 
-// Sets every property on a new rd_kafka_conf_t; throws ConfigError naming the property on failure.
-// Property values whose names look secret are never included in the error text.
-rd_kafka_conf_t* make_conf(const Config& config);
+// Builds clients. The production factory (librdkafka) is made once in app and handed to the runtime, which
+// also uses it to replace a producer whose transaction ended in an unknown state.
+class ClientFactory {
+ public:
+  virtual ~ClientFactory() = default;
+  virtual std::unique_ptr<Consumer> consumer(const Config& config, ClientCallbacks callbacks,
+                                             RebalanceListener* listener) = 0;
+  virtual std::unique_ptr<Producer> producer(const Config& config, ClientCallbacks callbacks,
+                                             DeliveryCallback on_delivery) = 0;
+  virtual std::unique_ptr<Admin> admin(const Config& config, ClientCallbacks callbacks) = 0;
+};
 
 }  // namespace sluice::kafka

@@ -50,6 +50,7 @@ class Metrics {
   prometheus::Counter& transactions_aborted() { return *transactions_aborted_; }
   prometheus::Counter& commit_failures() { return *commit_failures_; }
   prometheus::Counter& delivery_failures() { return *delivery_failures_; }
+  prometheus::Counter& rewinds() { return *rewinds_; }
   prometheus::Gauge& assigned_partitions() { return *assigned_partitions_; }
   prometheus::Gauge& producer_queue() { return *producer_queue_; }
   prometheus::Gauge& ready() { return *ready_; }
@@ -84,6 +85,7 @@ class Metrics {
   prometheus::Counter* transactions_aborted_;
   prometheus::Counter* commit_failures_;
   prometheus::Counter* delivery_failures_;
+  prometheus::Counter* rewinds_;
   prometheus::Gauge* assigned_partitions_;
   prometheus::Gauge* producer_queue_;
   prometheus::Gauge* ready_;

@@ -37,6 +37,10 @@ inline constexpr std::string_view source_topic = "sluice.source.topic";
 inline constexpr std::string_view source_partition = "sluice.source.partition";
 inline constexpr std::string_view source_offset = "sluice.source.offset";
 inline constexpr std::string_view application_id = "sluice.application.id";
+// On a stub (a dead letter whose whole record could not be written): the value was cut to this many bytes
+// from the original size given here.
+inline constexpr std::string_view original_size = "sluice.original.size";
+inline constexpr std::string_view destination_topic = "sluice.destination.topic";
 }  // namespace dead_letter_header
 
 // A record leaving the pipeline, encoded. Views are valid only during the OutputCollector call.
@@ -62,6 +66,10 @@ class OutputCollector {
   static constexpr std::size_t repartition = static_cast<std::size_t>(-2);
 };
 
+// Where a task is in its life: its stores replay their changelog tail (its inputs are paused), it processes,
+// or it was closed (its stores are closed; the object is about to go).
+enum class TaskPhase : std::uint8_t { restoring, running, closed };
+
 // A task: one partition of one sub-topology.
 struct TaskId {
   int subtopology = 0;
@@ -74,12 +82,14 @@ struct TaskId {
 // then calls Pipeline::init_task.
 struct TaskState {
   TaskId id;
+  TaskPhase phase = TaskPhase::running;
   std::unique_ptr<state::TaskStores> stores;  // null for a stateless sub-topology
   std::vector<std::unique_ptr<ops::OperatorTaskState>> operator_memory;  // per operator index; null if none
   ops::TaskTime time;
   std::int64_t last_input_wall_ms = 0;
   std::int64_t observed_stream_time_ms = INT64_MIN;  // max event time of input records (no idle advance)
-  std::int64_t timed_stream_time_ms = INT64_MIN;     // stream time at the last on_time call (Processor)
+  std::int64_t timed_stream_time_ms = INT64_MIN;     // stream time at the last on_time call (runtime loop)
+  bool running() const noexcept { return phase == TaskPhase::running; }
 };
 
 // A topic the pipeline reads: a user source or a repartition topic.

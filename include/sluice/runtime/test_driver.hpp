@@ -17,6 +17,7 @@
 
 #include "sluice/core/clock.hpp"
 #include "sluice/runtime/pipeline.hpp"
+#include "sluice/runtime/task_manager.hpp"
 #include "sluice/topology/topology.hpp"
 
 namespace sluice::runtime {
@@ -67,6 +68,7 @@ class TestDriver {
 
  private:
   class Collector;
+  class Durable;
   TaskState& task(int subtopology, std::int32_t partition);
   void run(std::size_t source, const std::string& topic, std::int32_t partition, std::optional<std::string> key,
            std::optional<std::string> value, std::int64_t timestamp_ms, std::vector<core::Header> headers,
@@ -78,7 +80,7 @@ class TestDriver {
   Options options_;
   Pipeline pipeline_;
   PipelineState state_;
-  std::map<TaskId, TaskState> tasks_;
+  TaskManager tasks_;
   std::vector<DriverRecord> repartition_queue_;
   std::map<std::string, std::int32_t> partitions_;
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> next_offset_;

@@ -1,0 +1,180 @@
+#include "sluice/runtime/topic_provisioner.hpp"
+
+#include <algorithm>
+
+#include "sluice/core/backoff.hpp"
+
+namespace sluice::runtime {
+
+using namespace std::chrono_literals;
+
+TopicProvisioner::TopicProvisioner(const Pipeline& pipeline, kafka::Admin& admin, ProvisionerOptions options,
+                                   observe::Logger& logger, const core::Clock& clock, std::string component)
+    : pipeline_(pipeline),
+      admin_(admin),
+      options_(std::move(options)),
+      logger_(logger),
+      clock_(clock),
+      component_(std::move(component)) {}
+
+ProvisionOutcome TopicProvisioner::provision(const std::function<bool()>& stop_requested,
+                                             const std::function<void()>& heartbeat,
+                                             const std::function<void(const std::string&)>& trouble,
+                                             const std::function<kafka::KafkaError()>& last_client_error) {
+  std::vector<kafka::TopicInfo> topics;
+  core::Backoff backoff(clock_, 100, options_.backoff_max_ms);
+  int refused = 0;
+  for (int attempt = 1;; ++attempt) {
+    if (stop_requested()) return ProvisionOutcome::stopped;
+    heartbeat();
+    kafka::KafkaError error = admin_.list_topics(topics, 5s);
+    if (error.ok()) break;
+    // A metadata request against a cluster that refuses the client only times out; the client's error
+    // callback has the cause.
+    kafka::KafkaError cause = last_client_error ? last_client_error() : kafka::KafkaError{};
+    if (!error.refusal() && cause.refusal()) error = cause;
+    const std::string what = error.refusal() ? "cluster at " + options_.bootstrap_servers + " refuses sluice (" +
+                                                   std::string(kafka::to_string(error.code)) + "): " + error.message
+                                             : "cluster unreachable at " + options_.bootstrap_servers + ": " +
+                                                   error.message;
+    trouble(what);
+    if (error.refusal() && ++refused >= options_.max_refused_attempts) {
+      logger_.error(component_, what + "; gave up after " + std::to_string(refused) +
+                                    " attempts (check the kafka.security.protocol, kafka.sasl.* and kafka.ssl.* "
+                                    "settings and the principal's ACLs)");
+      return ProvisionOutcome::refused;
+    }
+    if (!error.refusal()) refused = 0;
+    logger_.warn(component_, what + " (attempt " + std::to_string(attempt) + "); retrying in " +
+                                 std::to_string(backoff.next_ms()) + " ms");
+    if (!backoff.wait(stop_requested, heartbeat)) return ProvisionOutcome::stopped;
+  }
+  std::vector<kafka::NewTopic> to_create;
+  if (!check_and_plan(topics, to_create)) return ProvisionOutcome::config_error;
+  create(to_create);
+  return ProvisionOutcome::ready;
+}
+
+bool TopicProvisioner::check_and_plan(const std::vector<kafka::TopicInfo>& topics,
+                                      std::vector<kafka::NewTopic>& to_create) {
+  const auto& topology = pipeline_.topology();
+  auto partitions_of = [&](const std::string& name) -> std::int32_t {
+    for (const auto& topic : topics) {
+      if (topic.name == name) return topic.partitions;
+    }
+    return 0;
+  };
+  bool ok = true;
+  std::int32_t largest_source = 1;
+  for (const auto& source : topology.sources) {
+    std::int32_t partitions = partitions_of(source.topic);
+    if (partitions == 0) {
+      logger_.error(component_, source.pointer + "/topic: topic \"" + source.topic +
+                                    "\" does not exist on the cluster at " + options_.bootstrap_servers +
+                                    "; create it, or fix the source's topic");
+      ok = false;
+    }
+    largest_source = std::max(largest_source, partitions);
+  }
+  if (!ok) return false;
+
+  // Partitions per sub-topology: its user sources must agree (co-partitioning: a key must land in the same
+  // task whichever topic it came from); a sub-topology fed only by repartition topics gets the count of the
+  // largest source (tasks then line up one to one).
+  const int subtopologies = std::max(1, pipeline_.subtopology_count());
+  subtopology_partitions_.assign(static_cast<std::size_t>(subtopologies), 0);
+  for (const auto& subtopology : topology.subtopologies) {
+    for (std::size_t index : subtopology.sources) {
+      const auto& source = topology.sources[index];
+      std::int32_t partitions = partitions_of(source.topic);
+      std::int32_t& count = subtopology_partitions_[static_cast<std::size_t>(subtopology.id)];
+      if (count != 0 && count != partitions) {
+        logger_.error(component_, source.pointer + "/topic: topic \"" + source.topic + "\" has " +
+                                      std::to_string(partitions) + " partitions but the other sources of sub-topology " +
+                                      std::to_string(subtopology.id) + " have " + std::to_string(count) +
+                                      "; sources joined in one sub-topology must have equal partition counts");
+        ok = false;
+      }
+      count = partitions;
+    }
+  }
+  if (topology.subtopologies.empty()) subtopology_partitions_[0] = largest_source;
+  for (const auto& operator_spec : topology.operators) {
+    if (!operator_spec.repartition_topic) continue;
+    for (const auto& internal : topology.internal_topics) {
+      if (internal.name != *operator_spec.repartition_topic) continue;
+      std::int32_t& count = subtopology_partitions_[static_cast<std::size_t>(internal.subtopology)];
+      count = std::max(count, largest_source);
+    }
+  }
+  for (auto& count : subtopology_partitions_) count = std::max(count, 1);
+  if (!ok) return false;
+
+  for (const auto& internal : topology.internal_topics) {
+    std::int32_t wanted = subtopology_partitions_[static_cast<std::size_t>(internal.subtopology)];
+    std::int32_t existing = partitions_of(internal.name);
+    if (existing != 0 && existing != wanted) {
+      logger_.error(component_, "internal topic \"" + internal.name + "\" has " + std::to_string(existing) +
+                                    " partitions but the topology needs " + std::to_string(wanted) +
+                                    " (the partitions of its sub-topology's sources); delete it (its state is "
+                                    "rebuilt from the inputs) or restore the source partition counts");
+      ok = false;
+      continue;
+    }
+    if (existing == 0) {
+      kafka::NewTopic created;
+      created.name = internal.name;
+      created.partitions = wanted;
+      created.configs = internal.configs;
+      to_create.push_back(std::move(created));
+    }
+  }
+  if (!ok) return false;
+  auto want_output = [&](const std::string& topic, const std::string& pointer) {
+    if (partitions_of(topic) > 0) return;
+    for (const auto& pending : to_create) {
+      if (pending.name == topic) return;
+    }
+    if (!options_.create_output_topics) {
+      logger_.warn(component_, pointer + ": topic \"" + topic +
+                                   "\" does not exist and create_output_topics is false; writes to it will fail");
+      return;
+    }
+    kafka::NewTopic created;
+    created.name = topic;
+    created.partitions = options_.output_topic_partitions > 0 ? options_.output_topic_partitions : largest_source;
+    to_create.push_back(std::move(created));
+  };
+  for (const auto& sink : topology.sinks) want_output(sink.topic, sink.pointer + "/topic");
+  want_output(topology.dead_letter_topic, "/dead_letter_topic");
+  return true;
+}
+
+void TopicProvisioner::create(const std::vector<kafka::NewTopic>& to_create) {
+  if (to_create.empty()) return;
+  kafka::KafkaError error = admin_.create_topics(to_create, 30s);
+  std::string names;
+  for (const auto& topic : to_create) names += (names.empty() ? "" : ", ") + topic.name;
+  if (!error.ok()) {
+    // Output topics may be provisioned elsewhere; internal topics are needed, and their absence shows at once.
+    logger_.warn(component_, "could not create topics (" + names + "): " + error.message);
+    return;
+  }
+  logger_.info(component_, "created topics: " + names);
+  // Creation is asynchronous on the brokers: wait (bounded) until metadata shows every new partition.
+  core::Backoff backoff(clock_, 50, 500);
+  for (const std::int64_t deadline = clock_.monotonic_ns() / 1'000'000 + 30'000;
+       clock_.monotonic_ns() / 1'000'000 < deadline;) {
+    std::vector<kafka::TopicInfo> now_known;
+    if (admin_.list_topics(now_known, 5s).ok()) {
+      std::size_t visible = 0;
+      for (const auto& wanted : to_create) {
+        for (const auto& topic : now_known) visible += topic.name == wanted.name && topic.partitions == wanted.partitions;
+      }
+      if (visible == to_create.size()) return;
+    }
+    backoff.wait();
+  }
+}
+
+}  // namespace sluice::runtime
