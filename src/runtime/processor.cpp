@@ -89,10 +89,15 @@ void Processor::fail(const std::string& message) {
   if (state_ == ThreadState::failed) return;
   logger_.error(component_, message);
   state_ = ThreadState::failed;
+  failed_ = true;
   health_.set_ready(false, "failed: " + message);
 }
 
-std::optional<RunOutcome> Processor::start() {
+std::optional<RunOutcome> Processor::open(const std::atomic<bool>& stop_requested) {
+  stop_requested_ = &stop_requested;
+  state_ = ThreadState::starting;
+  health_.beat(now_ms());
+  health_.set_ready(false, "connecting to " + options_.bootstrap_servers);
   const auto& topology = pipeline_.topology();
   kafka::ClientSettings client;
   client.bootstrap_servers = options_.bootstrap_servers;
@@ -142,13 +147,13 @@ std::optional<RunOutcome> Processor::start() {
       state_resources_ = state::make_state_resources(state_options);
     }
   }
-  auto resources = state_resources_;
-  tasks_ = std::make_unique<TaskManager>(
-      pipeline_, state_data_,
-      [resources](const TaskId& id, const std::vector<std::uint8_t>& families) {
-        return state::open_rocksdb_task_stores(resources, id.name(), families);
-      },
-      options_.window_idle_timeout_ms);
+  StoreOpener open_stores = options_.open_stores;
+  if (!open_stores) {
+    open_stores = [resources = state_resources_](const TaskId& id, const std::vector<std::uint8_t>& families) {
+      return state::open_rocksdb_task_stores(resources, id.name(), families);
+    };
+  }
+  tasks_ = std::make_unique<TaskManager>(pipeline_, state_data_, std::move(open_stores), options_.window_idle_timeout_ms);
   collector_ = std::make_unique<RecordCollector>(pipeline_, clients_, kafka::producer_config(client),
                                                  client_callbacks("producer"), metrics_, logger_, component_);
   collector_->create_producer();
@@ -186,37 +191,36 @@ std::optional<RunOutcome> Processor::start() {
     return RunOutcome::fatal;
   }
   state_ = ThreadState::joining;
+  next_commit_ms_ = now_ms() + options_.commit_interval.count();
+  rollback_backoff_ = std::make_unique<core::Backoff>(clock_, 100, 5'000);
   health_.set_ready(false, "joining consumer group " + topology.application_id);
   logger_.info(component_, "joining consumer group " + topology.application_id + " at " + options_.bootstrap_servers);
   return std::nullopt;
 }
 
 RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
-  stop_requested_ = &stop_requested;
-  state_ = ThreadState::starting;
-  health_.beat(now_ms());
-  health_.set_ready(false, "connecting to " + options_.bootstrap_servers);
   std::optional<RunOutcome> early;
   try {
-    early = start();
-    if (!early) loop();
+    early = open(stop_requested);
+    if (!early) {
+      while (step()) {
+      }
+    }
   } catch (const kafka::ConfigError&) {
     close();
     throw;  // a bad kafka.* property: app reports it as a configuration error (exit code 2)
   } catch (const std::exception& failure) {
     fail(std::string("internal failure: ") + failure.what());
   }
-  const bool failed = state_ == ThreadState::failed || (early && *early == RunOutcome::fatal);
+  if (early && *early == RunOutcome::fatal) failed_ = true;
   close();
   if (early && *early != RunOutcome::fatal) return *early;
-  return failed ? RunOutcome::fatal : RunOutcome::stopped;
+  return outcome();
 }
 
-void Processor::loop() {
-  std::int64_t next_commit_ms = now_ms() + options_.commit_interval.count();
-  std::int64_t next_gauges_ms = 0;
-  core::Backoff rollback_backoff(clock_, 100, 5'000);
-  while (!stop_requested_->load() && state_ != ThreadState::failed) {
+bool Processor::step() {
+  if (stop_requested_->load() || state_ == ThreadState::failed) return false;
+  {
     std::int64_t now = now_ms();
     health_.beat(now);
     const bool restoring = restorer_ && restorer_->active();
@@ -224,7 +228,7 @@ void Processor::loop() {
       restorer_->step();
       if (!restorer_->active()) update_readiness();
     }
-    auto wait = restoring ? 0ms : std::chrono::milliseconds(std::clamp<std::int64_t>(next_commit_ms - now, 0, 100));
+    auto wait = restoring ? 0ms : std::chrono::milliseconds(std::clamp<std::int64_t>(next_commit_ms_ - now, 0, 100));
     kafka::Message message = consumer_->poll(wait);
     // Serve what the consumer has already fetched as one batch, without the loop's housekeeping (clock reads,
     // producer poll, commit check) between records; the batch is small enough to keep commits on time.
@@ -253,21 +257,22 @@ void Processor::loop() {
     if (served > 0) tasks_->close_due_windows(batch_wall_ms_, *collector_);
     collector_->producer().poll(0ms);
     now = now_ms();
-    if (now >= next_commit_ms || state_full) {
+    if (now >= next_commit_ms_ || state_full) {
       commit(state_full ? "state buffer full" : "interval");
-      next_commit_ms = now_ms() + options_.commit_interval.count();
+      next_commit_ms_ = now_ms() + options_.commit_interval.count();
       // Failing commits are retried with a growing pause, not at the commit interval.
       if (rollbacks_in_a_row_ > 0 && state_ != ThreadState::failed) {
-        rollback_backoff.wait([this] { return stop_requested_->load(); }, [this] { health_.beat(now_ms()); });
+        rollback_backoff_->wait([this] { return stop_requested_->load(); }, [this] { health_.beat(now_ms()); });
       } else {
-        rollback_backoff.reset();
+        rollback_backoff_->reset();
       }
     }
-    if (now >= next_gauges_ms) {
+    if (now >= next_gauges_ms_) {
       update_gauges();
-      next_gauges_ms = now + 1000;
+      next_gauges_ms_ = now + 1000;
     }
   }
+  return !stop_requested_->load() && state_ != ThreadState::failed;
 }
 
 void Processor::process(const kafka::Message& message) {
@@ -307,8 +312,8 @@ void Processor::process(const kafka::Message& message) {
 void Processor::commit(const char* why) {
   if (!tasks_ || !committer_) return;
   switch (tasks_->commit(clock_.wall_ms(), *collector_, *collector_, *committer_, why)) {
-    case CommitResult::nothing:
     case CommitResult::retry_later: break;
+    case CommitResult::nothing:
     case CommitResult::committed: rollbacks_in_a_row_ = 0; break;
     case CommitResult::rolled_back:
       ++rollbacks_in_a_row_;

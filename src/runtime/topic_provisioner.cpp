@@ -45,7 +45,9 @@ ProvisionOutcome TopicProvisioner::provision(const std::function<bool()>& stop_r
       return ProvisionOutcome::refused;
     }
     if (!error.refusal()) refused = 0;
-    logger_.warn(component_, what + " (attempt " + std::to_string(attempt) + "); retrying in " +
+    logger_.warn(component_, (error.refusal() ? what : "cannot reach the Kafka cluster at " + options_.bootstrap_servers +
+                                                           ": " + error.message) +
+                                 " (attempt " + std::to_string(attempt) + "); retrying in " +
                                  std::to_string(backoff.next_ms()) + " ms");
     if (!backoff.wait(stop_requested, heartbeat)) return ProvisionOutcome::stopped;
   }

@@ -486,6 +486,8 @@ class FakeProducer final : public kafka::Producer {
   KafkaError commit_transaction(std::chrono::milliseconds) override {
     const std::size_t call = cluster_.begin_call("producer.commit_transaction", id_);
     if (state_ == State::committed_unreported && unusable().ok()) {  // a retry after a timeout that had committed
+      // ...which may time out again: the outcome stays unknown to the caller for as long as the script says.
+      if (auto again = cluster_.scripted(call); again && !again->after_effect) return cluster_.end_call(call, again->error);
       state_ = State::ready;
       return cluster_.end_call(call, {});
     }

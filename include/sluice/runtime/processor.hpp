@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/core/backoff.hpp"
 #include "sluice/core/clock.hpp"
 #include "sluice/kafka/client.hpp"
 #include "sluice/observe/log.hpp"
@@ -64,6 +65,9 @@ struct ProcessorOptions {
   // RocksDB block cache and write buffer budget shared by every processing thread of the process; when null,
   // the Processor makes its own from state_memory_bytes.
   std::shared_ptr<state::StateResources> state_resources;
+  // Opens a task's stores; when empty, RocksDB stores under state_dir (unit tests pass memory stores, or
+  // stores that fail on purpose).
+  StoreOpener open_stores;
   // exactly_once: one transaction per commit holds outputs, repartition and changelog records and the input
   // offsets (KIP-447: sent with the consumer's group metadata). transactional_id must be stable per instance,
   // so a restarted instance fences its zombie and aborts its open transaction at once.
@@ -97,9 +101,18 @@ class Processor final : public kafka::RebalanceListener {
   Processor(const Processor&) = delete;
   Processor& operator=(const Processor&) = delete;
 
+  // open(); step() until it returns false; close().
   RunOutcome run(const std::atomic<bool>& stop_requested);
+  // Start-up: waits for the cluster, creates topics and clients, subscribes. nullopt when ready to step(),
+  // else how the run ended (stopped while waiting, a topology that does not fit, a fatal failure).
+  std::optional<RunOutcome> open(const std::atomic<bool>& stop_requested);
+  // One turn of the loop: restore, poll and process a batch, close due windows, commit when due. False once
+  // the loop should end (stop requested, or failed). Exceptions (an internal failure) escape; run() catches.
+  bool step();
   // The shutdown sequence (see above); idempotent.
   void close() noexcept;
+  // How a run that got past open() ended: fatal if it failed, else stopped.
+  RunOutcome outcome() const noexcept { return failed_ ? RunOutcome::fatal : RunOutcome::stopped; }
   ThreadState state() const noexcept { return state_; }
 
   // RebalanceListener
@@ -108,8 +121,6 @@ class Processor final : public kafka::RebalanceListener {
   void on_partitions_lost(const std::vector<kafka::TopicPartition>& partitions) override;
 
  private:
-  std::optional<RunOutcome> start();
-  void loop();
   void process(const kafka::Message& message);
   void commit(const char* why);
   // After a rollback: inputs back to their committed offsets, state back to the committed state.
@@ -163,6 +174,10 @@ class Processor final : public kafka::RebalanceListener {
   int records_since_latency_sample_ = 0;
   std::int64_t batch_wall_ms_ = 0;  // wall clock at the start of the current batch (idle detection)
   int rollbacks_in_a_row_ = 0;
+  bool failed_ = false;
+  std::int64_t next_commit_ms_ = 0;
+  std::int64_t next_gauges_ms_ = 0;
+  std::unique_ptr<core::Backoff> rollback_backoff_;
   std::int64_t last_probe_ms_ = 0;
 
   // Metric handles resolved once, so the per-record path does no label lookups.

@@ -1,0 +1,399 @@
+// The commit protocol of one processing thread under scripted faults, against the fake Kafka of
+// tests/support/fake_kafka.hpp: every rule of DESIGN.md's "Failure handling" that a real broker cannot be made
+// to break at a chosen moment. Each test drives the Processor step by step on a manual clock and checks what a
+// read_committed reader and the group's committed offsets show.
+//
+// The topology counts records per key (a keyed table, emit update) and writes the counts to "out", so every
+// input changes state (a changelog record) and produces an output: exactly-once means the last count per key
+// equals the number of inputs with that key, and each count appears once.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/core/clock.hpp"
+#include "sluice/observe/log.hpp"
+#include "sluice/observe/metrics.hpp"
+#include "sluice/runtime/processor.hpp"
+#include "sluice/topology/topology.hpp"
+#include "support/fake_kafka.hpp"
+
+using namespace sluice;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using sluice::testing::FakeCluster;
+using sluice::testing::FakeClientFactory;
+using sluice::testing::make_error;
+using kafka::ErrorCode;
+
+namespace {
+
+topology::Topology counting_topology(const std::string& sink_topic = "out") {
+  json document = {{"application_id", "app"},
+                   {"sources", {{{"name", "in"}, {"topic", "in"}}}},
+                   {"operators", {{{"name", "per_key"}, {"from", "in"}, {"aggregate", {{"n", "count()"}}}}}},
+                   {"sinks", {{{"from", "per_key"}, {"topic", sink_topic}}}},
+                   {"dead_letter_topic", "dlq"}};
+  auto parsed = topology::parse_topology(document);
+  if (auto* errors = std::get_if<std::vector<topology::ValidationError>>(&parsed)) {
+    for (const auto& error : *errors) ADD_FAILURE() << error.to_string();
+    std::abort();
+  }
+  return std::get<topology::Topology>(std::move(parsed));
+}
+
+topology::Topology passthrough_topology() {
+  json document = {{"application_id", "app"},
+                   {"sources", {{{"name", "in"}, {"topic", "in"}}}},
+                   {"operators", {{{"name", "all"}, {"from", "in"}, {"filter", "true"}}}},
+                   {"sinks", {{{"from", "all"}, {"topic", "out"}}}},
+                   {"dead_letter_topic", "dlq"}};
+  return std::get<topology::Topology>(topology::parse_topology(document));
+}
+
+// Memory stores that can be made to fail when they apply a commit (a RocksDB write error).
+class FailingStores final : public state::TaskStores {
+ public:
+  FailingStores(std::unique_ptr<state::TaskStores> inner, const bool& fail) : inner_(std::move(inner)), fail_(fail) {}
+  state::Store& store(std::size_t index) override { return inner_->store(index); }
+  std::size_t size() const noexcept override { return inner_->size(); }
+  void changes(std::size_t index, const std::function<void(const state::ChangelogRecord&)>& consumer) override {
+    inner_->changes(index, consumer);
+  }
+  void apply(const std::vector<std::int64_t>& offsets, std::int64_t stream_time_ms) override {
+    if (fail_) throw std::runtime_error("IO error: No space left on device (scripted)");
+    inner_->apply(offsets, stream_time_ms);
+  }
+  void discard() override { inner_->discard(); }
+  std::int64_t changelog_offset(std::size_t index) const override { return inner_->changelog_offset(index); }
+  std::int64_t stream_time_ms() const override { return inner_->stream_time_ms(); }
+  void restore(std::size_t index, std::string_view key, std::optional<std::string_view> value,
+               std::int64_t offset) override {
+    inner_->restore(index, key, value, offset);
+  }
+  void finish_restore() override { inner_->finish_restore(); }
+  void close() override { inner_->close(); }
+
+ private:
+  std::unique_ptr<state::TaskStores> inner_;
+  const bool& fail_;
+};
+
+class ProcessorFaults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster.create_topic("in", 2);
+    cluster.set_auto_assign(true);
+    options.bootstrap_servers = "fake:9092";
+    options.transactional_id = "app-instance";
+    options.commit_interval = 100ms;
+    options.transaction_timeout = 1000ms;  // two 500 ms slices per transactional call
+    options.max_failed_commits = 4;
+    options.open_stores = [this](const runtime::TaskId&, const std::vector<std::uint8_t>& families) {
+      return std::make_unique<FailingStores>(state::make_memory_task_stores(families), fail_store_apply);
+    };
+  }
+
+  void start(const topology::Topology& topology) {
+    topology_ = std::make_unique<topology::Topology>(topology);
+    pipeline_ = std::make_unique<runtime::Pipeline>(*topology_);
+    processor = std::make_unique<runtime::Processor>(*pipeline_, options, factory, metrics, logger, clock, health);
+    auto early = processor->open(stop);
+    ASSERT_FALSE(early.has_value()) << log.str();
+  }
+
+  // Turns of the loop, each after 50 ms of (manual) time, so commits fall due every other turn.
+  void steps(int count) {
+    for (int i = 0; i < count; ++i) {
+      clock.advance_ms(50);
+      if (!processor->step()) return;
+    }
+  }
+
+  void input(const std::string& key, int partition) {
+    cluster.produce("in", partition, key, json{{"k", key}}.dump(), clock.wall_ms());
+  }
+
+  kafka::Consumer& consumer() { return *factory.consumer(0); }
+
+  // Last count per key in what a read_committed reader of `topic` sees, and how often each (key, count) shows.
+  std::map<std::string, std::int64_t> last_counts(const std::string& topic, int* repeated = nullptr) {
+    std::map<std::string, std::int64_t> last;
+    std::map<std::pair<std::string, std::int64_t>, int> seen;
+    for (const auto& record : cluster.read_committed(topic)) {
+      std::int64_t n = json::parse(*record.value)["n"].get<std::int64_t>();
+      last[*record.key] = std::max(last[*record.key], n);
+      if (++seen[{*record.key, n}] > 1 && repeated != nullptr) ++*repeated;
+    }
+    return last;
+  }
+
+  std::int64_t committed(std::int32_t partition) { return cluster.committed("app", "in", partition).value_or(-1); }
+  double metric(const std::string& name) {
+    std::string text = metrics.render();
+    double total = 0;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(name, 0) == 0 && (line[name.size()] == ' ' || line[name.size()] == '{')) {
+        total += std::stod(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    return total;
+  }
+
+  FakeCluster cluster;
+  FakeClientFactory factory{cluster};
+  core::ManualClock clock{1'795'255'200'000};
+  std::ostringstream log;
+  observe::Logger logger{log, observe::LogLevel::debug, clock};
+  observe::Metrics metrics{"app"};
+  runtime::Health health;
+  runtime::ProcessorOptions options;
+  std::atomic<bool> stop{false};
+  bool fail_store_apply = false;
+  std::unique_ptr<topology::Topology> topology_;
+  std::unique_ptr<runtime::Pipeline> pipeline_;
+  std::unique_ptr<runtime::Processor> processor;
+};
+
+}  // namespace
+
+TEST_F(ProcessorFaults, OutputsChangelogAndOffsetsCommitTogether) {
+  start(counting_topology());
+  // A key lives in one partition (k0, k2 in 0; k1 in 1), as the producer's partitioner would put it.
+  for (int i = 0; i < 10; ++i) input("k" + std::to_string(i % 3), (i % 3) % 2);
+  steps(6);
+  // Each committed input offset is matched by its outputs and its state change, and nothing is half-visible.
+  EXPECT_EQ(committed(0), 7);
+  EXPECT_EQ(committed(1), 3);
+  int repeated = 0;
+  auto counts = last_counts("out", &repeated);
+  EXPECT_EQ(counts, (std::map<std::string, std::int64_t>{{"k0", 4}, {"k1", 3}, {"k2", 3}}));
+  EXPECT_EQ(repeated, 0);
+  EXPECT_FALSE(cluster.read_committed("app-per_key-changelog").empty());
+  EXPECT_TRUE(health.ready()) << health.reason();
+  processor->close();
+  EXPECT_EQ(processor->outcome(), runtime::RunOutcome::stopped);
+}
+
+TEST_F(ProcessorFaults, AbortRollsStateBackAndRewinds) {
+  start(counting_topology());
+  for (int i = 0; i < 4; ++i) input("a", 0);
+  steps(4);
+  ASSERT_EQ(committed(0), 4);
+  for (int i = 0; i < 3; ++i) input("a", 0);
+  // The broker refuses this commit: the transaction must abort, the count go back to 4, the inputs be re-read.
+  cluster.fail("producer.commit_transaction", make_error(ErrorCode::other, false, false, true));
+  steps(12);
+  EXPECT_EQ(committed(0), 7);
+  int repeated = 0;
+  EXPECT_EQ(last_counts("out", &repeated)["a"], 7);
+  EXPECT_EQ(repeated, 0) << "a count of the aborted transaction was applied twice";
+  EXPECT_GE(metric("sluice_transactions_aborted_total"), 1);
+  EXPECT_GE(metric("sluice_rewinds_total"), 1);
+}
+
+TEST_F(ProcessorFaults, EndTxnTimeoutReplacesTheProducerAndNeverReusesIt) {
+  start(counting_topology());
+  for (int i = 0; i < 3; ++i) input("a", 0);
+  steps(4);
+  ASSERT_EQ(factory.producers_created(), 1u);
+  const int old_producer = cluster.client_id(*factory.producer(0));
+  for (int i = 0; i < 2; ++i) input("b", 1);
+  // EndTxn times out for the whole transaction_timeout (two slices): the outcome is unknown (here the first
+  // call did commit).
+  cluster.fail_after_effect("producer.commit_transaction", sluice::testing::timed_out(), 1);
+  cluster.fail("producer.commit_transaction", sluice::testing::timed_out(), 1);
+  steps(12);
+  EXPECT_EQ(factory.producers_created(), 2u) << log.str();
+  // Once the outcome is given up as unknown, the old producer starts nothing new (no abort, no record, no
+  // transaction): a stale request of it cannot land in a later transaction. Retrying the same EndTxn is fine.
+  bool timed_out_seen = false;
+  for (const auto& call : cluster.call_log()) {
+    if (call.client != old_producer) continue;
+    if (timed_out_seen && call.call != "producer.commit_transaction" && call.call != "producer.flush" &&
+        call.call != "producer.delivery") {
+      ADD_FAILURE() << "old producer used after an indefinite outcome: " << call.call;
+    }
+    if (call.call == "producer.commit_transaction" && call.result == ErrorCode::timed_out) timed_out_seen = true;
+  }
+  EXPECT_TRUE(timed_out_seen);
+  // The transaction had committed: the state restored from the changelog continues from 5, nothing counted twice.
+  for (int i = 0; i < 2; ++i) input("a", 0);
+  steps(8);
+  int repeated = 0;
+  auto counts = last_counts("out", &repeated);
+  EXPECT_EQ(counts["a"], 5) << log.str();
+  EXPECT_EQ(counts["b"], 2) << log.str();
+  EXPECT_EQ(repeated, 0);
+  EXPECT_EQ(committed(0), 5);
+  EXPECT_EQ(committed(1), 2);
+}
+
+TEST_F(ProcessorFaults, SendOffsetsTimeoutReplacesTheProducer) {
+  start(counting_topology());
+  input("a", 0);
+  cluster.fail("producer.send_offsets_to_transaction", sluice::testing::timed_out(), 2);
+  steps(12);
+  EXPECT_EQ(factory.producers_created(), 2u) << log.str();
+  EXPECT_EQ(committed(0), 1);
+  EXPECT_EQ(last_counts("out")["a"], 1);
+}
+
+TEST_F(ProcessorFaults, FencedOnceIsRetriedWithANewProducerFencedTwiceStops) {
+  start(counting_topology());
+  input("a", 0);
+  steps(4);
+  ASSERT_EQ(committed(0), 1);
+  // A broker-side transaction timeout shows as a fenced producer: one replacement is tried.
+  input("a", 0);
+  cluster.fail("producer.commit_transaction", make_error(ErrorCode::fenced, false, true));
+  steps(8);
+  EXPECT_EQ(factory.producers_created(), 2u);
+  EXPECT_EQ(committed(0), 2);
+  EXPECT_NE(processor->state(), runtime::ThreadState::failed);
+  // A real zombie is fenced again before any commit succeeds: it stops.
+  input("a", 0);
+  cluster.fail("producer.commit_transaction", make_error(ErrorCode::fenced, false, true), 2);
+  steps(12);
+  EXPECT_EQ(processor->state(), runtime::ThreadState::failed) << log.str();
+  processor->close();
+  EXPECT_EQ(processor->outcome(), runtime::RunOutcome::fatal);
+  EXPECT_EQ(committed(0), 2);
+}
+
+TEST_F(ProcessorFaults, RevokeCommitsAndLostDoesNot) {
+  options.commit_interval = 3'600'000ms;  // only the rebalance can commit
+  start(counting_topology());
+  input("a", 0);
+  input("b", 1);
+  steps(1);  // assigned and processed, not committed yet
+  cluster.revoke(consumer());
+  steps(1);
+  EXPECT_EQ(committed(0), 1) << "revoke must commit what was processed";
+  EXPECT_EQ(committed(1), 1);
+  cluster.assign(consumer(), {{"in", 0, kafka::offset_invalid}, {"in", 1, kafka::offset_invalid}});
+  input("a", 0);
+  steps(4);  // restored from the changelog, then processed: a transaction is open
+  ASSERT_TRUE(health.ready()) << health.reason();
+  const std::size_t commits_before = cluster.calls("producer.commit_transaction");
+  cluster.lose(consumer());
+  steps(1);
+  EXPECT_EQ(cluster.calls("producer.commit_transaction"), commits_before) << "a lost assignment must not commit";
+  EXPECT_EQ(committed(0), 1) << "a lost assignment must not commit";
+  EXPECT_EQ(last_counts("out")["a"], 1);
+}
+
+TEST_F(ProcessorFaults, OutputTooLargeIsDeadLetteredAndTheInputCommitted) {
+  start(passthrough_topology());
+  cluster.fail("producer.produce", sluice::testing::ScriptedFailure{make_error(ErrorCode::message_too_large), 1, "out"});
+  input("big", 0);
+  input("small", 0);
+  steps(4);
+  EXPECT_EQ(committed(0), 2);
+  auto out = cluster.read_committed("out");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(*out[0].key, "small");
+  auto dlq = cluster.read_committed("dlq");
+  ASSERT_EQ(dlq.size(), 1u) << log.str();
+  std::map<std::string, std::string> headers;
+  for (const auto& header : dlq[0].headers) headers[header.name] = header.value;
+  EXPECT_EQ(headers["sluice.error.kind"], "output_rejected");
+  EXPECT_EQ(headers["sluice.source.topic"], "in");
+  EXPECT_EQ(headers["sluice.source.offset"], "0");
+  EXPECT_EQ(headers["sluice.destination.topic"], "out");
+  EXPECT_EQ(metric("sluice_records_dead_lettered_total"), 1);
+}
+
+TEST_F(ProcessorFaults, AWriteThatFailsNeverHasItsInputCommittedAndStopsAfterTheLimit) {
+  options.max_failed_commits = 3;
+  start(passthrough_topology());
+  input("a", 0);
+  // The principal may not write to the sink: not the record's fault.
+  cluster.fail("producer.produce", sluice::testing::ScriptedFailure{make_error(ErrorCode::authorization), 100, "out"});
+  steps(40);
+  EXPECT_EQ(committed(0), -1) << "a commit covered an input whose output was not written";
+  EXPECT_TRUE(cluster.read_committed("out").empty());
+  EXPECT_FALSE(health.ready());
+  EXPECT_EQ(processor->state(), runtime::ThreadState::failed) << log.str();
+  EXPECT_NE(log.str().find("commits in a row rolled back, stopping"), std::string::npos) << log.str();
+  processor->close();
+  EXPECT_EQ(processor->outcome(), runtime::RunOutcome::fatal);
+}
+
+TEST_F(ProcessorFaults, AtLeastOnceRewindsAfterAFailedDeliveryAndLosesNothing) {
+  options.exactly_once = false;
+  start(passthrough_topology());
+  for (int i = 0; i < 5; ++i) input("k" + std::to_string(i), 0);
+  cluster.fail("producer.delivery", sluice::testing::ScriptedFailure{make_error(ErrorCode::timed_out, true), 1, "out"});
+  steps(16);
+  EXPECT_EQ(committed(0), 5);
+  std::set<std::string> keys;
+  for (const auto& record : cluster.read_committed("out")) keys.insert(*record.key);
+  EXPECT_EQ(keys.size(), 5u) << "an output whose delivery failed was never written again";
+  EXPECT_GE(metric("sluice_rewinds_total"), 1);
+}
+
+TEST_F(ProcessorFaults, AFullStateBufferCommitsEarly) {
+  options.commit_interval = 3'600'000ms;
+  options.state_buffer_max_records = 20;
+  start(counting_topology());
+  for (int i = 0; i < 100; ++i) input("k" + std::to_string(i), 0);
+  for (int i = 0; i < 20; ++i) processor->step();  // no time passes: only the buffer bound can commit
+  EXPECT_GE(committed(0), 20) << log.str();
+  EXPECT_GE(metric("sluice_commits_total"), 2);
+}
+
+TEST_F(ProcessorFaults, RestoreInterleavesWithProcessing) {
+  options.restore_batch_records = 5;
+  // Partition 0's changelog holds 50 committed changes its (empty) store lacks.
+  cluster.create_topic("app-per_key-changelog", 2);
+  for (int i = 0; i < 50; ++i) {
+    cluster.produce("app-per_key-changelog", 0, "old" + std::to_string(i), json{{"n", 1}}.dump());
+  }
+  start(counting_topology());
+  input("new", 1);
+  steps(2);
+  // Task 0 is still restoring (5 records a turn) while task 1 already processed and committed.
+  EXPECT_EQ(committed(1), 1) << log.str();
+  EXPECT_TRUE(cluster.paused(consumer(), "in", 0));
+  EXPECT_FALSE(health.ready());
+  steps(20);
+  EXPECT_FALSE(cluster.paused(consumer(), "in", 0));
+  EXPECT_TRUE(health.ready()) << health.reason();
+  EXPECT_NE(log.str().find("restored 50 records"), std::string::npos) << log.str();
+}
+
+TEST_F(ProcessorFaults, AStoreWriteErrorEndsInAnOrderlyCloseWithoutCommitting) {
+  start(counting_topology());
+  input("a", 0);
+  steps(4);
+  ASSERT_EQ(committed(0), 1);
+  fail_store_apply = true;
+  input("a", 0);
+  bool threw = false;
+  try {
+    steps(4);
+  } catch (const std::exception&) {
+    threw = true;
+  }
+  EXPECT_TRUE(threw);
+  // run() turns the exception into this sequence: no commit at close, the group left, the producer flushed.
+  processor.reset();  // the destructor closes; no callback may reach a destroyed member (ASan would say)
+  EXPECT_EQ(factory.consumer(0), nullptr);
+}
+
+TEST_F(ProcessorFaults, RunReturnsFatalOnAStoreWriteError) {
+  topology_ = std::make_unique<topology::Topology>(counting_topology());
+  pipeline_ = std::make_unique<runtime::Pipeline>(*topology_);
+  fail_store_apply = true;
+  options.commit_interval = 0ms;  // the manual clock stands still inside run(): commit every turn
+  input("a", 0);
+  runtime::Processor runner(*pipeline_, options, factory, metrics, logger, clock, health);
+  EXPECT_EQ(runner.run(stop), runtime::RunOutcome::fatal);
+  EXPECT_NE(log.str().find("internal failure"), std::string::npos) << log.str();
+  EXPECT_EQ(runner.state(), runtime::ThreadState::closed);
+}
