@@ -197,9 +197,10 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   auto topology = load_topology(*arguments.topology_path, err);
   auto settings = load(arguments, environment, err);
   if (!topology || !settings) return exit_usage;
+  const AppSettings typed = app_settings(*settings);
 
   core::SystemClock clock;
-  observe::Logger logger(std::cerr, observe::parse_log_level(settings->string("log_level")), clock);
+  observe::Logger logger(std::cerr, typed.log_level, clock);
   std::atomic<bool> stop_requested{false};
   SignalWatcher signals(stop_requested, logger);
 
@@ -211,12 +212,12 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   }
 
   observe::Metrics metrics(topology->application_id);
-  const int threads = static_cast<int>(settings->integer("processing_threads"));
+  const int threads = static_cast<int>(typed.processing_threads);
   InstanceHealth health(threads);
-  runtime::ProcessorOptions options = processor_options(*settings, *topology, environment);
+  runtime::ProcessorOptions options = processor_options(typed, *topology, environment);
   const auto liveness_limit_ms = std::max<std::int64_t>(options.max_poll_interval.count(), 30'000);
 
-  observe::HttpServer http(settings->string("http_address"), static_cast<int>(settings->integer("http_port")));
+  observe::HttpServer http(typed.http_address, static_cast<int>(typed.http_port));
   http.handle("/metrics", [&metrics, &health] {
     metrics.ready().Set(health.ready() ? 1 : 0);
     return observe::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.render()};
@@ -242,7 +243,7 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
     logger.error("app", std::string("http_port: ") + error.what());
     return exit_usage;
   }
-  logger.info("app", "HTTP on " + settings->string("http_address") + ":" + std::to_string(http.port()) +
+  logger.info("app", "HTTP on " + typed.http_address + ":" + std::to_string(http.port()) +
                          " (/metrics /healthz /readyz /topology)");
   if (!options.instance_id.empty()) logger.info("app", "static group membership as " + options.instance_id);
 
@@ -351,31 +352,32 @@ std::string process_id(const std::string& directory) {
 }
 
 // The options every processing thread shares; per-thread ids are derived in thread_options().
-runtime::ProcessorOptions processor_options(const Settings& settings, const topology::Topology& topology,
+runtime::ProcessorOptions processor_options(const AppSettings& settings, const topology::Topology& topology,
                                             const std::map<std::string, std::string>& environment) {
   runtime::ProcessorOptions options;
-  options.bootstrap_servers = settings.string("bootstrap_servers");
-  options.kafka = settings.kafka();
-  options.commit_interval = std::chrono::milliseconds(settings.duration_ms("commit_interval"));
-  options.producer_queue_max_records = settings.integer("producer_queue_max_records");
-  options.consumer_queue_max_kbytes = settings.integer("consumer_queue_max_kbytes");
-  options.max_poll_interval = std::chrono::milliseconds(settings.duration_ms("max_poll_interval"));
-  options.session_timeout = std::chrono::milliseconds(settings.duration_ms("session_timeout"));
-  options.shutdown_timeout = std::chrono::milliseconds(settings.duration_ms("shutdown_timeout"));
-  options.startup_backoff_max = std::chrono::milliseconds(settings.duration_ms("startup_backoff_max"));
-  options.create_output_topics = settings.boolean("create_output_topics");
-  options.output_topic_partitions = static_cast<std::int32_t>(settings.integer("output_topic_partitions"));
-  options.state_dir = settings.string("state_dir");
-  options.state_memory_bytes = settings.integer("state_memory_mb") << 20;
-  options.state_buffer_max_records = settings.integer("state_buffer_max_records");
-  options.window_idle_timeout_ms = settings.duration_ms("window_idle_timeout");
-  options.restore_batch_records = settings.integer("restore_batch_records");
-  options.exactly_once = settings.string("processing_guarantee") == "exactly_once";
+  options.bootstrap_servers = settings.bootstrap_servers;
+  options.kafka = settings.kafka;
+  options.commit_interval = settings.commit_interval;
+  options.producer_queue_max_records = settings.producer_queue_max_records;
+  options.consumer_queue_max_kbytes = settings.consumer_queue_max_kbytes;
+  options.max_poll_interval = settings.max_poll_interval;
+  options.session_timeout = settings.session_timeout;
+  options.shutdown_timeout = settings.shutdown_timeout;
+  options.startup_backoff_max = settings.startup_backoff_max;
+  options.create_output_topics = settings.create_output_topics;
+  options.output_topic_partitions = static_cast<std::int32_t>(settings.output_topic_partitions);
+  options.state_dir = settings.state_dir;
+  options.state_memory_bytes = settings.state_memory_mb << 20;
+  options.state_buffer_max_records = settings.state_buffer_max_records;
+  options.window_idle_timeout_ms = settings.window_idle_timeout.count();
+  options.restore_batch_records = settings.restore_batch_records;
+  options.max_failed_commits = static_cast<int>(settings.max_failed_commits);
+  options.exactly_once = settings.processing_guarantee == ProcessingGuarantee::exactly_once;
   // Static membership: the instance id, else in Kubernetes the host name, which is a StatefulSet pod's stable
   // name (web-0, web-1, ...) and survives restarts of the pod.
-  options.instance_id = settings.string("instance_id");
+  options.instance_id = settings.instance_id;
   if (options.instance_id.empty() && environment.contains("KUBERNETES_SERVICE_HOST")) options.instance_id = host_name();
-  options.transaction_timeout = std::chrono::milliseconds(settings.duration_ms("transaction_timeout"));
+  options.transaction_timeout = settings.transaction_timeout;
   // Stable per instance, so a restart fences its zombie and aborts its open transaction at once: the instance
   // id, else a process id kept in the state directory.
   options.transactional_id =

@@ -420,6 +420,14 @@ const std::vector<SettingDefinition>& setting_definitions() {
                       "partitions. A restarted instance aborts its own at once.",
        .minimum = 1'000,
        .maximum = 900'000},
+      {.name = "max_failed_commits",
+       .type = SettingType::integer,
+       .default_value = "10",
+       .description = "Consecutive commits that fail for a reason that is not an outage (a write the cluster "
+                      "refuses, missing ACLs) before a processing thread stops with exit code 1; outages are "
+                      "waited out.",
+       .minimum = 1,
+       .maximum = 1'000},
       {.name = "http_address",
        .type = SettingType::string,
        .default_value = "0.0.0.0",
@@ -616,6 +624,96 @@ std::vector<std::tuple<std::string, std::string, std::string>> Settings::redacte
     rows.emplace_back(std::move(name), secret ? std::string(kRedacted) : value, kafka_sources_.at(property));
   }
   return rows;
+}
+
+// ---- Typed settings ------------------------------------------------------------------------------------
+
+namespace {
+
+// The choice texts of the table, as enum values; the unit tests set every choice to prove each one is here.
+constexpr std::array<std::pair<std::string_view, ProcessingGuarantee>, 2> kProcessingGuarantees = {{
+    {"exactly_once", ProcessingGuarantee::exactly_once},
+    {"at_least_once", ProcessingGuarantee::at_least_once},
+}};
+constexpr std::array<std::pair<std::string_view, observe::LogLevel>, 4> kLogLevels = {{
+    {"debug", observe::LogLevel::debug},
+    {"info", observe::LogLevel::info},
+    {"warn", observe::LogLevel::warn},
+    {"error", observe::LogLevel::error},
+}};
+
+template <typename Enum, std::size_t size>
+Enum choice_value(const std::array<std::pair<std::string_view, Enum>, size>& values, std::string_view name,
+                  std::string_view text) {
+  for (const auto& [choice, value] : values) {
+    if (choice == text) return value;
+  }
+  throw std::out_of_range("setting \"" + std::string(name) + "\" has no enum value for \"" + std::string(text) + "\"");
+}
+
+template <typename... Visitors>
+struct Overloaded : Visitors... {
+  using Visitors::operator()...;
+};
+
+}  // namespace
+
+// The field is named like the setting, so the name cannot drift from the member it fills.
+#define SLUICE_SETTING_FIELD(field) AppSettingsField{#field, &AppSettings::field}
+
+const std::vector<AppSettingsField>& app_settings_fields() {
+  static const std::vector<AppSettingsField> fields = {
+      SLUICE_SETTING_FIELD(bootstrap_servers),
+      SLUICE_SETTING_FIELD(processing_guarantee),
+      SLUICE_SETTING_FIELD(commit_interval),
+      SLUICE_SETTING_FIELD(transaction_timeout),
+      SLUICE_SETTING_FIELD(max_failed_commits),
+      SLUICE_SETTING_FIELD(http_address),
+      SLUICE_SETTING_FIELD(http_port),
+      SLUICE_SETTING_FIELD(log_level),
+      SLUICE_SETTING_FIELD(instance_id),
+      SLUICE_SETTING_FIELD(processing_threads),
+      SLUICE_SETTING_FIELD(create_output_topics),
+      SLUICE_SETTING_FIELD(output_topic_partitions),
+      SLUICE_SETTING_FIELD(startup_backoff_max),
+      SLUICE_SETTING_FIELD(shutdown_timeout),
+      SLUICE_SETTING_FIELD(producer_queue_max_records),
+      SLUICE_SETTING_FIELD(consumer_queue_max_kbytes),
+      SLUICE_SETTING_FIELD(max_poll_interval),
+      SLUICE_SETTING_FIELD(state_dir),
+      SLUICE_SETTING_FIELD(state_memory_mb),
+      SLUICE_SETTING_FIELD(state_buffer_max_records),
+      SLUICE_SETTING_FIELD(window_idle_timeout),
+      SLUICE_SETTING_FIELD(restore_batch_records),
+      SLUICE_SETTING_FIELD(session_timeout),
+  };
+  return fields;
+}
+
+#undef SLUICE_SETTING_FIELD
+
+AppSettings app_settings(const Settings& settings) {
+  AppSettings typed;
+  for (const AppSettingsField& field : app_settings_fields()) {
+    const std::string_view name = field.name;
+    std::visit(Overloaded{
+                   [&](std::string AppSettings::*member) { typed.*member = settings.string(name); },
+                   [&](std::int64_t AppSettings::*member) { typed.*member = settings.integer(name); },
+                   [&](bool AppSettings::*member) { typed.*member = settings.boolean(name); },
+                   [&](std::chrono::milliseconds AppSettings::*member) {
+                     typed.*member = std::chrono::milliseconds(settings.duration_ms(name));
+                   },
+                   [&](ProcessingGuarantee AppSettings::*member) {
+                     typed.*member = choice_value(kProcessingGuarantees, name, settings.string(name));
+                   },
+                   [&](observe::LogLevel AppSettings::*member) {
+                     typed.*member = choice_value(kLogLevels, name, settings.string(name));
+                   },
+               },
+               field.member);
+  }
+  typed.kafka = settings.kafka();
+  return typed;
 }
 
 // ---- Loading -------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ int run_command_line(const std::vector<std::string>& arguments, const std::map<s
 // The processor options every processing thread shares, from the settings. instance_id (static membership)
 // defaults to the host name when KUBERNETES_SERVICE_HOST is in `environment`; the transactional id is
 // <application_id>-<instance_id, else process_id(<state_dir>/<application_id>)>.
-runtime::ProcessorOptions processor_options(const Settings& settings, const topology::Topology& topology,
+runtime::ProcessorOptions processor_options(const AppSettings& settings, const topology::Topology& topology,
                                             const std::map<std::string, std::string>& environment);
 
 // Options of processing thread `thread`: thread 0 keeps the shared ids, thread i > 0 appends "-<i>" to the

@@ -7,6 +7,7 @@
 // variable should name a setting; others are reported as warnings (see Settings::warnings()). docs/settings.md is generated from settings_reference_markdown().
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -16,6 +17,8 @@
 #include <tuple>
 #include <variant>
 #include <vector>
+
+#include "sluice/observe/log.hpp"
 
 namespace sluice::app {
 
@@ -94,6 +97,57 @@ class Settings {
 // later --set of the same name wins over an earlier one. Every invalid value is reported, even one that a
 // higher-precedence source overrides, because it is still a mistake in that source.
 std::variant<Settings, std::vector<SettingsError>> load_settings(const SettingsSources& sources);
+
+enum class ProcessingGuarantee : std::uint8_t { exactly_once, at_least_once };
+
+// The settings as the app uses them: one typed field per entry of setting_definitions(), named like the setting,
+// so code reads `settings.commit_interval` and a misspelt name fails to compile instead of throwing at run time.
+// Filled only by app_settings(); a plain value, copyable.
+struct AppSettings {
+  std::string bootstrap_servers;
+  ProcessingGuarantee processing_guarantee = ProcessingGuarantee::exactly_once;
+  std::chrono::milliseconds commit_interval{0};
+  std::chrono::milliseconds transaction_timeout{0};
+  std::string http_address;
+  std::int64_t http_port = 0;
+  observe::LogLevel log_level = observe::LogLevel::info;
+  std::string instance_id;
+  std::int64_t processing_threads = 0;
+  bool create_output_topics = false;
+  std::int64_t output_topic_partitions = 0;
+  std::chrono::milliseconds startup_backoff_max{0};
+  std::chrono::milliseconds shutdown_timeout{0};
+  std::int64_t producer_queue_max_records = 0;
+  std::int64_t consumer_queue_max_kbytes = 0;
+  std::chrono::milliseconds max_poll_interval{0};
+  std::string state_dir;
+  std::int64_t state_memory_mb = 0;
+  std::int64_t state_buffer_max_records = 0;
+  std::chrono::milliseconds window_idle_timeout{0};
+  std::int64_t restore_batch_records = 0;
+  std::chrono::milliseconds session_timeout{0};
+  std::int64_t max_failed_commits = 0;
+  std::map<std::string, std::string> kafka;  // kafka.* settings without the prefix, as Settings::kafka()
+};
+
+// Where one setting of the table lands in AppSettings; the member's type says how the value is read (string,
+// integer, boolean, duration, or a choice turned into its enum).
+using AppSettingsMember =
+    std::variant<std::string AppSettings::*, std::int64_t AppSettings::*, bool AppSettings::*,
+                 std::chrono::milliseconds AppSettings::*, ProcessingGuarantee AppSettings::*,
+                 observe::LogLevel AppSettings::*>;
+struct AppSettingsField {
+  std::string_view name;  // a name from setting_definitions(), equal to the member's name
+  AppSettingsMember member;
+};
+
+// The mapping app_settings() applies: one entry per setting of setting_definitions() (a unit test checks that the
+// two have the same names, so a setting added to the table without a field fails it).
+const std::vector<AppSettingsField>& app_settings_fields();
+
+// The one place AppSettings is filled. Throws std::out_of_range if the mapping and the table disagree on a name,
+// a type or a choice: a programming error that the unit tests catch.
+AppSettings app_settings(const Settings& settings);
 
 // Whether a setting's value must never be shown. True for table settings marked secret and for any name that
 // contains (case-insensitively) password, secret, token, credential, private, sasl.jaas.config,

@@ -119,10 +119,10 @@ sluice::topology::Topology example_topology() {
   return std::get<sluice::topology::Topology>(std::move(loaded));
 }
 
-Settings settings_from(std::vector<std::string> assignments) {
+AppSettings settings_from(std::vector<std::string> assignments) {
   SettingsSources sources;
   sources.assignments = std::move(assignments);
-  return std::get<Settings>(load_settings(sources));
+  return app_settings(std::get<Settings>(load_settings(sources)));
 }
 
 }  // namespace
@@ -178,6 +178,21 @@ TEST(InstanceIdentity, DynamicMembersStayDynamicOnEveryThread) {
   auto shared = processor_options(settings_from({"state_dir=" + ::testing::TempDir() + "identity-threads"}), topology, {});
   EXPECT_EQ(thread_options(shared, 1).instance_id, "");
   EXPECT_EQ(thread_options(shared, 1).transactional_id, shared.transactional_id + "-1");
+}
+
+TEST(ProcessorOptionsFromSettings, CarryTheTypedSettings) {
+  auto topology = example_topology();
+  auto options = processor_options(
+      settings_from({"instance_id=pod-0", "max_failed_commits=3", "processing_guarantee=at_least_once",
+                     "state_memory_mb=64", "window_idle_timeout=2s", "commit_interval=250ms", "kafka.linger.ms=5"}),
+      topology, {});
+  EXPECT_EQ(options.max_failed_commits, 3);
+  EXPECT_FALSE(options.exactly_once);
+  EXPECT_EQ(options.state_memory_bytes, 64ll << 20);
+  EXPECT_EQ(options.window_idle_timeout_ms, 2'000);
+  EXPECT_EQ(options.commit_interval, std::chrono::milliseconds(250));
+  EXPECT_EQ(options.kafka.at("linger.ms"), "5");
+  EXPECT_EQ(processor_options(settings_from({"instance_id=pod-0"}), topology, {}).max_failed_commits, 10);
 }
 
 TEST(Cli, ProcessingThreadsOutOfRangeExits2) {

@@ -1,5 +1,7 @@
 #include "sluice/app/settings.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -7,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include <gtest/gtest.h>
 
@@ -118,7 +121,7 @@ TEST(SettingsTable, HasTheSpecifiedSettingsInOrder) {
   std::vector<std::string> names;
   for (const auto& definition : setting_definitions()) names.push_back(definition.name);
   EXPECT_EQ(names, (std::vector<std::string>{"bootstrap_servers", "processing_guarantee", "commit_interval", "transaction_timeout",
-                                             "http_address", "http_port", "log_level", "instance_id", "processing_threads",
+                                             "max_failed_commits", "http_address", "http_port", "log_level", "instance_id", "processing_threads",
                                              "create_output_topics", "output_topic_partitions", "startup_backoff_max",
                                              "shutdown_timeout", "producer_queue_max_records",
                                              "consumer_queue_max_kbytes", "max_poll_interval", "state_dir", "state_memory_mb", "state_buffer_max_records", "window_idle_timeout", "restore_batch_records", "session_timeout"}));
@@ -128,6 +131,69 @@ TEST(SettingsTable, EveryDefaultIsValid) {
   // load_settings parses the defaults like any other source; an invalid default would be an error here.
   const Settings settings = load_ok({});
   EXPECT_EQ(settings.redacted().size(), setting_definitions().size());
+}
+
+// ---- Typed settings ----------------------------------------------------------------------------------------
+
+// Every setting of the table has exactly one field of AppSettings: adding a setting without a field fails here.
+TEST(AppSettings, EverySettingHasExactlyOneField) {
+  std::multiset<std::string> table;
+  for (const auto& definition : setting_definitions()) table.insert(definition.name);
+  std::multiset<std::string> mapped;
+  for (const auto& field : app_settings_fields()) mapped.insert(std::string(field.name));
+  EXPECT_EQ(mapped, table);
+  const auto& fields = app_settings_fields();
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    for (std::size_t j = i + 1; j < fields.size(); ++j) {
+      EXPECT_FALSE(fields[i].member == fields[j].member) << fields[i].name << " and " << fields[j].name;
+    }
+  }
+}
+
+// Each field's type fits its setting (app_settings() reads it with the accessor of that type, which throws on a
+// mismatch), and the kafka map is carried over.
+TEST(AppSettings, FieldsHoldTheLoadedValues) {
+  EXPECT_NO_THROW(app_settings(load_ok({})));
+  const AppSettings settings = app_settings(load_ok(with_set(
+      {"bootstrap_servers=broker:9093", "processing_guarantee=at_least_once", "commit_interval=250ms",
+       "create_output_topics=false", "http_port=9000", "log_level=WARN", "max_failed_commits=3",
+       "state_memory_mb=64", "kafka.linger.ms=5"})));
+  EXPECT_EQ(settings.bootstrap_servers, "broker:9093");
+  EXPECT_EQ(settings.processing_guarantee, ProcessingGuarantee::at_least_once);
+  EXPECT_EQ(settings.commit_interval, std::chrono::milliseconds(250));
+  EXPECT_FALSE(settings.create_output_topics);
+  EXPECT_EQ(settings.http_port, 9000);
+  EXPECT_EQ(settings.log_level, sluice::observe::LogLevel::warn);
+  EXPECT_EQ(settings.max_failed_commits, 3);
+  EXPECT_EQ(settings.state_memory_mb, 64);
+  EXPECT_EQ(settings.session_timeout, std::chrono::milliseconds(45'000));
+  EXPECT_EQ(settings.kafka, (std::map<std::string, std::string>{{"linger.ms", "5"}}));
+}
+
+// Every choice of every choice setting has an enum value, and different choices different values.
+TEST(AppSettings, EveryChoiceHasItsOwnEnumValue) {
+  for (const auto& field : app_settings_fields()) {
+    const auto definition = std::find_if(setting_definitions().begin(), setting_definitions().end(),
+                                         [&](const auto& candidate) { return candidate.name == field.name; });
+    if (definition == setting_definitions().end() || definition->type != SettingType::choice) continue;
+    std::set<int> values;
+    for (const auto& choice : definition->choices) {
+      const std::string assignment = definition->name + "=" + choice;
+      AppSettings settings;
+      ASSERT_NO_THROW(settings = app_settings(load_ok(with_set({assignment})))) << assignment;
+      values.insert(std::visit(
+          [&](auto member) {
+            if constexpr (std::is_enum_v<std::remove_reference_t<decltype(settings.*member)>>) {
+              return static_cast<int>(settings.*member);
+            } else {
+              ADD_FAILURE() << definition->name << " is a choice but its field is not an enum";
+              return -1;
+            }
+          },
+          field.member));
+    }
+    EXPECT_EQ(values.size(), definition->choices.size()) << definition->name;
+  }
 }
 
 // ---- Defaults ----------------------------------------------------------------------------------------------
@@ -149,6 +215,7 @@ TEST(SettingsDefaults, HaveTheDocumentedValues) {
   EXPECT_EQ(settings.integer("consumer_queue_max_kbytes"), 65'536);
   EXPECT_EQ(settings.duration_ms("max_poll_interval"), 300'000);
   EXPECT_EQ(settings.duration_ms("session_timeout"), 45'000);
+  EXPECT_EQ(settings.integer("max_failed_commits"), 10);
   EXPECT_TRUE(settings.kafka().empty());
 }
 
