@@ -5,7 +5,6 @@
 
 #include "sluice/core/backoff.hpp"
 #include "sluice/kafka/client_config.hpp"
-#include "sluice/runtime/topic_provisioner.hpp"
 
 namespace sluice::runtime {
 
@@ -117,14 +116,14 @@ std::optional<RunOutcome> Processor::open(const std::atomic<bool>& stop_requeste
   auto stop = [this] { return stop_requested_->load(); };
   auto heartbeat = [this] { health_.beat(now_ms()); };
   {
-    auto admin = clients_.admin(kafka::admin_config(client), client_callbacks("admin"));
+    admin_ = clients_.admin(kafka::admin_config(client), client_callbacks("admin"));
     ProvisionerOptions provisioning;
     provisioning.bootstrap_servers = options_.bootstrap_servers;
     provisioning.create_output_topics = options_.create_output_topics;
     provisioning.output_topic_partitions = options_.output_topic_partitions;
     provisioning.backoff_max_ms = options_.startup_backoff_max.count();
-    TopicProvisioner provisioner(pipeline_, *admin, provisioning, logger_, clock_, component_);
-    switch (provisioner.provision(stop, heartbeat, [this](const std::string& why) { set_trouble(why); },
+    topics_ = std::make_unique<TopicProvisioner>(pipeline_, *admin_, provisioning, logger_, clock_, component_);
+    switch (topics_->provision(stop, heartbeat, [this](const std::string& why) { set_trouble(why); },
                                   [this] { return last_client_error_; })) {
       case ProvisionOutcome::ready: break;
       case ProvisionOutcome::stopped: return RunOutcome::stopped;
@@ -313,8 +312,11 @@ void Processor::commit(const char* why) {
   if (!tasks_ || !committer_) return;
   switch (tasks_->commit(clock_.wall_ms(), *collector_, *collector_, *committer_, why)) {
     case CommitResult::retry_later: break;
-    case CommitResult::nothing:
-    case CommitResult::committed: rollbacks_in_a_row_ = 0; break;
+    case CommitResult::nothing: rollbacks_in_a_row_ = 0; break;
+    case CommitResult::committed:
+      rollbacks_in_a_row_ = 0;
+      topics_->purge_repartition(tasks_->committed_offsets());
+      break;
     case CommitResult::rolled_back:
       ++rollbacks_in_a_row_;
       rewind();

@@ -103,6 +103,12 @@ std::optional<std::int64_t> TaskManager::committed_offset(const std::string& top
   return it->second;
 }
 
+std::vector<kafka::TopicPartition> TaskManager::committed_offsets() const {
+  std::vector<kafka::TopicPartition> offsets;
+  for (const auto& [partition, offset] : committed_offsets_) offsets.push_back({partition.first, partition.second, offset});
+  return offsets;
+}
+
 void TaskManager::close_due_windows(std::int64_t wall_ms, OutputCollector& out) {
   for (auto& [id, task] : tasks_) {
     if (!task.stores || !task.running()) continue;

@@ -179,4 +179,25 @@ void TopicProvisioner::create(const std::vector<kafka::NewTopic>& to_create) {
   }
 }
 
+void TopicProvisioner::purge_repartition(const std::vector<kafka::TopicPartition>& committed) {
+  const std::int64_t now = clock_.monotonic_ns() / 1'000'000;
+  if (now < next_purge_ms_) return;
+  next_purge_ms_ = now + kPurgeIntervalMs;
+  std::vector<kafka::TopicPartition> before;
+  for (const auto& offset : committed) {
+    auto source = pipeline_.source_for_topic(offset.topic);
+    if (source && pipeline_.sources()[*source].repartition && offset.offset > 0) before.push_back(offset);
+  }
+  if (before.empty()) return;
+  kafka::KafkaError error = admin_.delete_records(before, 5s);
+  if (!error.ok()) {
+    logger_.warn(component_, "purging consumed repartition records: " + error.message + "; retrying in " +
+                                 std::to_string(kPurgeIntervalMs / 1000) + " s");
+    return;
+  }
+  ++purged_batches_;
+  logger_.debug(component_, "purged consumed records of " + std::to_string(before.size()) +
+                                " repartition partitions");
+}
+
 }  // namespace sluice::runtime

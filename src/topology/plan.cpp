@@ -249,7 +249,7 @@ std::vector<InternalTopic> list_internal_topics(const Topology& topology,
     topic.kind = InternalTopic::Kind::repartition;
     topic.operator_name = op.name;
     topic.subtopology = subtopology_of_node[graph.operator_node(i)];
-    topic.configs = {{"cleanup.policy", "delete"}, {"retention.ms", std::to_string(kRepartitionRetentionMs)}};
+    topic.configs = {{"cleanup.policy", "delete"}, {"retention.ms", "-1"}, {"segment.ms", std::string(kRepartitionSegmentMs)}};
     // Written by the tasks of the sub-topologies of the operator's inputs, in the order of their ids.
     std::vector<int> writers;
     for (const NodeEdge& edge : graph.edges) {

@@ -70,8 +70,10 @@ std::vector<InternalTopic> list_internal_topics(const Topology& topology,
 // Kafka Streams' margin for windowed changelogs (windowstore.changelog.additional.retention.ms): records stay
 // in the changelog for a day beyond the time they can still change, so a restore never misses one.
 inline constexpr std::int64_t kChangelogRetentionMarginMs = 86'400'000;
-// Repartition topics hold records only until the downstream sub-topology has read them; a week covers any
-// outage worth surviving.
-inline constexpr std::int64_t kRepartitionRetentionMs = 7LL * 86'400'000;
+// Repartition topics keep records until the downstream sub-topology has committed them, then sluice deletes
+// them (DeleteRecords). Time-based retention would be wrong: records carry event time, so a replay of old
+// history would be deleted as soon as its segment rolled, before it was read (Kafka Streams does the same).
+// Segments roll every ten minutes so purged records leave the disk.
+inline constexpr std::string_view kRepartitionSegmentMs = "600000";
 
 }  // namespace sluice::topology::detail

@@ -34,6 +34,7 @@
 #include "sluice/runtime/pipeline.hpp"
 #include "sluice/runtime/record_collector.hpp"
 #include "sluice/runtime/task_manager.hpp"
+#include "sluice/runtime/topic_provisioner.hpp"
 #include "sluice/state/store.hpp"
 
 namespace sluice::runtime {
@@ -156,6 +157,8 @@ class Processor final : public kafka::RebalanceListener {
   std::shared_ptr<state::StateResources> state_resources_;
 
   // Declared in dependency order: destroyed in reverse, the consumers first (after close()).
+  std::unique_ptr<kafka::Admin> admin_;
+  std::unique_ptr<TopicProvisioner> topics_;
   std::unique_ptr<RecordCollector> collector_;  // owns the producer
   std::unique_ptr<TaskManager> tasks_;
   std::unique_ptr<Committer> committer_;

@@ -89,6 +89,8 @@ class TaskManager {
   bool has_pending_offsets() const noexcept { return !pending_offsets_.empty(); }
   std::vector<kafka::TopicPartition> pending_offsets() const;
   std::optional<std::int64_t> committed_offset(const std::string& topic, std::int32_t partition) const;
+  // The committed (next) offset of every input partition committed since the tasks were opened.
+  std::vector<kafka::TopicPartition> committed_offsets() const;
 
   // Runs the on_time hooks of every running task whose stream time moved since they last ran.
   void close_due_windows(std::int64_t wall_ms, OutputCollector& out);

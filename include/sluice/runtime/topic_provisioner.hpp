@@ -1,7 +1,8 @@
 // Start-up against the cluster: waits until it answers (retrying with backoff, truthfully reported), checks
 // that the topology fits it (source topics exist; co-partitioned sources agree), works out the partitions of
 // every sub-topology, and creates the internal topics (repartition, changelog) and missing output topics.
-// Used once per processing thread before its clients are built.
+// Used by one processing thread: before its clients are built, then to purge what its tasks committed from the
+// repartition topics they read.
 #pragma once
 
 #include <atomic>
@@ -39,6 +40,12 @@ class TopicProvisioner {
   ProvisionOutcome provision(const std::function<bool()>& stop_requested, const std::function<void()>& heartbeat,
                              const std::function<void(const std::string&)>& trouble,
                              const std::function<kafka::KafkaError()>& last_client_error);
+  // Deletes the records of repartition topics below the given committed offsets (what their reader is done
+  // with), at most once per kPurgeIntervalMs; failures are logged and retried at the next interval.
+  void purge_repartition(const std::vector<kafka::TopicPartition>& committed);
+  static constexpr std::int64_t kPurgeIntervalMs = 30'000;
+  std::uint64_t purged_batches() const noexcept { return purged_batches_; }
+
   // Partition count of each sub-topology's tasks (after provision()).
   const std::vector<std::int32_t>& subtopology_partitions() const noexcept { return subtopology_partitions_; }
 
@@ -53,6 +60,8 @@ class TopicProvisioner {
   const core::Clock& clock_;
   std::string component_;
   std::vector<std::int32_t> subtopology_partitions_;
+  std::int64_t next_purge_ms_ = 0;
+  std::uint64_t purged_batches_ = 0;
 };
 
 }  // namespace sluice::runtime

@@ -397,3 +397,35 @@ TEST_F(ProcessorFaults, RunReturnsFatalOnAStoreWriteError) {
   EXPECT_NE(log.str().find("internal failure"), std::string::npos) << log.str();
   EXPECT_EQ(runner.state(), runtime::ThreadState::closed);
 }
+
+TEST_F(ProcessorFaults, RepartitionRecordsArePurgedOnceCommittedAndNotBefore) {
+  json document = {{"application_id", "app"},
+                   {"sources", {{{"name", "in"}, {"topic", "in"}}}},
+                   {"operators",
+                    {{{"name", "by_user"}, {"from", "in"}, {"rekey", "k"}},
+                     {{"name", "per_user"}, {"from", "by_user"}, {"aggregate", {{"n", "count()"}}}}}},
+                   {"sinks", {{{"from", "per_user"}, {"topic", "out"}}}},
+                   {"dead_letter_topic", "dlq"}};
+  start(std::get<topology::Topology>(topology::parse_topology(document)));
+  const std::string repartition = "app-per_user-repartition";
+  for (int i = 0; i < 20; ++i) input("u" + std::to_string(i % 4), i % 2);
+  steps(10);
+  std::int64_t written = 0, purged = 0, committed_total = 0;
+  for (std::int32_t partition = 0; partition < 2; ++partition) {
+    written += cluster.end_offset(repartition, partition);
+    committed_total += cluster.committed("app", repartition, partition).value_or(0);
+  }
+  ASSERT_GT(written, 20);  // 20 records and their transaction markers
+  clock.advance_ms(runtime::TopicProvisioner::kPurgeIntervalMs);
+  input("u0", 0);
+  steps(10);
+  for (std::int32_t partition = 0; partition < 2; ++partition) {
+    const std::int64_t start = cluster.start_offset(repartition, partition);
+    // Never beyond what the reader committed: an uncommitted record must stay readable after a crash.
+    EXPECT_LE(start, cluster.committed("app", repartition, partition).value_or(0));
+    purged += start;
+  }
+  EXPECT_GE(purged, committed_total) << log.str();
+  EXPECT_GT(purged, 0);
+  EXPECT_EQ(last_counts("out")["u0"], 6);
+}

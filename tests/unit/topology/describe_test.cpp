@@ -261,7 +261,7 @@ TEST(TopologyDescribeTest, FraudAlertsText) {
             "Internal topics:\n"
             "  fraud-alerts-per_card_5m-repartition (repartition topic of per_card_5m, sub-topology 1)\n"
             "    partitions = partitions of payments\n"
-            "    configs: cleanup.policy=delete; retention.ms=604800000\n"
+            "    configs: cleanup.policy=delete; retention.ms=-1; segment.ms=600000\n"
             "  fraud-alerts-per_card_5m-changelog (changelog topic of per_card_5m, sub-topology 1)\n"
             "    partitions = partitions of fraud-alerts-per_card_5m-repartition\n"
             "    configs: cleanup.policy=compact,delete; retention.ms=86730000\n"
@@ -306,7 +306,7 @@ TEST(TopologyDescribeTest, FraudAlertsJson) {
   EXPECT_EQ(description.at("internal_topics"), nlohmann::json::parse(R"([
       {"name": "fraud-alerts-per_card_5m-repartition", "kind": "repartition", "operator": "per_card_5m",
        "subtopology": 1, "partitions": "= partitions of payments", "partitions_of": ["payments"],
-       "configs": {"cleanup.policy": "delete", "retention.ms": "604800000"}},
+       "configs": {"cleanup.policy": "delete", "retention.ms": "-1", "segment.ms": "600000"}},
       {"name": "fraud-alerts-per_card_5m-changelog", "kind": "changelog", "operator": "per_card_5m",
        "subtopology": 1, "partitions": "= partitions of fraud-alerts-per_card_5m-repartition",
        "partitions_of": ["fraud-alerts-per_card_5m-repartition"],
@@ -324,7 +324,7 @@ TEST(TopologyDescribeTest, FraudAlertsDotAndMermaidGoThroughTheInternalTopics) {
                             "store: per_card_5m\"];\n"))
       << dot;
   EXPECT_TRUE(contains(dot, "  internal_0 [label=\"fraud-alerts-per_card_5m-repartition\\nrepartition topic\\n"
-                            "partitions = partitions of payments\\ncleanup.policy=delete\\nretention.ms=604800000\", "
+                            "partitions = partitions of payments\\ncleanup.policy=delete\\nretention.ms=-1\\nsegment.ms=600000\", "
                             "shape=cylinder];\n"))
       << dot;
   EXPECT_TRUE(contains(dot, "  internal_1 [label=\"fraud-alerts-per_card_5m-changelog\\nchangelog topic\\n"))
@@ -341,7 +341,7 @@ TEST(TopologyDescribeTest, FraudAlertsDotAndMermaidGoThroughTheInternalTopics) {
       << mermaid;
   EXPECT_TRUE(contains(mermaid, "  internal_0[(\"fraud-alerts-per_card_5m-repartition<br/>repartition topic<br/>"
                                 "partitions = partitions of payments<br/>cleanup.policy=delete<br/>"
-                                "retention.ms=604800000\")]\n"))
+                                "retention.ms=-1<br/>segment.ms=600000\")]\n"))
       << mermaid;
   for (const char* edge : {"  processor_1 --> internal_0\n", "  internal_0 --> processor_2\n",
                            "  processor_2 -.-> internal_1\n"}) {

@@ -314,7 +314,7 @@ TEST(TopologyPlanTest, InternalTopicConfigs) {
                                              "app-hopping-changelog", "app-sliding-changelog", "app-session-changelog",
                                              "app-unique-changelog", "app-after-changelog"}));
   using Configs = std::map<std::string, std::string>;
-  EXPECT_EQ(configs["app-after-repartition"], (Configs{{"cleanup.policy", "delete"}, {"retention.ms", "604800000"}}));
+  EXPECT_EQ(configs["app-after-repartition"], (Configs{{"cleanup.policy", "delete"}, {"retention.ms", "-1"}, {"segment.ms", "600000"}}));
   EXPECT_EQ(configs["app-table-changelog"], (Configs{{"cleanup.policy", "compact"}}));
   EXPECT_EQ(configs["app-after-changelog"], (Configs{{"cleanup.policy", "compact"}}));
   // Window size (or gap, or within) + grace + one day.
