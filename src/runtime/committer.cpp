@@ -44,7 +44,8 @@ bool ExactlyOnceCommitter::initialize() {
   // outputs never become visible and read_committed readers are not held up.
   core::Backoff backoff(clock_, 200, 5'000);
   for (;;) {
-    kafka::KafkaError error = collector_.producer().init_transactions(options_.transaction_timeout);
+    // Short attempts (a timed-out InitProducerId may be repeated), so the loop's heartbeat stays truthful.
+    kafka::KafkaError error = collector_.producer().init_transactions(std::min(options_.transaction_timeout, 2'000ms));
     if (error.ok()) break;
     if (!error.retriable && !error.unreachable()) {
       logger_.error(component_, "cannot initialise transactions for " + options_.transactional_id + ": " +

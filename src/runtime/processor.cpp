@@ -296,9 +296,13 @@ void Processor::process(const kafka::Message& message) {
   origin.has_value = message.has_value();
   origin.raw_value = message.value();
   task->last_input_wall_ms = batch_wall_ms_;
-  collector_->set_origin(&origin);
-  // The pipeline runs synchronously: the message (and so the Origin's views) outlives it.
-  (void)pipeline_.process(*source, origin, message.timestamp_ms(), message.headers(), state_data_, *task, *collector_);
+  collector_->set_origin(&origin, *source);
+  if (auto rejected = collector_->take_poisoned(*source, origin.partition, origin.offset)) {
+    collector_->dead_letter_input(*rejected);
+  } else {
+    // The pipeline runs synchronously: the message (and so the Origin's views) outlives it.
+    (void)pipeline_.process(*source, origin, message.timestamp_ms(), message.headers(), state_data_, *task, *collector_);
+  }
   collector_->set_origin(nullptr);
   tasks_->record_consumed(topic, message.partition(), message.offset() + 1);
   consumed_by_source_[*source]->Increment();

@@ -58,8 +58,13 @@ kafka::KafkaError RecordCollector::enqueue(std::string_view topic, std::optional
 void RecordCollector::send(std::size_t sink_index, const OutputRecord& record) {
   wrote_ = true;
   if (gate_ != nullptr && !gate_->ensure_open()) return;
+  void* opaque = nullptr;
+  if (origin_ != nullptr) {
+    output_inputs_.push_back(InputRef{origin_source_, origin_->partition, origin_->offset});
+    opaque = reinterpret_cast<void*>(static_cast<std::uintptr_t>(output_inputs_.size() - 1) | kOutputTag);
+  }
   kafka::KafkaError error =
-      enqueue(record.topic, record.key, record.value, record.timestamp_ms, record.headers, -1, nullptr);
+      enqueue(record.topic, record.key, record.value, record.timestamp_ms, record.headers, -1, opaque);
   if (error.ok()) return;
   if (error.record_fault()) {
     dead_letter_rejected(record, sink_index, error);
@@ -80,18 +85,9 @@ void RecordCollector::dead_letter_rejected(const OutputRecord& record, std::size
   stub_headers_.clear();
   if (already_dead_letter && record.headers != nullptr) stub_headers_ = *record.headers;
   if (!already_dead_letter) {
-    stub_headers_.push_back({std::string(dead_letter_header::error_kind),
-                             std::string(core::to_string(core::RecordErrorKind::output_rejected))});
-    stub_headers_.push_back({std::string(dead_letter_header::error_message),
-                             "cannot write " + number(static_cast<std::int64_t>(size)) + " bytes to " +
-                                 std::string(record.topic) + ": " + error.message});
-    stub_headers_.push_back({std::string(dead_letter_header::operator_name), operator_name});
-    if (origin_ != nullptr) {
-      stub_headers_.push_back({std::string(dead_letter_header::source_topic), std::string(origin_->topic)});
-      stub_headers_.push_back({std::string(dead_letter_header::source_partition), number(origin_->partition)});
-      stub_headers_.push_back({std::string(dead_letter_header::source_offset), number(origin_->offset)});
-    }
-    stub_headers_.push_back({std::string(dead_letter_header::application_id), topology.application_id});
+    rejection_headers("cannot write " + number(static_cast<std::int64_t>(size)) + " bytes to " +
+                          std::string(record.topic) + ": " + error.message,
+                      operator_name);
   }
   stub_headers_.push_back({std::string(dead_letter_header::destination_topic), std::string(record.topic)});
   stub_headers_.push_back({std::string(dead_letter_header::original_size), number(static_cast<std::int64_t>(size))});
@@ -110,6 +106,51 @@ void RecordCollector::dead_letter_rejected(const OutputRecord& record, std::size
                                " to " + std::string(record.topic) + " rejected (" + error.message +
                                "); dead-lettered as a stub of " + number(static_cast<std::int64_t>(value ? value->size() : 0)) +
                                " bytes");
+}
+
+void RecordCollector::rejection_headers(const std::string& reason, const std::string& operator_name) {
+  stub_headers_.push_back({std::string(dead_letter_header::error_kind),
+                           std::string(core::to_string(core::RecordErrorKind::output_rejected))});
+  stub_headers_.push_back({std::string(dead_letter_header::error_message), reason});
+  stub_headers_.push_back({std::string(dead_letter_header::operator_name), operator_name});
+  if (origin_ != nullptr) {
+    stub_headers_.push_back({std::string(dead_letter_header::source_topic), std::string(origin_->topic)});
+    stub_headers_.push_back({std::string(dead_letter_header::source_partition), number(origin_->partition)});
+    stub_headers_.push_back({std::string(dead_letter_header::source_offset), number(origin_->offset)});
+  }
+  stub_headers_.push_back({std::string(dead_letter_header::application_id), pipeline_.topology().application_id});
+}
+
+std::optional<std::string> RecordCollector::take_poisoned(std::size_t source, std::int32_t partition,
+                                                          std::int64_t offset) {
+  auto it = poisoned_.find(InputRef{static_cast<std::uint32_t>(source), partition, offset});
+  if (it == poisoned_.end()) return std::nullopt;
+  std::string reason = std::move(it->second);
+  poisoned_.erase(it);
+  return reason;
+}
+
+void RecordCollector::dead_letter_input(std::string_view reason) {
+  if (origin_ == nullptr) return;
+  wrote_ = true;
+  if (gate_ != nullptr && !gate_->ensure_open()) return;
+  const auto& topology = pipeline_.topology();
+  stub_headers_.clear();
+  rejection_headers(std::string(reason), "sink");
+  const std::size_t size = origin_->has_value ? origin_->raw_value.size() : 0;
+  stub_headers_.push_back({std::string(dead_letter_header::original_size), number(static_cast<std::int64_t>(size))});
+  std::optional<std::string_view> key, value;
+  if (origin_->has_key) key = origin_->raw_key;
+  if (origin_->has_value) value = origin_->raw_value.substr(0, std::min(size, kStubValueBytes));
+  kafka::KafkaError error = enqueue(topology.dead_letter_topic, key, value, 0, &stub_headers_, -1, nullptr);
+  if (!error.ok()) {
+    fail(error, topology.dead_letter_topic);
+    return;
+  }
+  metrics_.dead_lettered("sink", core::to_string(core::RecordErrorKind::output_rejected)).Increment();
+  logger_.warn(component_, "input " + std::string(origin_->topic) + "[" + number(origin_->partition) + "]@" +
+                               number(origin_->offset) + " dead-lettered: its output was rejected (" +
+                               std::string(reason) + ")");
 }
 
 void RecordCollector::fail(const kafka::KafkaError& error, std::string_view topic) {
@@ -157,8 +198,16 @@ std::vector<std::int64_t> RecordCollector::changelog_offsets(const TaskId& task,
 }
 
 void RecordCollector::on_delivery(const kafka::KafkaError& error, const kafka::DeliveryReport& report) {
+  const auto tag = reinterpret_cast<std::uintptr_t>(report.opaque);
+  if ((tag & kOutputTag) != 0) {
+    const std::size_t index = tag & ~kOutputTag;
+    if (!error.ok() && error.record_fault() && index < output_inputs_.size()) {
+      // Remember the input: after the rollback it is dead-lettered rather than sent into the same wall again.
+      poisoned_.emplace(output_inputs_[index], "output to " + std::string(report.topic) + " rejected: " + error.message);
+    }
+  }
   if (error.ok()) {
-    if (report.opaque != nullptr) {
+    if (report.opaque != nullptr && (tag & kOutputTag) == 0) {
       // A changelog record: remember the offset its store will reflect once applied.
       auto index = reinterpret_cast<std::uintptr_t>(report.opaque) - 1;
       if (index >= changelog_slots_.size()) return;  // a report of a producer being replaced

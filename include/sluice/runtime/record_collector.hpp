@@ -53,8 +53,19 @@ class RecordCollector final : public OutputCollector, public ChangelogSink {
   kafka::Producer& producer() { return *producer_; }
   std::uint64_t producers_created() const noexcept { return producers_created_; }
   void set_gate(TransactionGate* gate) noexcept { gate_ = gate; }
-  // The input record being processed (for the coordinates of dead letters); null between records.
-  void set_origin(const core::Origin* origin) noexcept { origin_ = origin; }
+  // The input record being processed (pipeline source `source`), for the coordinates of dead letters and to
+  // know which input an asynchronously rejected output came from; null between records.
+  void set_origin(const core::Origin* origin, std::size_t source = 0) noexcept {
+    origin_ = origin;
+    origin_source_ = static_cast<std::uint32_t>(source);
+  }
+
+  // An output of this input was rejected by the broker for its own sake (too large for the topic, invalid)
+  // after it had left: the commit rolled back, and when the input comes again it is dead-lettered instead of
+  // processed (once). Returns the broker's reason, or nullopt for an input that is not poisoned.
+  std::optional<std::string> take_poisoned(std::size_t source, std::int32_t partition, std::int64_t offset);
+  // Dead-letters the input being processed (set_origin) as a whole, kind output_rejected.
+  void dead_letter_input(std::string_view reason);
 
   // OutputCollector
   void send(std::size_t sink_index, const OutputRecord& record) override;
@@ -76,6 +87,7 @@ class RecordCollector final : public OutputCollector, public ChangelogSink {
   void reset() noexcept {
     failure_.reset();
     wrote_ = false;
+    output_inputs_.clear();
   }
 
  private:
@@ -84,6 +96,8 @@ class RecordCollector final : public OutputCollector, public ChangelogSink {
                             std::optional<std::string_view> value, std::int64_t timestamp_ms,
                             const std::vector<core::Header>* headers, std::int32_t partition, void* opaque);
   void dead_letter_rejected(const OutputRecord& record, std::size_t sink_index, const kafka::KafkaError& error);
+  // The headers every rejection dead letter carries (kind, reason, operator, input coordinates, application).
+  void rejection_headers(const std::string& reason, const std::string& operator_name);
   void fail(const kafka::KafkaError& error, std::string_view topic);
   void on_delivery(const kafka::KafkaError& error, const kafka::DeliveryReport& report);
 
@@ -96,6 +110,17 @@ class RecordCollector final : public OutputCollector, public ChangelogSink {
   std::string component_;
   TransactionGate* gate_ = nullptr;
   const core::Origin* origin_ = nullptr;
+  std::uint32_t origin_source_ = 0;
+  // The input behind each output sent since the last reset (delivery opaque = index | kOutputTag).
+  struct InputRef {
+    std::uint32_t source = 0;
+    std::int32_t partition = 0;
+    std::int64_t offset = 0;
+    auto operator<=>(const InputRef&) const = default;
+  };
+  static constexpr std::uintptr_t kOutputTag = std::uintptr_t{1} << (sizeof(std::uintptr_t) * 8 - 1);
+  std::vector<InputRef> output_inputs_;
+  std::map<InputRef, std::string> poisoned_;  // bounded: one entry per rejected input, taken on replay
   std::optional<kafka::KafkaError> failure_;
   bool wrote_ = false;
   std::uint64_t producers_created_ = 0;

@@ -429,3 +429,37 @@ TEST_F(ProcessorFaults, RepartitionRecordsArePurgedOnceCommittedAndNotBefore) {
   EXPECT_GT(purged, 0);
   EXPECT_EQ(last_counts("out")["u0"], 6);
 }
+
+// The broker rejects an output after it left (the topic's max.message.bytes is below the producer's): the
+// commit rolls back, and on the replay that input is dead-lettered instead of failing the same way forever.
+class RejectedDelivery : public ProcessorFaults, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(RejectedDelivery, TheInputIsDeadLetteredOnReplayAndTheOthersGoThrough) {
+  options.exactly_once = GetParam();
+  start(passthrough_topology());
+  input("a", 0);
+  input("poison", 0);
+  input("c", 0);
+  // The first output's delivery report carries the broker's refusal.
+  cluster.fail("producer.delivery",
+               sluice::testing::ScriptedFailure{make_error(ErrorCode::message_too_large), 1, "out"});
+  steps(30);
+  EXPECT_EQ(committed(0), 3) << log.str();
+  EXPECT_NE(processor->state(), runtime::ThreadState::failed) << log.str();
+  std::set<std::string> out;
+  for (const auto& record : cluster.read_committed("out")) out.insert(*record.key);
+  auto dlq = cluster.read_committed("dlq");
+  ASSERT_EQ(dlq.size(), 1u) << log.str();
+  std::map<std::string, std::string> headers;
+  for (const auto& header : dlq[0].headers) headers[header.name] = header.value;
+  EXPECT_EQ(headers["sluice.error.kind"], "output_rejected");
+  // Whichever record the broker refused is the one dead-lettered, with its coordinates; all others arrived.
+  const std::string rejected = *dlq[0].key;
+  EXPECT_EQ(out.count(rejected), 0u);
+  EXPECT_EQ(out.size(), 2u);
+  EXPECT_EQ(headers["sluice.source.offset"], rejected == "a" ? "0" : rejected == "poison" ? "1" : "2");
+  EXPECT_EQ(metric("sluice_records_dead_lettered_total"), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Guarantees, RejectedDelivery, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "exactly_once" : "at_least_once"; });
