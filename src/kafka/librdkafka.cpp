@@ -526,7 +526,12 @@ class LibrdkafkaAdmin final : public Admin, private CallbackOwner {
   KafkaError list_topics(std::vector<TopicInfo>& topics, std::chrono::milliseconds timeout) override {
     const rd_kafka_metadata_t* metadata = nullptr;
     KafkaError error = from_code(rd_kafka_metadata(handle_.get(), 1, nullptr, &metadata, static_cast<int>(timeout.count())));
-    if (!error.ok()) return error;
+    if (!error.ok()) {
+      // Nothing else polls this handle: serve its queued error callbacks now, so the caller learns the cause
+      // (a failed SASL handshake, say) that a metadata timeout does not tell.
+      rd_kafka_poll(handle_.get(), 0);
+      return error;
+    }
     topics.clear();
     for (int i = 0; i < metadata->topic_cnt; ++i) {
       const auto& topic = metadata->topics[i];

@@ -615,11 +615,20 @@ class FakeProducer final : public kafka::Producer {
 // Stateless: every call goes straight to the cluster.
 class FakeAdmin final : public kafka::Admin {
  public:
-  explicit FakeAdmin(FakeCluster& cluster) : cluster_(cluster), id_(++cluster.last_client_id_) {}
+  FakeAdmin(FakeCluster& cluster, kafka::ClientCallbacks callbacks)
+      : cluster_(cluster), id_(++cluster.last_client_id_), callbacks_(std::move(callbacks)),
+        seen_errors_(0) {}
 
   KafkaError list_topics(std::vector<kafka::TopicInfo>& topics, std::chrono::milliseconds) override {
     const std::size_t call = cluster_.begin_call("admin.list_topics", id_);
-    if (auto failure = cluster_.scripted(call)) return cluster_.end_call(call, failure->error);
+    if (auto failure = cluster_.scripted(call)) {
+      // Like the librdkafka admin, which serves its error callbacks after a failed metadata request: the
+      // client errors broadcast since (e.g. a failed SASL handshake) reach the callback now.
+      for (; seen_errors_ < cluster_.broadcast_errors_.size(); ++seen_errors_) {
+        if (callbacks_.error) callbacks_.error(cluster_.broadcast_errors_[seen_errors_]);
+      }
+      return cluster_.end_call(call, failure->error);
+    }
     topics = cluster_.list_topics();
     return cluster_.end_call(call, {});
   }
@@ -650,6 +659,8 @@ class FakeAdmin final : public kafka::Admin {
  private:
   FakeCluster& cluster_;
   int id_;
+  kafka::ClientCallbacks callbacks_;
+  std::size_t seen_errors_;
 };
 
 // ============================== FakeCluster ==============================
@@ -849,6 +860,7 @@ void FakeCluster::lose(const kafka::Consumer& consumer) {
 }
 
 void FakeCluster::client_error(const KafkaError& error) {
+  broadcast_errors_.push_back(error);
   for (const auto& [id, consumer] : consumers_) client_errors_[id].push_back(error);
   for (const auto& [id, producer] : producers_) client_errors_[id].push_back(error);
 }
@@ -950,10 +962,10 @@ std::unique_ptr<kafka::Producer> FakeClientFactory::producer(const kafka::Config
   return producer;
 }
 
-std::unique_ptr<kafka::Admin> FakeClientFactory::admin(const kafka::Config&, kafka::ClientCallbacks) {
+std::unique_ptr<kafka::Admin> FakeClientFactory::admin(const kafka::Config&, kafka::ClientCallbacks callbacks) {
   maybe_throw("admin");
   ++admins_created_;
-  return std::make_unique<FakeAdmin>(cluster_);
+  return std::make_unique<FakeAdmin>(cluster_, std::move(callbacks));
 }
 
 kafka::Consumer* FakeClientFactory::consumer(std::size_t index) const {

@@ -184,6 +184,8 @@ class FakeCluster {
   std::map<std::string, Group> groups_;
   std::map<int, std::deque<RebalanceEvent>> events_;  // consumer id -> events not delivered yet
   std::map<int, std::vector<kafka::KafkaError>> client_errors_;
+  // Every client_error(): each admin, whenever created, serves them all after a failed metadata request.
+  std::vector<kafka::KafkaError> broadcast_errors_;
   std::vector<std::pair<std::string, ScriptedFailure>> script_;
   std::vector<CallRecord> call_log_;
   std::map<int, FakeConsumer*> consumers_;  // live clients

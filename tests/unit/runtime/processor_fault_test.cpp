@@ -463,3 +463,31 @@ TEST_P(RejectedDelivery, TheInputIsDeadLetteredOnReplayAndTheOthersGoThrough) {
 
 INSTANTIATE_TEST_SUITE_P(Guarantees, RejectedDelivery, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "exactly_once" : "at_least_once"; });
+
+TEST_F(ProcessorFaults, ARefusingClusterIsNamedInReadyzAndEndsTheStartAfterBoundedAttempts) {
+  // A wrong SASL password: metadata requests only time out, the client's error callback has the cause.
+  cluster.client_error(make_error(ErrorCode::authentication));
+  cluster.fail("admin.list_topics", sluice::testing::timed_out(), 100);
+  topology_ = std::make_unique<topology::Topology>(passthrough_topology());
+  pipeline_ = std::make_unique<runtime::Pipeline>(*topology_);
+  runtime::Processor runner(*pipeline_, options, factory, metrics, logger, clock, health);
+  std::optional<runtime::RunOutcome> early = runner.open(stop);
+  ASSERT_TRUE(early.has_value());
+  EXPECT_EQ(*early, runtime::RunOutcome::fatal);
+  EXPECT_FALSE(health.ready());
+  EXPECT_NE(health.reason().find("authentication"), std::string::npos) << health.reason();
+  EXPECT_EQ(cluster.calls("admin.list_topics"), 10u) << log.str();
+  EXPECT_NE(log.str().find("check the kafka.security.protocol, kafka.sasl.*"), std::string::npos) << log.str();
+}
+
+TEST_F(ProcessorFaults, AnUnreachableClusterIsWaitedOutAndShownAsSuch) {
+  cluster.fail("admin.list_topics", make_error(ErrorCode::all_brokers_down, true), 30);
+  topology_ = std::make_unique<topology::Topology>(passthrough_topology());
+  pipeline_ = std::make_unique<runtime::Pipeline>(*topology_);
+  runtime::Processor runner(*pipeline_, options, factory, metrics, logger, clock, health);
+  std::optional<runtime::RunOutcome> early = runner.open(stop);
+  EXPECT_FALSE(early.has_value()) << log.str();  // 30 failures, then the cluster answered: no give-up
+  EXPECT_EQ(cluster.calls("admin.list_topics"), 31u + 1u);  // + the check that created topics are visible
+  EXPECT_NE(log.str().find("cannot reach the Kafka cluster"), std::string::npos);
+  runner.close();
+}
