@@ -11,10 +11,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -482,16 +484,28 @@ std::vector<TestRecord> consume_to_end(const std::string& topic, int partitions,
   return records;
 }
 
-std::chrono::milliseconds restart_broker() {
+namespace {
+
+// The data directory of the broker scripts/local-kafka manages, after checking that it is the tests' broker;
+// throws otherwise, saying which action was refused.
+std::string managed_broker_directory(const std::string& action) {
   const char* configured = std::getenv("SLUICE_KAFKA_DIR");
   std::string data = configured != nullptr && *configured != '\0' ? configured : source_dir() + "/build/kafka";
   std::string recorded;
   std::ifstream(data + "/bootstrap") >> recorded;
   if (recorded != bootstrap()) {
-    throw std::runtime_error("refusing to restart a broker: the tests use " + bootstrap() +
+    throw std::runtime_error("refusing to " + action + " a broker: the tests use " + bootstrap() +
                              " but scripts/local-kafka's broker in " + data + " is at '" + recorded +
                              "' (set SLUICE_KAFKA_DIR and SLUICE_KAFKA_PORT to those the broker was started with)");
   }
+  return data;
+}
+
+}  // namespace
+
+std::chrono::milliseconds restart_broker() {
+  std::string data = managed_broker_directory("restart");
+  std::string recorded = bootstrap();  // the same as the data directory's, checked above
   std::string port = recorded.substr(recorded.rfind(':') + 1);
   std::string log = "/tmp/" + unique_name("local-kafka-restart") + ".log";
   std::string command = "SLUICE_KAFKA_PORT='" + port + "' SLUICE_KAFKA_DIR='" + data + "' '" + source_dir() +
@@ -507,6 +521,98 @@ std::chrono::milliseconds restart_broker() {
                              output.str());
   }
   return took;
+}
+
+}  // namespace sluice::testing
+
+// ---- Nemesis tests ---------------------------------------------------------------------------------------
+
+namespace sluice::testing {
+
+std::vector<TestRecord> consume_to_end_uncommitted(const std::string& topic, int partitions,
+                                                   std::chrono::milliseconds timeout) {
+  PartitionOffsets end = end_offsets(topic, partitions);
+  auto reader = side_consumer(unique_name("test-uncommitted-reader"), false);
+  std::vector<kafka::TopicPartition> assignment;
+  for (std::int32_t partition = 0; partition < partitions; ++partition) {
+    assignment.push_back({topic, partition, kafka::offset_beginning});
+  }
+  auto assigned = reader->assign(assignment);
+  if (!assigned.ok()) throw std::runtime_error("assign " + topic + ": " + assigned.message);
+  std::vector<TestRecord> records;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    bool at_end = true;
+    for (const auto& [partition, high] : end) {
+      auto position = reader->position(topic, partition);
+      if (high > 0 && (!position || *position < high)) at_end = false;
+    }
+    if (at_end) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw std::runtime_error("reading " + topic + " (read_uncommitted) to its end timed out after " +
+                               std::to_string(records.size()) + " records");
+    }
+    kafka::Message message = reader->poll(100ms);
+    if (!message || !message.ok()) continue;
+    if (message.offset() < end[message.partition()]) records.push_back(to_test_record(message));
+  }
+  reader->close();
+  return records;
+}
+
+PartitionOffsets start_offsets(const std::string& topic, int partitions) {
+  auto consumer = side_consumer(unique_name("test-watermarks"), false);
+  PartitionOffsets offsets;
+  for (std::int32_t partition = 0; partition < partitions; ++partition) {
+    std::int64_t low = 0, high = 0;
+    auto error = consumer->query_watermarks(topic, partition, low, high, 30s);
+    if (!error.ok()) {
+      throw std::runtime_error("watermarks of " + topic + "[" + std::to_string(partition) + "]: " + error.message);
+    }
+    offsets[partition] = low;
+  }
+  consumer->close();
+  return offsets;
+}
+
+PartitionOffsets delete_records_before(const std::string& topic, const PartitionOffsets& before) {
+  auto admin = kafka::make_admin(base_config(), quiet_callbacks());
+  std::vector<kafka::TopicPartition> request;
+  for (const auto& [partition, offset] : before) request.push_back({topic, partition, offset});
+  auto error = admin->delete_records(request, 60s);
+  if (!error.ok()) throw std::runtime_error("delete records of " + topic + ": " + error.message);
+  int partitions = 0;
+  for (const auto& [partition, offset] : before) partitions = std::max(partitions, partition + 1);
+  PartitionOffsets low = start_offsets(topic, partitions);
+  for (auto it = low.begin(); it != low.end();) it = before.count(it->first) != 0 ? std::next(it) : low.erase(it);
+  return low;
+}
+
+FrozenBroker::FrozenBroker() {
+  std::string data = managed_broker_directory("freeze");
+  pid_t recorded = -1;
+  std::ifstream(data + "/broker.pid") >> recorded;
+  if (recorded <= 1 || ::kill(recorded, 0) != 0) {
+    throw std::runtime_error("refusing to freeze a broker: " + data + "/broker.pid names no live process");
+  }
+  // The pid file could be stale and the pid reused: the process must be the JVM running kafka.Kafka.
+  std::ifstream command_line("/proc/" + std::to_string(recorded) + "/cmdline");
+  std::string arguments((std::istreambuf_iterator<char>(command_line)), std::istreambuf_iterator<char>());
+  if (arguments.find("kafka.Kafka") == std::string::npos || arguments.find(data) == std::string::npos) {
+    throw std::runtime_error("refusing to freeze pid " + std::to_string(recorded) +
+                             ": it is not the kafka.Kafka process of " + data);
+  }
+  pid_ = recorded;
+  if (::kill(pid_, SIGSTOP) != 0) throw std::runtime_error("SIGSTOP to the broker failed: " + std::string(std::strerror(errno)));
+  frozen_ = true;
+}
+
+FrozenBroker::~FrozenBroker() { thaw(); }
+
+void FrozenBroker::thaw() {
+  if (!frozen_) return;
+  ::kill(pid_, SIGCONT);
+  frozen_ = false;
 }
 
 }  // namespace sluice::testing

@@ -135,3 +135,40 @@ std::vector<TestRecord> consume_to_end(const std::string& topic, int partitions,
 std::chrono::milliseconds restart_broker();
 
 }  // namespace sluice::testing
+
+// ---- Nemesis tests ---------------------------------------------------------------------------------------
+
+namespace sluice::testing {
+
+// Everything in `topic` as a read_uncommitted reader sees it (aborted records included), from the beginning
+// up to the high watermarks taken at the call. Compared with consume_to_end, it shows how many records of
+// aborted transactions a topic holds (what a read_committed reader must never see).
+std::vector<TestRecord> consume_to_end_uncommitted(const std::string& topic, int partitions,
+                                                   std::chrono::milliseconds timeout);
+
+// Low watermarks (log start offsets) of partitions 0..partitions-1.
+PartitionOffsets start_offsets(const std::string& topic, int partitions);
+
+// Deletes the records of `topic` below the given offset in each listed partition (Kafka DeleteRecords, what
+// retention does to old segments) and returns the new low watermarks.
+PartitionOffsets delete_records_before(const std::string& topic, const PartitionOffsets& before);
+
+// The test broker's JVM, frozen with SIGSTOP for as long as this object lives (or until thaw()): it accepts
+// connections but answers nothing, like a broker in a long GC pause or a paused VM. Refuses, by throwing,
+// unless bootstrap() is the broker scripts/local-kafka manages in SLUICE_KAFKA_DIR (as restart_broker() does)
+// and its pid file names a live process. The destructor always thaws it.
+class FrozenBroker {
+ public:
+  FrozenBroker();
+  ~FrozenBroker();
+  FrozenBroker(const FrozenBroker&) = delete;
+  FrozenBroker& operator=(const FrozenBroker&) = delete;
+  void thaw();  // SIGCONT; idempotent
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  bool frozen_ = false;
+};
+
+}  // namespace sluice::testing
