@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -126,31 +128,89 @@ std::optional<Settings> load(const Arguments& arguments, const std::map<std::str
   return std::get<Settings>(std::move(loaded));
 }
 
-// The instance is ready when every processing thread is, and alive while every thread's loop beats.
+// The instance is ready when every processing thread is (and none is stalled inside a Kafka call), and alive
+// while every thread's loop beats.
 class InstanceHealth {
  public:
-  explicit InstanceHealth(int threads) {
+  InstanceHealth(int threads, const core::Clock& clock) : clock_(clock) {
     for (int i = 0; i < threads; ++i) threads_.push_back(std::make_unique<runtime::Health>());
   }
   runtime::Health& thread(int i) { return *threads_[static_cast<std::size_t>(i)]; }
+  const runtime::Health& thread(int i) const { return *threads_[static_cast<std::size_t>(i)]; }
+  std::size_t threads() const noexcept { return threads_.size(); }
   bool ready() const {
-    return std::all_of(threads_.begin(), threads_.end(), [](const auto& health) { return health->ready(); });
+    const std::int64_t now = now_ms();
+    return std::all_of(threads_.begin(), threads_.end(), [now](const auto& health) { return health->ready_at(now); });
   }
   std::string reason() const {
-    if (threads_.size() == 1) return threads_[0]->reason();
+    const std::int64_t now = now_ms();
+    if (threads_.size() == 1) return threads_[0]->reason_at(now);
     for (std::size_t i = 0; i < threads_.size(); ++i) {
-      if (!threads_[i]->ready()) return "thread " + std::to_string(i) + ": " + threads_[i]->reason();
+      if (!threads_[i]->ready_at(now)) return "thread " + std::to_string(i) + ": " + threads_[i]->reason_at(now);
     }
-    return threads_[0]->reason();
+    return threads_[0]->reason_at(now);
   }
   std::int64_t last_beat_ms() const {
     std::int64_t oldest = std::numeric_limits<std::int64_t>::max();
     for (const auto& health : threads_) oldest = std::min(oldest, health->last_beat_ms());
     return oldest;
   }
+  std::int64_t now_ms() const { return clock_.monotonic_ns() / 1'000'000; }
 
  private:
+  const core::Clock& clock_;
   std::vector<std::unique_ptr<runtime::Health>> threads_;
+};
+
+// Logs a processing thread stalled inside a Kafka call (the thread itself cannot while it waits), once when the
+// stall passes Health::kStalledCallMs and once when the call returns. Checks every second until destroyed.
+class StallWatchdog {
+ public:
+  StallWatchdog(const InstanceHealth& health, observe::Logger& logger) : health_(health), logger_(logger) {
+    thread_ = std::thread([this] { watch(); });
+  }
+  ~StallWatchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  StallWatchdog(const StallWatchdog&) = delete;
+  StallWatchdog& operator=(const StallWatchdog&) = delete;
+
+ private:
+  void watch() {
+    std::vector<std::optional<runtime::Health::Call>> reported(health_.threads());
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) {
+      const std::int64_t now = health_.now_ms();
+      for (std::size_t i = 0; i < reported.size(); ++i) {
+        auto call = health_.thread(static_cast<int>(i)).current_call();
+        auto& seen = reported[i];
+        const bool same = call && seen && call->since_ms == seen->since_ms && call->what == seen->what;
+        if (seen && !same) {
+          logger_.info("app", "processing thread " + std::to_string(i) + ": " + seen->what + " returned after about " +
+                                  std::to_string((now - seen->since_ms) / 1000) + " s");
+          seen.reset();
+        }
+        if (call && !seen && now - call->since_ms >= runtime::Health::kStalledCallMs) {
+          logger_.warn("app", "processing thread " + std::to_string(i) + " waits for the cluster: " + call->what +
+                                  " has not returned for " + std::to_string((now - call->since_ms) / 1000) +
+                                  " s; not ready until it does");
+          seen = call;
+        }
+      }
+    }
+  }
+
+  const InstanceHealth& health_;
+  observe::Logger& logger_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 // SIGTERM and SIGINT are blocked in every thread and taken by one waiting thread, which sets the stop flag;
@@ -213,7 +273,8 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
 
   observe::Metrics metrics(topology->application_id);
   const int threads = static_cast<int>(typed.processing_threads);
-  InstanceHealth health(threads);
+  InstanceHealth health(threads, clock);
+  StallWatchdog watchdog(health, logger);
   runtime::ProcessorOptions options = processor_options(typed, *topology, environment);
   const auto liveness_limit_ms = std::max<std::int64_t>(options.max_poll_interval.count(), 30'000);
 

@@ -45,6 +45,7 @@ bool ExactlyOnceCommitter::initialize() {
   core::Backoff backoff(clock_, 200, 5'000);
   for (;;) {
     // Short attempts (a timed-out InitProducerId may be repeated), so the loop's heartbeat stays truthful.
+    BlockingCall call(observer_.health, "InitProducerId", now_ms());
     kafka::KafkaError error = collector_.producer().init_transactions(std::min(options_.transaction_timeout, 2'000ms));
     if (error.ok()) break;
     if (!error.retriable && !error.unreachable()) {
@@ -105,7 +106,10 @@ bool ExactlyOnceCommitter::abort(const char* why) {
   kafka::KafkaError error;
   const int attempts = slices_in(options_.transaction_timeout);
   for (int attempt = 0; attempt < attempts; ++attempt) {
-    error = collector_.producer().abort_transaction(kSlice);
+    {
+      BlockingCall call(observer_.health, "abort_transaction", now_ms());
+      error = collector_.producer().abort_transaction(kSlice);
+    }
     if (error.ok() || !(error.retriable || error.code == kafka::ErrorCode::timed_out)) break;
     if (observer_.heartbeat) observer_.heartbeat();
   }
@@ -171,7 +175,10 @@ CommitResult ExactlyOnceCommitter::commit(const std::vector<kafka::TopicPartitio
   if (!offsets.empty()) {
     auto group = consumer_.group_metadata();
     for (int attempt = 0; attempt < attempts; ++attempt) {
-      error = collector_.producer().send_offsets_to_transaction(offsets, *group, kSlice);
+      {
+        BlockingCall call(observer_.health, "send_offsets_to_transaction", now_ms());
+        error = collector_.producer().send_offsets_to_transaction(offsets, *group, kSlice);
+      }
       if (error.ok() || error.requires_abort || error.fatal || !error.retriable) break;
       if (observer_.heartbeat) observer_.heartbeat();
       if (attempt == 0 && observer_.trouble) observer_.trouble("committing offsets: " + error.message);
@@ -179,7 +186,10 @@ CommitResult ExactlyOnceCommitter::commit(const std::vector<kafka::TopicPartitio
     if (!error.ok()) return on_failure(error, "sending offsets to the transaction", why);
   }
   for (int attempt = 0; attempt < attempts; ++attempt) {
-    error = collector_.producer().commit_transaction(kSlice);
+    {
+      BlockingCall call(observer_.health, "commit_transaction", now_ms());
+      error = collector_.producer().commit_transaction(kSlice);
+    }
     if (error.ok() || error.requires_abort || error.fatal || !error.retriable) break;
     if (observer_.heartbeat) observer_.heartbeat();
     if (attempt == 0 && observer_.trouble) observer_.trouble("committing the transaction: " + error.message);
@@ -236,7 +246,10 @@ CommitResult AtLeastOnceCommitter::commit(const std::vector<kafka::TopicPartitio
   kafka::KafkaError error;
   const int attempts = slices_in(options_.transaction_timeout);
   for (int attempt = 0; attempt < attempts; ++attempt) {
-    error = collector_.producer().flush(kSlice);
+    {
+      BlockingCall call(observer_.health, "flush", now_ms());
+      error = collector_.producer().flush(kSlice);
+    }
     if (error.ok()) break;
     if (observer_.heartbeat) observer_.heartbeat();
     if (attempt == 0 && observer_.trouble) observer_.trouble("waiting for output acknowledgements: " + error.message);
@@ -252,7 +265,10 @@ CommitResult AtLeastOnceCommitter::commit(const std::vector<kafka::TopicPartitio
     collector_.reset();
     return result == CommitResult::fatal ? result : CommitResult::rolled_back;
   }
-  error = consumer_.commit(offsets);
+  {
+    BlockingCall call(observer_.health, "offset commit", now_ms());
+    error = consumer_.commit(offsets);
+  }
   if (!error.ok()) {
     CommitResult result =
         failed(std::string("offset commit (") + why + ") failed: " + error.message, error.retriable || error.unreachable());

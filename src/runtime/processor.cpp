@@ -167,6 +167,7 @@ std::optional<RunOutcome> Processor::open(const std::atomic<bool>& stop_requeste
   observer.trouble = [this](const std::string& why) { set_trouble(why); };
   observer.recovered = [this] { clear_trouble(); };
   observer.stop_requested = stop;
+  observer.health = &health_;
   if (options_.exactly_once) {
     auto transactions = std::make_unique<ExactlyOnceCommitter>(*collector_, *consumer_, committing, observer, metrics_,
                                                                logger_, clock_, component_);
@@ -336,7 +337,10 @@ void Processor::rewind() {
   kafka::KafkaError error;
   core::Backoff backoff(clock_, 100, 2'000);
   for (const std::int64_t deadline = now_ms() + options_.max_poll_interval.count() / 2;;) {
-    error = consumer_->committed(positions, 10s);
+    {
+      BlockingCall call(&health_, "reading committed offsets", now_ms());
+      error = consumer_->committed(positions, 10s);
+    }
     if (error.ok() || !(error.retriable || error.unreachable()) || now_ms() >= deadline) break;
     logger_.warn(component_, "reading committed offsets to rewind: " + error.message + "; retrying");
     if (!backoff.wait([this] { return stop_requested_->load(); }, [this] { health_.beat(now_ms()); })) break;

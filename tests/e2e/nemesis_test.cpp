@@ -384,6 +384,8 @@ TEST(Nemesis, BrokerFrozenFortySecondsMidCommitsProcessorRecoversAndOutputExact)
   std::set<std::string> reasons_during_freeze;  // what /readyz said while the broker was frozen
   std::int64_t longest_loop_silence_ms = 0;     // /healthz: how long the processing loop went without a beat
   bool exited_during_freeze = false;
+  const std::size_t log_before_freeze = running.process->log().size();
+  std::string log_during_freeze;
   auto frozen_at = std::chrono::steady_clock::now();
   {
     FrozenBroker broker;
@@ -399,10 +401,22 @@ TEST(Nemesis, BrokerFrozenFortySecondsMidCommitsProcessorRecoversAndOutputExact)
       }
       return !running.process->running();
     }, freeze);
+    log_during_freeze = running.process->log().substr(log_before_freeze);
     broker.thaw();
   }
   const double frozen_seconds = seconds_since(frozen_at);
   ASSERT_FALSE(exited_during_freeze) << "sluice exited while the broker was frozen; log:\n" << running.process->log();
+  // Truthful while it lasts: some librdkafka calls block past their timeout against a frozen broker; /readyz
+  // must say the thread waits for the cluster, and the log must say so before the broker is back.
+  bool said_not_ready = false;
+  std::string seen;
+  for (const auto& answer : reasons_during_freeze) {
+    said_not_ready = said_not_ready || answer.rfind("503", 0) == 0;
+    seen += "\n    " + answer;
+  }
+  EXPECT_TRUE(said_not_ready) << "/readyz said ready through a " << freeze.count() << " ms broker freeze:" << seen;
+  EXPECT_TRUE(log_during_freeze.find("WARN") != std::string::npos) << "nothing logged during the freeze:\n"
+                                                                     << log_during_freeze;
 
   // Recovery: commits succeed again (the transaction counter moves) and the instance is ready.
   auto thawed = std::chrono::steady_clock::now();

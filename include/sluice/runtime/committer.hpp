@@ -24,6 +24,7 @@
 #include "sluice/kafka/client.hpp"
 #include "sluice/observe/log.hpp"
 #include "sluice/observe/metrics.hpp"
+#include "sluice/runtime/health.hpp"
 #include "sluice/runtime/record_collector.hpp"
 #include "sluice/runtime/task_manager.hpp"
 
@@ -41,6 +42,7 @@ struct CommitObserver {
   std::function<void(const std::string& reason)> trouble;  // commits are failing or waiting: not ready
   std::function<void()> recovered;                         // a commit went through again
   std::function<bool()> stop_requested;                    // shutdown while backing off
+  Health* health = nullptr;                                // marks calls that may block (BlockingCall)
 };
 
 class ExactlyOnceCommitter final : public Committer, public TransactionGate {

@@ -491,3 +491,16 @@ TEST_F(ProcessorFaults, AnUnreachableClusterIsWaitedOutAndShownAsSuch) {
   EXPECT_NE(log.str().find("cannot reach the Kafka cluster"), std::string::npos);
   runner.close();
 }
+
+TEST(HealthTest, ACallStalledPastTheLimitMakesTheThreadNotReadyAndSaysWhy) {
+  runtime::Health health;
+  health.set_ready(true, "processing");
+  {
+    runtime::BlockingCall call(&health, "send_offsets_to_transaction", 1'000);
+    EXPECT_TRUE(health.ready_at(1'000 + runtime::Health::kStalledCallMs - 1));
+    EXPECT_FALSE(health.ready_at(1'000 + runtime::Health::kStalledCallMs));
+    EXPECT_EQ(health.reason_at(41'000), "waiting for the cluster: send_offsets_to_transaction has not returned for 40 s");
+  }
+  EXPECT_TRUE(health.ready_at(41'000));
+  EXPECT_EQ(health.reason_at(41'000), "processing");
+}
