@@ -72,6 +72,11 @@ Metrics::Metrics(std::string_view application_id)
                                 "Output records the broker did not acknowledge (their inputs are reprocessed).",
                                 application_id_)
                             .Add({});
+  offset_resets_ = &counter(*registry_, "sluice_offset_resets_total",
+                            "Input partitions whose position was reset by auto.offset.reset because the committed "
+                            "offset is no longer in the log (deleted by retention before it was read).",
+                            application_id_)
+                        .Add({});
   rewinds_ = &counter(*registry_, "sluice_rewinds_total",
                       "Rollbacks to the last commit: inputs re-read from their committed offsets, state restored.",
                       application_id_)

@@ -48,6 +48,14 @@ kafka::ClientCallbacks Processor::client_callbacks(const std::string& name) {
                                : level <= 6 ? observe::LogLevel::info
                                             : observe::LogLevel::debug;
     logger_.log(mapped, "kafka", name + " " + std::string(facility) + ": " + std::string(message));
+    // librdkafka 2.0.2 reports an auto.offset.reset of a consumed partition only in this log line. A reset away
+    // from a committed offset that is no longer in the log skips the records retention deleted: say so, count it.
+    if (name == "consumer" && facility == "OFFSET" && message.find("offset reset") != std::string_view::npos) {
+      metrics_.offset_resets().Increment();
+      logger_.warn(component_, "an input partition's committed offset is no longer in its log (retention deleted "
+                               "records sluice had not read); continuing where the log now starts or ends, as "
+                               "auto.offset.reset says: " + std::string(message));
+    }
   };
   callbacks.error = [this, name](const kafka::KafkaError& error) {
     last_client_error_ = error;

@@ -700,6 +700,10 @@ TEST(Nemesis, CommittedOffsetBelowLogStartIsResetToEarliestAndLogged) {
   for (const std::string name : {"offset_reset", "offsets_reset", "out_of_range", "skipped"}) {
     if (metrics.find(name) != std::string::npos) offset_metrics.push_back(name);
   }
+  // Counted, one per reset partition, and explained by sluice itself, not only by librdkafka.
+  EXPECT_EQ(metric_value(metrics, "sluice_offset_resets_total").value_or(0), static_cast<double>(input_partitions))
+      << metrics;
+  EXPECT_NE(log.find("committed offset is no longer in its log"), std::string::npos) << log;
   std::cout << "[ figures ] committed offset below log start: committed " << per_partition << " per partition, log "
             << "start moved to " << per_partition + deleted_per_partition << "; restart consumed " << consumed
             << " records and caught up in " << caught_up_seconds << " s; output " << records.size()
