@@ -476,7 +476,9 @@ void Processor::close() noexcept {
   if (state_ == ThreadState::closed || state_ == ThreadState::closing) return;
   try {
     const bool clean = state_ == ThreadState::running || state_ == ThreadState::joining;
-    logger_.info(component_, clean ? "stopping: committing and leaving the group" : "stopping after a failure");
+    logger_.info(component_, clean     ? "stopping: committing and leaving the group"
+                             : failed_ ? "stopping after a failure"
+                                       : "stopping");
     health_.set_ready(false, "shutting down");
     if (clean) commit("shutdown");
     if (transactions_ != nullptr && transactions_->in_transaction()) (void)transactions_->abort("shutdown");
