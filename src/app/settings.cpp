@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/core/duration.hpp"
+#include "sluice/core/json.hpp"
 #include "sluice/core/suggest.hpp"
 #include "sluice/kafka/client_config.hpp"
 
@@ -327,6 +328,11 @@ void read_config_file(const std::string& path, std::vector<Assignment>& assignme
     return;
   }
   const std::string text = contents.str();
+  if (core::json_nesting_depth(text, core::kMaxFileNesting) > core::kMaxFileNesting) {
+    errors.push_back({path, "the config file nests arrays and objects deeper than " +
+                                std::to_string(core::kMaxFileNesting) + " levels; settings need two"});
+    return;
+  }
   nlohmann::json document;
   try {
     document = nlohmann::json::parse(text);

@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sluice/core/json.hpp"
+
 #include "diagnostics.hpp"
 #include "sluice/topology/topology.hpp"
 
@@ -76,6 +78,10 @@ std::variant<Topology, std::vector<ValidationError>> load_topology_file(const st
                       std::error_code(*error_number, std::generic_category()).message());
   }
   const std::string& text = std::get<std::string>(content);
+  if (core::json_nesting_depth(text, core::kMaxFileNesting) > core::kMaxFileNesting) {
+    return root_error(detail::in_quotes(path) + " nests arrays and objects deeper than " +
+                      std::to_string(core::kMaxFileNesting) + " levels; a topology needs far fewer");
+  }
   nlohmann::ordered_json document;
   try {
     // Key order is kept: map and select compute and write their fields in the order of the file.

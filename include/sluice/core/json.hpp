@@ -38,4 +38,10 @@ std::string to_json(const Value& value);
 Value from_nlohmann(const nlohmann::json& json);
 nlohmann::json to_nlohmann(const Value& value);
 
+// How deeply arrays and objects nest in a JSON text (strings skipped), counting up to `limit` + 1 at most, so a
+// hostile file is rejected before a recursive parser or destructor meets it (100,000 levels overflowed the stack
+// of `sluice validate`). Configuration files are checked against kMaxFileNesting.
+std::size_t json_nesting_depth(std::string_view text, std::size_t limit);
+inline constexpr std::size_t kMaxFileNesting = 256;
+
 }  // namespace sluice::core

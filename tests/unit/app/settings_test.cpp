@@ -107,6 +107,15 @@ std::string shown_value_of(const Settings& settings, std::string_view name) {
 
 // ---- The table ---------------------------------------------------------------------------------------------
 
+TEST(SettingsFile, HostileNestingIsAnErrorNotACrash) {
+  const ConfigFile file("{\"log_level\": " + std::string(100'000, '[') + std::string(100'000, ']') + "}");
+  auto loaded = load_settings(file.sources());
+  auto* errors = std::get_if<std::vector<SettingsError>>(&loaded);
+  ASSERT_NE(errors, nullptr);
+  ASSERT_EQ(errors->size(), 1u);
+  EXPECT_NE((*errors)[0].message.find("deeper than 256 levels"), std::string::npos) << (*errors)[0].to_string();
+}
+
 TEST(SettingsTable, NamesAndEnvironmentVariablesAreUnique) {
   std::set<std::string> names;
   std::set<std::string> variables;

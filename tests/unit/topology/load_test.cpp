@@ -64,6 +64,18 @@ TEST(TopologyLoadTest, MissingFileIsOneErrorWithPathAndReason) {
   EXPECT_NE(errors[0].message.find("No such file or directory"), std::string::npos) << errors[0].message;
 }
 
+// A file nested 100,000 levels deep crashed validate/describe/run with a stack overflow (exit 139).
+TEST(TopologyLoadTest, HostileNestingIsOneErrorNotACrash) {
+  const TempFile file("{\"application_id\": " + std::string(100'000, '[') + std::string(100'000, ']') + "}");
+  const auto errors = load_errors(file.path());
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "");
+  EXPECT_NE(errors[0].message.find("deeper than 256 levels"), std::string::npos) << errors[0].message;
+  // Brackets inside strings do not count; nesting up to the limit is accepted by this check.
+  const TempFile strings("{\"application_id\": \"" + std::string(1'000, '[') + "\"}");
+  for (const auto& error : load_errors(strings.path())) EXPECT_EQ(error.message.find("levels"), std::string::npos);
+}
+
 TEST(TopologyLoadTest, DirectoryIsUnreadable) {
   const TempFile file("{}");
   const auto errors = load_errors(file.directory());
