@@ -22,12 +22,9 @@ int slices_in(std::chrono::milliseconds budget) {
 
 }  // namespace
 
-// ---- exactly-once ----
-
-ExactlyOnceCommitter::ExactlyOnceCommitter(RecordCollector& collector, kafka::Consumer& consumer,
-                                           CommitterOptions options, CommitObserver observer,
-                                           observe::Metrics& metrics, observe::Logger& logger,
-                                           const core::Clock& clock, std::string component)
+CommitterBase::CommitterBase(RecordCollector& collector, kafka::Consumer& consumer, CommitterOptions options,
+                             CommitObserver observer, observe::Metrics& metrics, observe::Logger& logger,
+                             const core::Clock& clock, std::string component, TransactionGate* gate)
     : collector_(collector),
       consumer_(consumer),
       options_(std::move(options)),
@@ -36,8 +33,17 @@ ExactlyOnceCommitter::ExactlyOnceCommitter(RecordCollector& collector, kafka::Co
       logger_(logger),
       clock_(clock),
       component_(std::move(component)) {
-  collector_.set_gate(this);
+  collector_.set_gate(gate);
 }
+
+// ---- exactly-once ----
+
+ExactlyOnceCommitter::ExactlyOnceCommitter(RecordCollector& collector, kafka::Consumer& consumer,
+                                           CommitterOptions options, CommitObserver observer,
+                                           observe::Metrics& metrics, observe::Logger& logger,
+                                           const core::Clock& clock, std::string component)
+    : CommitterBase(collector, consumer, std::move(options), std::move(observer), metrics, logger, clock,
+                    std::move(component), this) {}
 
 bool ExactlyOnceCommitter::initialize() {
   // Fences an earlier producer with this transactional id and aborts its open transaction, so its uncommitted
@@ -216,16 +222,8 @@ AtLeastOnceCommitter::AtLeastOnceCommitter(RecordCollector& collector, kafka::Co
                                            CommitterOptions options, CommitObserver observer,
                                            observe::Metrics& metrics, observe::Logger& logger,
                                            const core::Clock& clock, std::string component)
-    : collector_(collector),
-      consumer_(consumer),
-      options_(std::move(options)),
-      observer_(std::move(observer)),
-      metrics_(metrics),
-      logger_(logger),
-      clock_(clock),
-      component_(std::move(component)) {
-  collector_.set_gate(nullptr);
-}
+    : CommitterBase(collector, consumer, std::move(options), std::move(observer), metrics, logger, clock,
+                    std::move(component), nullptr) {}
 
 CommitResult AtLeastOnceCommitter::failed(const std::string& message, bool outage) {
   metrics_.commit_failures().Increment();

@@ -45,7 +45,26 @@ struct CommitObserver {
   Health* health = nullptr;                                // marks calls that may block (BlockingCall)
 };
 
-class ExactlyOnceCommitter final : public Committer, public TransactionGate {
+// What both committers work with; the constructor wires the collector's transaction gate (`gate`: null for
+// at-least-once).
+class CommitterBase {
+ protected:
+  CommitterBase(RecordCollector& collector, kafka::Consumer& consumer, CommitterOptions options,
+                CommitObserver observer, observe::Metrics& metrics, observe::Logger& logger,
+                const core::Clock& clock, std::string component, TransactionGate* gate);
+  std::int64_t now_ms() const { return clock_.monotonic_ns() / 1'000'000; }
+
+  RecordCollector& collector_;
+  kafka::Consumer& consumer_;
+  CommitterOptions options_;
+  CommitObserver observer_;
+  observe::Metrics& metrics_;
+  observe::Logger& logger_;
+  const core::Clock& clock_;
+  std::string component_;
+};
+
+class ExactlyOnceCommitter final : public Committer, public TransactionGate, private CommitterBase {
  public:
   ExactlyOnceCommitter(RecordCollector& collector, kafka::Consumer& consumer, CommitterOptions options,
                        CommitObserver observer, observe::Metrics& metrics, observe::Logger& logger,
@@ -60,29 +79,19 @@ class ExactlyOnceCommitter final : public Committer, public TransactionGate {
   // abort's outcome is unknown. False if the thread must stop.
   bool abort(const char* why);
   bool in_transaction() const noexcept { return in_transaction_; }
-  bool failed_fatally() const noexcept { return fatal_; }
 
  private:
   CommitResult on_failure(const kafka::KafkaError& error, const char* step, const char* why);
   bool replace_producer(const char* why);
   CommitResult fatal(const std::string& message);
-  std::int64_t now_ms() const { return clock_.monotonic_ns() / 1'000'000; }
 
-  RecordCollector& collector_;
-  kafka::Consumer& consumer_;
-  CommitterOptions options_;
-  CommitObserver observer_;
-  observe::Metrics& metrics_;
-  observe::Logger& logger_;
-  const core::Clock& clock_;
-  std::string component_;
   bool in_transaction_ = false;
   bool fatal_ = false;
   bool fenced_since_commit_ = false;  // a second fencing before a commit succeeds means a real zombie
   int failed_commits_ = 0;
 };
 
-class AtLeastOnceCommitter final : public Committer {
+class AtLeastOnceCommitter final : public Committer, private CommitterBase {
  public:
   AtLeastOnceCommitter(RecordCollector& collector, kafka::Consumer& consumer, CommitterOptions options,
                        CommitObserver observer, observe::Metrics& metrics, observe::Logger& logger,
@@ -91,16 +100,7 @@ class AtLeastOnceCommitter final : public Committer {
 
  private:
   CommitResult failed(const std::string& message, bool outage);
-  std::int64_t now_ms() const { return clock_.monotonic_ns() / 1'000'000; }
 
-  RecordCollector& collector_;
-  kafka::Consumer& consumer_;
-  CommitterOptions options_;
-  CommitObserver observer_;
-  observe::Metrics& metrics_;
-  observe::Logger& logger_;
-  const core::Clock& clock_;
-  std::string component_;
   int failed_commits_ = 0;
 };
 
