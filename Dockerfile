@@ -34,7 +34,6 @@ RUN apt-get update \
       ca-certificates \
       libbz2-1.0 \
       libc6 \
-      libcivetweb1 \
       libgcc-s1 \
       libjemalloc2 \
       liblz4-1 \

@@ -278,7 +278,24 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   runtime::ProcessorOptions options = processor_options(typed, *topology, environment);
   const auto liveness_limit_ms = std::max<std::int64_t>(options.max_poll_interval.count(), 30'000);
 
-  observe::HttpServer http(typed.http_address, static_cast<int>(typed.http_port));
+  observe::HttpServerOptions http_options;
+  http_options.address = typed.http_address;
+  http_options.port = static_cast<int>(typed.http_port);
+  http_options.max_connections = static_cast<std::size_t>(typed.http_max_connections);
+  http_options.request_timeout = typed.http_request_timeout;
+  http_options.tls_certificate_file = typed.http_tls_cert_file;
+  http_options.tls_key_file = typed.http_tls_key_file;
+  http_options.bearer_token = typed.http_bearer_token;
+  http_options.basic_credentials = typed.http_basic_auth;
+  if (http_options.tls_certificate_file.empty() != http_options.tls_key_file.empty()) {
+    logger.error("app", "http_tls_cert_file and http_tls_key_file must be set together (HTTPS needs both)");
+    return exit_usage;
+  }
+  if (!http_options.basic_credentials.empty() && http_options.basic_credentials.find(':') == std::string::npos) {
+    logger.error("app", "http_basic_auth: expected user:password (the value is not shown)");
+    return exit_usage;
+  }
+  observe::HttpServer http(http_options);
   http.handle("/metrics", [&metrics, &health] {
     metrics.ready().Set(health.ready() ? 1 : 0);
     return observe::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.render()};
@@ -288,12 +305,12 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
     bool alive = silent_ms < liveness_limit_ms;
     nlohmann::json body = {{"status", alive ? "ok" : "stalled"}, {"loop_silent_ms", silent_ms}};
     return observe::HttpResponse{alive ? 200 : 503, "application/json", body.dump() + "\n"};
-  });
+  }, observe::HttpRoute::probe);
   http.handle("/readyz", [&health] {
     bool ready = health.ready();
     nlohmann::json body = {{"ready", ready}, {"reason", health.reason()}};
     return observe::HttpResponse{ready ? 200 : 503, "application/json", body.dump() + "\n"};
-  });
+  }, observe::HttpRoute::probe);
   nlohmann::json description = topology::describe_json(*topology);
   http.handle("/topology", [&description] {
     return observe::HttpResponse{200, "application/json", description.dump(2) + "\n"};
@@ -301,11 +318,15 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   try {
     http.start();
   } catch (const std::exception& error) {
-    logger.error("app", std::string("http_port: ") + error.what());
+    logger.error("app", std::string("HTTP server (http_address, http_port, http_tls_*): ") + error.what());
     return exit_usage;
   }
-  logger.info("app", "HTTP on " + typed.http_address + ":" + std::to_string(http.port()) +
-                         " (/metrics /healthz /readyz /topology)");
+  const std::string scheme = http_options.tls_certificate_file.empty() ? "http" : "https";
+  logger.info("app", "HTTP on " + scheme + "://" + typed.http_address + ":" + std::to_string(http.port()) +
+                         " (/metrics /healthz /readyz /topology)" +
+                         (http.authentication_required() ? "; /metrics and /topology require credentials"
+                                                         : "; /metrics and /topology are open to anyone who can "
+                                                           "reach the port (see http_bearer_token)"));
   if (!options.instance_id.empty()) logger.info("app", "static group membership as " + options.instance_id);
 
   // One pipeline (immutable, shared) and one state budget for the whole process; each processing thread

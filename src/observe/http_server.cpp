@@ -1,64 +1,635 @@
 #include "sluice/observe/http_server.hpp"
 
-#include <civetweb.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "sluice/observe/http_request.hpp"
 
 namespace sluice::observe {
+namespace {
 
-HttpServer::HttpServer(std::string address, int port) : address_(std::move(address)), port_(port) {}
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+std::string serialize(const HttpResponse& response, bool head_only, std::string_view extra_fields = {}) {
+  std::string text = "HTTP/1.1 " + std::to_string(response.status) + " ";
+  text += reason_phrase(response.status);
+  text += "\r\nContent-Type: " + response.content_type;
+  text += "\r\nContent-Length: " + std::to_string(response.body.size());
+  text += "\r\nCache-Control: no-store\r\nConnection: close\r\n";
+  text += extra_fields;
+  text += "\r\n";
+  if (!head_only) text += response.body;
+  return text;
+}
+
+HttpResponse plain(int status, std::string body) {
+  return HttpResponse{status, "text/plain; charset=utf-8", std::move(body)};
+}
+
+std::string openssl_errors() {
+  std::string text;
+  while (const unsigned long code = ERR_get_error()) {
+    std::array<char, 256> buffer{};
+    ERR_error_string_n(code, buffer.data(), buffer.size());
+    if (!text.empty()) text += "; ";
+    text += buffer.data();
+  }
+  return text.empty() ? "unknown TLS error" : text;
+}
+
+}  // namespace
+
+class HttpServer::Loop {
+ public:
+  explicit Loop(const HttpServerOptions& options) : options_(options) {}
+  ~Loop() { stop(); }
+
+  void add(const std::string& path, HttpHandler handler, HttpRoute route) {
+    routes_[path] = Route{std::move(handler), route};
+  }
+  void start();
+  void stop();
+  int port() const noexcept { return port_; }
+  HttpServerStats stats() const noexcept {
+    return HttpServerStats{accepted_.load(), answered_.load(), evicted_.load(), timed_out_.load(), rejected_.load()};
+  }
+  bool authentication_required() const noexcept {
+    return !options_.bearer_token.empty() || !options_.basic_credentials.empty();
+  }
+
+ private:
+  struct Route {
+    HttpHandler handler;
+    HttpRoute kind = HttpRoute::guarded;
+  };
+  // draining: the response is sent and our side shut down; what the client still sends is read and dropped
+  // until it closes, so that closing with unread input does not reset the connection and destroy the response
+  // before the client has read it (a "lingering close").
+  enum class Phase : std::uint8_t { handshake, reading, working, writing, draining };
+  struct Connection {
+    std::uint64_t id = 0;  // unique for the life of the server, unlike the descriptor
+    SSL* tls = nullptr;
+    Phase phase = Phase::reading;
+    std::string in;
+    std::string out;
+    std::size_t sent = 0;
+    std::int64_t deadline_ms = 0;
+    std::uint32_t interest = EPOLLIN;
+  };
+  struct Job {
+    int fd;
+    std::uint64_t id;
+    const Route* route;
+    bool head_only;
+  };
+  struct Done {
+    int fd;
+    std::uint64_t id;
+    std::string bytes;
+  };
+  enum class Io : std::uint8_t { progress, want_read, want_write, closed };
+
+  void run();
+  void work();
+  void accept_all();
+  void open_connection(int fd);
+  void on_event(int fd, std::uint32_t events);
+  void read_request(int fd, Connection& connection);
+  void route(int fd, Connection& connection, const HttpRequestHead& request);
+  void respond(int fd, Connection& connection, std::string bytes);
+  void write_response(int fd, Connection& connection);
+  void drain(int fd);
+  void collect_done();
+  void expire(std::int64_t now);
+  void evict_oldest_pending();
+  void close_connection(int fd);
+  void set_interest(int fd, Connection& connection, std::uint32_t interest);
+  Io receive(Connection& connection, int fd, std::size_t& received);
+  Io transmit(Connection& connection, int fd);
+
+  const HttpServerOptions& options_;
+  std::map<std::string, Route, std::less<>> routes_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  int reserve_fd_ = -1;  // a spare descriptor, released to accept-and-close when the process has none left
+  int port_ = 0;
+  SSL_CTX* tls_context_ = nullptr;
+  std::atomic<bool> stopping_{false};
+  std::thread loop_thread_;
+  std::thread worker_thread_;
+
+  // Loop thread only.
+  std::unordered_map<int, Connection> connections_;
+  std::map<std::uint64_t, int> pending_;  // connections without a complete request, oldest first (id -> fd)
+  std::map<std::uint64_t, int> writing_;  // connections sending a response or draining (id -> fd)
+  std::uint64_t next_id_ = 1;
+
+  // Shared between the loop and the worker.
+  std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::deque<Job> jobs_;
+  std::deque<Done> done_;
+
+  std::atomic<std::uint64_t> accepted_{0}, answered_{0}, evicted_{0}, timed_out_{0}, rejected_{0};
+};
+
+void HttpServer::Loop::start() {
+  if (loop_thread_.joinable()) return;
+  const std::string where = options_.address + ":" + std::to_string(options_.port);
+  if (!options_.tls_certificate_file.empty() || !options_.tls_key_file.empty()) {
+    if (options_.tls_certificate_file.empty() || options_.tls_key_file.empty()) {
+      throw std::runtime_error("TLS needs both a certificate file and a key file");
+    }
+    tls_context_ = SSL_CTX_new(TLS_server_method());
+    if (tls_context_ == nullptr) throw std::runtime_error("cannot create a TLS context: " + openssl_errors());
+    SSL_CTX_set_min_proto_version(tls_context_, TLS1_2_VERSION);
+    SSL_CTX_set_mode(tls_context_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (SSL_CTX_use_certificate_chain_file(tls_context_, options_.tls_certificate_file.c_str()) != 1) {
+      const std::string reason = openssl_errors();
+      stop();
+      throw std::runtime_error("cannot load the TLS certificate " + options_.tls_certificate_file + ": " + reason);
+    }
+    if (SSL_CTX_use_PrivateKey_file(tls_context_, options_.tls_key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(tls_context_) != 1) {
+      const std::string reason = openssl_errors();
+      stop();
+      throw std::runtime_error("cannot load the TLS key " + options_.tls_key_file + " (or it does not match the "
+                               "certificate): " + reason);
+    }
+  }
+
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(options_.port));
+  if (inet_pton(AF_INET, options_.address.c_str(), &address.sin_addr) != 1) {
+    stop();
+    throw std::runtime_error("cannot listen for HTTP on " + where + ": not an IPv4 address");
+  }
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int yes = 1;
+  if (listen_fd_ < 0 || setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) != 0 ||
+      bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      listen(listen_fd_, SOMAXCONN) != 0) {
+    const std::string reason = std::strerror(errno);
+    stop();
+    throw std::runtime_error("cannot listen for HTTP on " + where + ": " + reason);
+  }
+  socklen_t length = sizeof address;
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
+  port_ = ntohs(address.sin_port);
+
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    const std::string reason = std::strerror(errno);
+    stop();
+    throw std::runtime_error("cannot start the HTTP event loop: " + reason);
+  }
+  for (const int fd : {listen_fd_, wake_fd_}) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+  }
+  stopping_ = false;
+  worker_thread_ = std::thread([this] { work(); });
+  loop_thread_ = std::thread([this] { run(); });
+}
+
+void HttpServer::Loop::stop() {
+  stopping_ = true;
+  if (wake_fd_ >= 0) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto written = write(wake_fd_, &one, sizeof one);
+  }
+  work_ready_.notify_all();
+  if (loop_thread_.joinable()) loop_thread_.join();
+  if (worker_thread_.joinable()) worker_thread_.join();
+  while (!connections_.empty()) close_connection(connections_.begin()->first);
+  for (int* fd : {&listen_fd_, &epoll_fd_, &wake_fd_, &reserve_fd_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+  if (tls_context_ != nullptr) SSL_CTX_free(tls_context_);
+  tls_context_ = nullptr;
+  jobs_.clear();
+  done_.clear();
+}
+
+void HttpServer::Loop::run() {
+  std::array<epoll_event, 256> events{};
+  while (!stopping_) {
+    // The wait is short so that timeouts are enforced within a tenth of a second.
+    const int count = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 100);
+    for (int i = 0; i < count && !stopping_; ++i) {
+      const int fd = events[static_cast<std::size_t>(i)].data.fd;
+      if (fd == listen_fd_) {
+        accept_all();
+      } else if (fd == wake_fd_) {
+        std::uint64_t ignored = 0;
+        [[maybe_unused]] auto bytes = read(wake_fd_, &ignored, sizeof ignored);
+        collect_done();
+      } else {
+        on_event(fd, events[static_cast<std::size_t>(i)].events);
+      }
+    }
+    expire(now_ms());
+  }
+}
+
+void HttpServer::Loop::work() {
+  while (true) {
+    Job job{};
+    {
+      std::unique_lock lock(mutex_);
+      work_ready_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (stopping_) return;
+      job = jobs_.front();
+      jobs_.pop_front();
+    }
+    HttpResponse response;
+    try {
+      response = job.route->handler();
+    } catch (const std::exception& error) {
+      response = plain(500, std::string("internal error: ") + error.what() + "\n");
+    } catch (...) {
+      response = plain(500, "internal error\n");
+    }
+    {
+      std::lock_guard lock(mutex_);
+      done_.push_back(Done{job.fd, job.id, serialize(response, job.head_only)});
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto written = write(wake_fd_, &one, sizeof one);
+  }
+}
+
+void HttpServer::Loop::accept_all() {
+  // Bounded per wake-up so that a flood of connections cannot keep the loop from serving the ones it has.
+  for (int round = 0; round < 512; ++round) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      open_connection(fd);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EMFILE || errno == ENFILE) {
+      // No descriptor left. Free one by evicting the oldest idle connection, or else take the connection
+      // with the spare descriptor and close it, so that it does not sit in the backlog making epoll spin.
+      if (!pending_.empty()) {
+        evict_oldest_pending();
+        continue;
+      }
+      if (reserve_fd_ >= 0) {
+        close(reserve_fd_);
+        const int refused = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (refused >= 0) close(refused);
+        ++rejected_;
+        reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      }
+    }
+    return;  // EAGAIN: the backlog is empty; anything else: try again at the next readiness
+  }
+}
+
+void HttpServer::Loop::open_connection(int fd) {
+  ++accepted_;
+  if (connections_.size() >= options_.max_connections) {
+    if (pending_.empty()) {
+      // Every connection holds a request being answered: turn this one away with a best-effort 503.
+      const std::string busy = serialize(plain(503, "too many connections\n"), false);
+      if (tls_context_ == nullptr) [[maybe_unused]] auto sent = send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
+      close(fd);
+      ++rejected_;
+      return;
+    }
+    evict_oldest_pending();
+  }
+  Connection connection;
+  connection.id = next_id_++;
+  connection.deadline_ms = now_ms() + options_.request_timeout.count();
+  if (tls_context_ != nullptr) {
+    connection.tls = SSL_new(tls_context_);
+    if (connection.tls == nullptr || SSL_set_fd(connection.tls, fd) != 1) {
+      if (connection.tls != nullptr) SSL_free(connection.tls);
+      ERR_clear_error();
+      close(fd);
+      ++rejected_;
+      return;
+    }
+    SSL_set_accept_state(connection.tls);
+    connection.phase = Phase::handshake;
+  }
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.fd = fd;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    if (connection.tls != nullptr) SSL_free(connection.tls);
+    close(fd);
+    ++rejected_;
+    return;
+  }
+  pending_.emplace(connection.id, fd);
+  connections_.emplace(fd, std::move(connection));
+}
+
+void HttpServer::Loop::on_event(int fd, std::uint32_t events) {
+  const auto found = connections_.find(fd);
+  if (found == connections_.end()) return;
+  Connection& connection = found->second;
+  if (connection.phase == Phase::working) {
+    // Waiting for the worker: only a hang-up matters (the answer is then dropped).
+    if ((events & (EPOLLHUP | EPOLLERR)) != 0) close_connection(fd);
+    return;
+  }
+  if (connection.phase == Phase::handshake) {
+    const int result = SSL_do_handshake(connection.tls);
+    if (result != 1) {
+      const int error = SSL_get_error(connection.tls, result);
+      ERR_clear_error();
+      if (error == SSL_ERROR_WANT_READ) return set_interest(fd, connection, EPOLLIN);
+      if (error == SSL_ERROR_WANT_WRITE) return set_interest(fd, connection, EPOLLOUT);
+      return close_connection(fd);
+    }
+    connection.phase = Phase::reading;
+    set_interest(fd, connection, EPOLLIN);
+  }
+  if (connection.phase == Phase::reading) return read_request(fd, connection);
+  if (connection.phase == Phase::writing) return write_response(fd, connection);
+  if (connection.phase == Phase::draining) return drain(fd);
+}
+
+HttpServer::Loop::Io HttpServer::Loop::receive(Connection& connection, int fd, std::size_t& received) {
+  std::array<char, 4096> buffer{};
+  // Never hold more than the head limit (plus one byte, to tell "too large" from "exactly full").
+  const std::size_t room = options_.max_request_head_bytes + 1 - std::min(connection.in.size(),
+                                                                          options_.max_request_head_bytes + 1);
+  if (room == 0) return Io::progress;
+  const std::size_t wanted = std::min(room, buffer.size());
+  if (connection.tls != nullptr) {
+    const int result = SSL_read(connection.tls, buffer.data(), static_cast<int>(wanted));
+    if (result > 0) {
+      connection.in.append(buffer.data(), static_cast<std::size_t>(result));
+      received = static_cast<std::size_t>(result);
+      return Io::progress;
+    }
+    const int error = SSL_get_error(connection.tls, result);
+    ERR_clear_error();
+    if (error == SSL_ERROR_WANT_READ) return Io::want_read;
+    if (error == SSL_ERROR_WANT_WRITE) return Io::want_write;
+    return Io::closed;
+  }
+  const ssize_t result = recv(fd, buffer.data(), wanted, 0);
+  if (result > 0) {
+    connection.in.append(buffer.data(), static_cast<std::size_t>(result));
+    received = static_cast<std::size_t>(result);
+    return Io::progress;
+  }
+  if (result < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Io::want_read;
+  return Io::closed;
+}
+
+void HttpServer::Loop::read_request(int fd, Connection& connection) {
+  Io io = Io::progress;
+  bool peer_closed = false;
+  while (true) {
+    std::size_t received = 0;
+    io = receive(connection, fd, received);
+    if (io == Io::closed) peer_closed = true;
+    if (io != Io::progress || received == 0) break;
+  }
+  const HttpParseResult parsed = parse_http_request(connection.in, options_.max_request_head_bytes);
+  switch (parsed.outcome) {
+    case HttpParse::complete: return route(fd, connection, parsed.request);
+    case HttpParse::malformed:
+      return respond(fd, connection, serialize(plain(400, std::string(parsed.problem) + "\n"), false));
+    case HttpParse::too_large:
+      return respond(fd, connection, serialize(plain(431, std::string(parsed.problem) + "\n"), false));
+    case HttpParse::incomplete: break;
+  }
+  if (peer_closed) return close_connection(fd);
+  set_interest(fd, connection, io == Io::want_write ? EPOLLOUT : EPOLLIN);
+}
+
+void HttpServer::Loop::route(int fd, Connection& connection, const HttpRequestHead& request) {
+  const bool head_only = request.method == "HEAD";
+  if (request.method != "GET" && !head_only) {
+    return respond(fd, connection, serialize(plain(405, "only GET and HEAD are supported\n"), false,
+                                             "Allow: GET, HEAD\r\n"));
+  }
+  const auto found = routes_.find(request.path);
+  if (found == routes_.end()) return respond(fd, connection, serialize(plain(404, "not found\n"), head_only));
+  const Route& target = found->second;
+  if (target.kind == HttpRoute::probe) {
+    HttpResponse response;
+    try {
+      response = target.handler();
+    } catch (const std::exception& error) {
+      response = plain(500, std::string("internal error: ") + error.what() + "\n");
+    }
+    return respond(fd, connection, serialize(response, head_only));
+  }
+  if (authentication_required() &&
+      !http_authorized(request.field("authorization").value_or(""), options_.bearer_token,
+                       options_.basic_credentials)) {
+    const std::string challenge = options_.bearer_token.empty() ? "WWW-Authenticate: Basic realm=\"sluice\"\r\n"
+                                                                 : "WWW-Authenticate: Bearer realm=\"sluice\"\r\n";
+    return respond(fd, connection, serialize(plain(401, "credentials required\n"), head_only, challenge));
+  }
+  bool queued = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (jobs_.size() < options_.max_queued_requests) {
+      jobs_.push_back(Job{fd, connection.id, &target, head_only});
+      queued = true;
+    }
+  }
+  if (!queued) return respond(fd, connection, serialize(plain(503, "busy: too many requests queued\n"), head_only));
+  work_ready_.notify_one();
+  pending_.erase(connection.id);
+  connection.phase = Phase::working;
+  connection.in.clear();
+  connection.in.shrink_to_fit();
+  set_interest(fd, connection, 0);
+}
+
+void HttpServer::Loop::respond(int fd, Connection& connection, std::string bytes) {
+  pending_.erase(connection.id);
+  connection.phase = Phase::writing;
+  connection.in.clear();
+  connection.in.shrink_to_fit();
+  connection.out = std::move(bytes);
+  connection.sent = 0;
+  connection.deadline_ms = now_ms() + options_.request_timeout.count();
+  writing_.emplace(connection.id, fd);
+  write_response(fd, connection);
+}
+
+HttpServer::Loop::Io HttpServer::Loop::transmit(Connection& connection, int fd) {
+  const char* data = connection.out.data() + connection.sent;
+  const std::size_t size = connection.out.size() - connection.sent;
+  if (connection.tls != nullptr) {
+    const int result = SSL_write(connection.tls, data, static_cast<int>(std::min<std::size_t>(size, 1 << 20)));
+    if (result > 0) {
+      connection.sent += static_cast<std::size_t>(result);
+      return Io::progress;
+    }
+    const int error = SSL_get_error(connection.tls, result);
+    ERR_clear_error();
+    if (error == SSL_ERROR_WANT_READ) return Io::want_read;
+    if (error == SSL_ERROR_WANT_WRITE) return Io::want_write;
+    return Io::closed;
+  }
+  const ssize_t result = send(fd, data, size, MSG_NOSIGNAL);
+  if (result > 0) {
+    connection.sent += static_cast<std::size_t>(result);
+    return Io::progress;
+  }
+  if (result < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Io::want_write;
+  return Io::closed;
+}
+
+void HttpServer::Loop::write_response(int fd, Connection& connection) {
+  while (connection.sent < connection.out.size()) {
+    const Io io = transmit(connection, fd);
+    if (io == Io::progress) continue;
+    if (io == Io::closed) return close_connection(fd);
+    return set_interest(fd, connection, io == Io::want_read ? EPOLLIN : EPOLLOUT);
+  }
+  ++answered_;
+  if (connection.tls != nullptr) {
+    SSL_shutdown(connection.tls);  // best effort: the close_notify, without waiting for the peer's
+    ERR_clear_error();
+  }
+  shutdown(fd, SHUT_WR);
+  connection.phase = Phase::draining;
+  connection.out.clear();
+  connection.out.shrink_to_fit();
+  set_interest(fd, connection, EPOLLIN);
+  drain(fd);
+}
+
+void HttpServer::Loop::drain(int fd) {
+  // Raw reads: after our close_notify the TLS layer has nothing more to say, and the bytes are dropped anyway.
+  std::array<char, 4096> buffer{};
+  for (int round = 0; round < 16; ++round) {
+    const ssize_t got = recv(fd, buffer.data(), buffer.size(), 0);
+    if (got > 0) continue;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    return close_connection(fd);  // the client closed (or failed): done
+  }
+}
+
+void HttpServer::Loop::collect_done() {
+  std::deque<Done> done;
+  {
+    std::lock_guard lock(mutex_);
+    done.swap(done_);
+  }
+  for (auto& item : done) {
+    const auto found = connections_.find(item.fd);
+    // The client may have gone (and the descriptor been reused) while the worker ran.
+    if (found == connections_.end() || found->second.id != item.id) continue;
+    respond(item.fd, found->second, std::move(item.bytes));
+  }
+}
+
+void HttpServer::Loop::expire(std::int64_t now) {
+  // pending_ is in accept order and every pending deadline is accept time + request_timeout, so the expired
+  // ones are a prefix.
+  while (!pending_.empty()) {
+    const int fd = pending_.begin()->second;
+    if (connections_.at(fd).deadline_ms > now) break;
+    ++timed_out_;
+    close_connection(fd);
+  }
+  for (auto it = writing_.begin(); it != writing_.end();) {
+    const int fd = it->second;
+    ++it;  // close_connection() erases the current entry
+    if (connections_.at(fd).deadline_ms <= now) {
+      ++timed_out_;
+      close_connection(fd);
+    }
+  }
+}
+
+void HttpServer::Loop::evict_oldest_pending() {
+  ++evicted_;
+  close_connection(pending_.begin()->second);
+}
+
+void HttpServer::Loop::set_interest(int fd, Connection& connection, std::uint32_t interest) {
+  if (connection.interest == interest) return;
+  epoll_event event{};
+  event.events = interest;
+  event.data.fd = fd;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event);
+  connection.interest = interest;
+}
+
+void HttpServer::Loop::close_connection(int fd) {
+  const auto found = connections_.find(fd);
+  if (found == connections_.end()) return;
+  pending_.erase(found->second.id);
+  writing_.erase(found->second.id);
+  if (found->second.tls != nullptr) SSL_free(found->second.tls);
+  if (epoll_fd_ >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  close(fd);
+  connections_.erase(found);
+}
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : options_(std::move(options)), loop_(std::make_unique<Loop>(options_)) {}
 
 HttpServer::~HttpServer() { stop(); }
 
-void HttpServer::handle(const std::string& path, HttpHandler handler) { handlers_[path] = std::move(handler); }
-
-int HttpServer::dispatch(mg_connection* connection, void* opaque) {
-  auto* handler = static_cast<HttpHandler*>(opaque);
-  const mg_request_info* request = mg_get_request_info(connection);
-  HttpResponse response;
-  if (std::strcmp(request->request_method, "GET") != 0 && std::strcmp(request->request_method, "HEAD") != 0) {
-    response = HttpResponse{405, "text/plain; charset=utf-8", "only GET is supported\n"};
-  } else {
-    try {
-      response = (*handler)();
-    } catch (const std::exception& error) {
-      response = HttpResponse{500, "text/plain; charset=utf-8", std::string("internal error: ") + error.what() + "\n"};
-    }
-  }
-  mg_printf(connection,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-            "Connection: close\r\n\r\n",
-            response.status, mg_get_response_code_text(connection, response.status), response.content_type.c_str(),
-            response.body.size());
-  if (std::strcmp(request->request_method, "HEAD") != 0) mg_write(connection, response.body.data(), response.body.size());
-  return response.status;
+void HttpServer::handle(const std::string& path, HttpHandler handler, HttpRoute route) {
+  loop_->add(path, std::move(handler), route);
 }
 
-void HttpServer::start() {
-  if (context_ != nullptr) return;
-  mg_init_library(0);
-  std::string listening = address_ + ":" + std::to_string(port_);
-  // Two worker threads: probes and scrapes are light, and the processing threads need the cores.
-  const char* options[] = {"listening_ports", listening.c_str(), "num_threads", "2", "enable_keep_alive", "no",
-                           "request_timeout_ms", "10000", nullptr};
-  mg_callbacks callbacks{};
-  context_ = mg_start(&callbacks, nullptr, options);
-  if (context_ == nullptr) {
-    mg_exit_library();
-    throw std::runtime_error("cannot listen for HTTP on " + listening + " (address in use or not local?)");
-  }
-  for (auto& [path, handler] : handlers_) mg_set_request_handler(context_, path.c_str(), &HttpServer::dispatch, &handler);
-  mg_server_port ports[4];
-  int count = mg_get_server_ports(context_, 4, ports);
-  bound_port_ = count > 0 ? ports[0].port : port_;
-}
-
-void HttpServer::stop() {
-  if (context_ == nullptr) return;
-  mg_stop(context_);
-  context_ = nullptr;
-  mg_exit_library();
-}
+void HttpServer::start() { loop_->start(); }
+void HttpServer::stop() { loop_->stop(); }
+int HttpServer::port() const noexcept { return loop_->port(); }
+bool HttpServer::authentication_required() const noexcept { return loop_->authentication_required(); }
+HttpServerStats HttpServer::stats() const noexcept { return loop_->stats(); }
 
 }  // namespace sluice::observe

@@ -110,6 +110,12 @@ struct AppSettings {
   std::chrono::milliseconds transaction_timeout{0};
   std::string http_address;
   std::int64_t http_port = 0;
+  std::int64_t http_max_connections = 0;
+  std::chrono::milliseconds http_request_timeout{0};
+  std::string http_tls_cert_file;
+  std::string http_tls_key_file;
+  std::string http_bearer_token;
+  std::string http_basic_auth;
   observe::LogLevel log_level = observe::LogLevel::info;
   std::string instance_id;
   std::int64_t processing_threads = 0;
