@@ -111,6 +111,7 @@ class HttpServer::Loop {
     std::string out;
     std::size_t sent = 0;
     std::int64_t deadline_ms = 0;
+    std::uint64_t drain_key = 0;  // its key in draining_
     std::uint32_t interest = EPOLLIN;
   };
   struct Job {
@@ -138,7 +139,7 @@ class HttpServer::Loop {
   void drain(int fd);
   void collect_done();
   void expire(std::int64_t now);
-  void evict_oldest_pending();
+  bool make_room();
   void close_connection(int fd);
   void set_interest(int fd, Connection& connection, std::uint32_t interest);
   Io receive(Connection& connection, int fd, std::size_t& received);
@@ -159,7 +160,9 @@ class HttpServer::Loop {
   // Loop thread only.
   std::unordered_map<int, Connection> connections_;
   std::map<std::uint64_t, int> pending_;  // connections without a complete request, oldest first (id -> fd)
-  std::map<std::uint64_t, int> writing_;  // connections sending a response or draining (id -> fd)
+  std::map<std::uint64_t, int> writing_;   // connections sending a response (id -> fd)
+  std::map<std::uint64_t, int> draining_;  // connections whose response is sent (drain_key -> fd), oldest first
+  std::uint64_t next_drain_key_ = 1;
   std::uint64_t next_id_ = 1;
 
   // Shared between the loop and the worker.
@@ -260,10 +263,13 @@ void HttpServer::Loop::run() {
   while (!stopping_) {
     // The wait is short so that timeouts are enforced within a tenth of a second.
     const int count = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 100);
+    // New connections are accepted after the others' events are handled, so a connection accepted in an
+    // earlier round has had its request read before it can be evicted to make room for a new one.
+    bool accept_ready = false;
     for (int i = 0; i < count && !stopping_; ++i) {
       const int fd = events[static_cast<std::size_t>(i)].data.fd;
       if (fd == listen_fd_) {
-        accept_all();
+        accept_ready = true;
       } else if (fd == wake_fd_) {
         std::uint64_t ignored = 0;
         [[maybe_unused]] auto bytes = read(wake_fd_, &ignored, sizeof ignored);
@@ -272,6 +278,7 @@ void HttpServer::Loop::run() {
         on_event(fd, events[static_cast<std::size_t>(i)].events);
       }
     }
+    if (accept_ready && !stopping_) accept_all();
     expire(now_ms());
   }
 }
@@ -305,7 +312,14 @@ void HttpServer::Loop::work() {
 
 void HttpServer::Loop::accept_all() {
   // Bounded per wake-up so that a flood of connections cannot keep the loop from serving the ones it has.
+  // At the cap, a connection accepted in this same round is never evicted for the next one: the rest of the
+  // backlog waits for the next round, after their requests (if any) have been read.
+  const std::uint64_t first_of_round = next_id_;
   for (int round = 0; round < 512; ++round) {
+    if (connections_.size() >= options_.max_connections && draining_.empty() && !pending_.empty() &&
+        pending_.begin()->first >= first_of_round) {
+      return;
+    }
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       open_connection(fd);
@@ -315,10 +329,7 @@ void HttpServer::Loop::accept_all() {
     if (errno == EMFILE || errno == ENFILE) {
       // No descriptor left. Free one by evicting the oldest idle connection, or else take the connection
       // with the spare descriptor and close it, so that it does not sit in the backlog making epoll spin.
-      if (!pending_.empty()) {
-        evict_oldest_pending();
-        continue;
-      }
+      if (make_room()) continue;
       if (reserve_fd_ >= 0) {
         close(reserve_fd_);
         const int refused = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -333,8 +344,8 @@ void HttpServer::Loop::accept_all() {
 
 void HttpServer::Loop::open_connection(int fd) {
   ++accepted_;
-  if (connections_.size() >= options_.max_connections) {
-    if (pending_.empty()) {
+  if (connections_.size() >= options_.max_connections && !make_room()) {
+    {
       // Every connection holds a request being answered: turn this one away with a best-effort 503.
       const std::string busy = serialize(plain(503, "too many connections\n"), false);
       if (tls_context_ == nullptr) [[maybe_unused]] auto sent = send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
@@ -342,7 +353,6 @@ void HttpServer::Loop::open_connection(int fd) {
       ++rejected_;
       return;
     }
-    evict_oldest_pending();
   }
   Connection connection;
   connection.id = next_id_++;
@@ -541,6 +551,10 @@ void HttpServer::Loop::write_response(int fd, Connection& connection) {
     ERR_clear_error();
   }
   shutdown(fd, SHUT_WR);
+  writing_.erase(connection.id);
+  connection.deadline_ms = now_ms() + options_.request_timeout.count();
+  connection.drain_key = next_drain_key_++;
+  draining_.emplace(connection.drain_key, fd);
   connection.phase = Phase::draining;
   connection.out.clear();
   connection.out.shrink_to_fit();
@@ -590,11 +604,32 @@ void HttpServer::Loop::expire(std::int64_t now) {
       close_connection(fd);
     }
   }
+  // A draining deadline is set when the response is sent, so these are in order too.
+  while (!draining_.empty()) {
+    const int fd = draining_.begin()->second;
+    if (connections_.at(fd).deadline_ms > now) break;
+    close_connection(fd);
+  }
 }
 
-void HttpServer::Loop::evict_oldest_pending() {
+bool HttpServer::Loop::make_room() {
+  // First a connection whose response is already sent: only its lingering close is cut short.
+  if (!draining_.empty()) {
+    close_connection(draining_.begin()->second);
+    return true;
+  }
+  // Then the oldest connection without a request. Its request may have arrived since the last wake-up, so
+  // read it first: a client that did send one is answered, not evicted. A few tries, then evict regardless.
+  for (int tries = 0; tries < 8 && !pending_.empty(); ++tries) {
+    const auto [id, fd] = *pending_.begin();
+    on_event(fd, 0);
+    if (connections_.size() < options_.max_connections) return true;  // it was served (or closed) at once
+    if (!pending_.empty() && pending_.begin()->first == id) break;     // nothing arrived: this is the one
+  }
+  if (pending_.empty()) return false;
   ++evicted_;
   close_connection(pending_.begin()->second);
+  return true;
 }
 
 void HttpServer::Loop::set_interest(int fd, Connection& connection, std::uint32_t interest) {
@@ -611,6 +646,7 @@ void HttpServer::Loop::close_connection(int fd) {
   if (found == connections_.end()) return;
   pending_.erase(found->second.id);
   writing_.erase(found->second.id);
+  if (found->second.phase == Phase::draining) draining_.erase(found->second.drain_key);
   if (found->second.tls != nullptr) SSL_free(found->second.tls);
   if (epoll_fd_ >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   close(fd);
