@@ -131,7 +131,7 @@ def assert_release(objects, values, checks, sluice, label):
     for key, value in values["kafka"]["properties"].items():
         checks.check(settings.get("kafka." + key) == value, f"{label}: kafka.{key} not passed through")
     checks.check(settings.get("kafka.security.protocol") == values["kafka"]["securityProtocol"], f"{label}: security.protocol")
-    checks.check(not any("password" in key or "username" in key for key in settings),
+    checks.check(not any(part in key for key in settings for part in ("password", "username", "token", "secret", "jaas")),
                  f"{label}: credentials in the ConfigMap: {sorted(settings)}")
 
     # Identity, image, environment.
@@ -178,6 +178,28 @@ def assert_release(objects, values, checks, sluice, label):
                  f"{label}: Service has no http port {values['service']['port']}")
     checks.check(selects(service["spec"]["selector"], pod_labels), f"{label}: Service does not select the pods")
     checks.check(selects(spec["selector"]["matchLabels"], pod_labels), f"{label}: StatefulSet selector misses its pods")
+
+    # HTTP protection: the bearer token from a Secret (never the ConfigMap), HTTPS from a TLS Secret.
+    http = values["http"]
+    token = env.get("SLUICE_HTTP_BEARER_TOKEN", {}).get("valueFrom", {}).get("secretKeyRef")
+    if http["auth"]["existingSecret"]:
+        checks.check(token == {"name": http["auth"]["existingSecret"], "key": http["auth"]["tokenKey"]},
+                     f"{label}: SLUICE_HTTP_BEARER_TOKEN is not secretKeyRef {http['auth']['existingSecret']}: {token}")
+    else:
+        checks.check("SLUICE_HTTP_BEARER_TOKEN" not in env, f"{label}: a bearer token without http.auth.existingSecret")
+    scheme = "HTTPS" if http["tls"]["existingSecret"] else "HTTP"
+    for probe in ("livenessProbe", "readinessProbe"):
+        given = container.get(probe, {}).get("httpGet", {}).get("scheme", "HTTP")
+        checks.check(given == scheme, f"{label}: {probe} scheme {given}, expected {scheme}")
+    if http["tls"]["existingSecret"]:
+        tls_volumes = [n for n, v in volumes.items() if v.get("secret", {}).get("secretName") == http["tls"]["existingSecret"]]
+        tls_mounts = [m for m in mounts.values() if m["name"] in tls_volumes]
+        if checks.check(len(tls_mounts) == 1 and tls_mounts[0].get("readOnly"), f"{label}: HTTP TLS Secret not mounted read-only once"):
+            for setting, key in (("http_tls_cert_file", "tls.crt"), ("http_tls_key_file", "tls.key")):
+                checks.check(settings.get(setting) == f"{tls_mounts[0]['mountPath']}/{key}",
+                             f"{label}: {setting} {settings.get(setting)} is not the mounted {key}")
+    else:
+        checks.check(not any(k.startswith("http_tls_") for k in settings), f"{label}: http_tls_* without a Secret")
 
     # State volume.
     state_dir = settings.get("state_dir")
@@ -234,6 +256,14 @@ def assert_release(objects, values, checks, sluice, label):
         endpoints = monitor["spec"]["endpoints"]
         checks.check(any(e.get("port") == "http" and e.get("path") == "/metrics" for e in endpoints),
                      f"{label}: ServiceMonitor does not scrape http /metrics")
+        endpoint = endpoints[0]
+        checks.check(endpoint.get("scheme") == scheme.lower(), f"{label}: ServiceMonitor scheme {endpoint.get('scheme')}")
+        if http["auth"]["existingSecret"]:
+            checks.check(endpoint.get("authorization") == {"type": "Bearer", "credentials": {
+                "name": http["auth"]["existingSecret"], "key": http["auth"]["tokenKey"]}},
+                f"{label}: ServiceMonitor does not send the bearer token: {endpoint.get('authorization')}")
+        checks.check(("tlsConfig" in endpoint) == bool(http["tls"]["existingSecret"]),
+                     f"{label}: ServiceMonitor tlsConfig {endpoint.get('tlsConfig')} does not follow http.tls")
         checks.check(selects(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"]),
                      f"{label}: ServiceMonitor does not select the Service")
         checks.check(selects(values["serviceMonitor"]["labels"], monitor["metadata"]["labels"]) or not values["serviceMonitor"]["labels"],
@@ -294,6 +324,12 @@ def main():
             ({"settings": {"state_dir": "/data"}}, "settings.state_dir"),
             ({"topologyJson": "{not json"}, "topologyJson"),
             ({"memory": {"stateMemoryMb": 8}}, "memory.stateMemoryMb"),
+            # Secrets never go into the ConfigMap (issue 11, finding 6).
+            ({"kafka": {"properties": {"sasl.password": "hunter2"}}}, "kafka.properties.sasl.password"),
+            ({"kafka": {"properties": {"sasl.jaas.config": "x password=y;"}}}, "kafka.properties.sasl.jaas.config"),
+            ({"kafka": {"properties": {"SSL.Key.Password": "k"}}}, "kafka.properties.SSL.Key.Password"),
+            ({"settings": {"http_bearer_token": "t"}}, "settings.http_bearer_token"),
+            ({"settings": {"http_basic_auth": "u:p"}}, "settings.http_basic_auth"),
         ]
         for override, named in cases:
             with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:

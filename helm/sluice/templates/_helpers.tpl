@@ -53,6 +53,24 @@ app.kubernetes.io/component: stream-processor
 {{- end }}
 
 {{- define "sluice.tlsMountPath" -}}/etc/sluice/kafka-tls{{- end }}
+{{- define "sluice.httpTlsMountPath" -}}/etc/sluice/http-tls{{- end }}
+{{- define "sluice.httpScheme" -}}{{ if .Values.http.tls.existingSecret }}https{{ else }}http{{ end }}{{- end }}
+
+{{/*
+Fails when a settings or kafka.properties name looks like a secret (the rule of sluice's is_secret_setting with its secret table settings (basic_auth), minus
+*.location paths): the ConfigMap is not the place for one. Called with (list "settings" $name) and the like.
+*/}}
+{{- define "sluice.refuseSecret" -}}
+{{- $where := index . 0 }}{{- $name := index . 1 }}
+{{- $lowered := lower $name }}
+{{- if not (hasSuffix ".location" $lowered) }}
+{{- range $part := list "password" "secret" "token" "credential" "private" "sasl.jaas.config" "sasl.oauthbearer.config" "ssl.key.pem" "ssl_key" "ssl.keystore" "basic_auth" }}
+{{- if contains $part $lowered }}
+{{- fail (printf "%s.%s looks like a secret and would be written into a ConfigMap; put it in a Secret and pass it with extraEnv (SLUICE_%s from valueFrom.secretKeyRef)" $where $name (upper (replace "." "_" (ternary (printf "kafka.%s" $name) $name (eq $where "kafka.properties"))))) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 
 {{/*
 settings.json: the sluice settings the chart derives from values, then .Values.settings and kafka.properties.
@@ -78,13 +96,19 @@ Secrets never appear here; they come in through environment variables from Secre
 {{- if .keyKey }}{{ $_ := set $settings "kafka.ssl.key.location" (printf "%s/%s" (include "sluice.tlsMountPath" $) .keyKey) }}{{ end }}
 {{- end }}
 {{- end }}
+{{- if .Values.http.tls.existingSecret }}
+{{- $_ := set $settings "http_tls_cert_file" (printf "%s/tls.crt" (include "sluice.httpTlsMountPath" $)) }}
+{{- $_ := set $settings "http_tls_key_file" (printf "%s/tls.key" (include "sluice.httpTlsMountPath" $)) }}
+{{- end }}
 {{- range $name, $value := .Values.settings }}
+{{- include "sluice.refuseSecret" (list "settings" $name) }}
 {{- if hasKey $settings $name }}
 {{- fail (printf "settings.%s is set by the chart from other values (see values.yaml); set it there instead" $name) }}
 {{- end }}
 {{- $_ := set $settings $name $value }}
 {{- end }}
 {{- range $property, $value := .Values.kafka.properties }}
+{{- include "sluice.refuseSecret" (list "kafka.properties" $property) }}
 {{- $_ := set $settings (printf "kafka.%s" $property) $value }}
 {{- end }}
 {{- toPrettyJson $settings }}
