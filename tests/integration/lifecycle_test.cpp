@@ -50,6 +50,32 @@ TEST(Lifecycle, UnreachableBrokerIsRetriedAndShownInReadyz) {
   EXPECT_EQ(process.wait(20s), 0) << process.log();
 }
 
+// Issue 11, finding 6: /metrics and /topology can be protected; the probes stay open for kubelets; the token
+// (from the environment, as the chart gives it) never appears in the log.
+TEST(Lifecycle, HttpCredentialsGuardMetricsAndTopologyButNotTheProbes) {
+  std::string path = passthrough_topology(unique_name("guarded"), "in", "out");
+  int port = free_port();
+  const std::string token = "tok-" + unique_name("secret");
+  SluiceProcess process({"run", path, "--bootstrap", "127.0.0.1:" + std::to_string(free_port()), "--set",
+                         "http_address=127.0.0.1", "--set", "http_port=" + std::to_string(port), "--set",
+                         "startup_backoff_max=500ms"},
+                        {{"SLUICE_HTTP_BEARER_TOKEN", token}});
+  ASSERT_TRUE(eventually([&] { return http_get(port, "/healthz").status != 0; }, 20s)) << process.log();
+  EXPECT_EQ(http_get(port, "/healthz").status, 200);
+  EXPECT_EQ(http_get(port, "/readyz").status, 503);  // no broker: unready, but answered without credentials
+  EXPECT_EQ(http_get(port, "/metrics").status, 401);
+  EXPECT_EQ(http_get(port, "/topology").status, 401);
+  EXPECT_EQ(http_get(port, "/metrics", "Authorization: Bearer wrong\r\n").status, 401);
+  const HttpResult metrics = http_get(port, "/metrics", "Authorization: Bearer " + token + "\r\n");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("sluice_"), std::string::npos);
+  EXPECT_EQ(http_get(port, "/topology", "Authorization: Bearer " + token + "\r\n").status, 200);
+  process.signal(SIGTERM);
+  EXPECT_EQ(process.wait(20s), 0) << process.log();
+  EXPECT_NE(process.log().find("/metrics and /topology require credentials"), std::string::npos) << process.log();
+  EXPECT_EQ(process.log().find(token), std::string::npos) << process.log();
+}
+
 TEST(Lifecycle, MissingSourceTopicExitsWithCode2AndNamesTheField) {
   std::string missing = unique_name("never-created");
   std::string path = passthrough_topology(unique_name("missing"), missing, "out");

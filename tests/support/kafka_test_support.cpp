@@ -188,7 +188,7 @@ int free_port() {
   return port;
 }
 
-HttpResult http_get(int port, const std::string& path) {
+HttpResult http_get(int port, const std::string& path, const std::string& fields) {
   HttpResult result;
   int socket_fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -201,7 +201,7 @@ HttpResult http_get(int port, const std::string& path) {
     ::close(socket_fd);
     return result;
   }
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + fields + "\r\n";
   if (::send(socket_fd, request.data(), request.size(), 0) < 0) {
     ::close(socket_fd);
     return result;

@@ -56,7 +56,8 @@ struct HttpResult {
   int status = 0;  // 0: no answer
   std::string body;
 };
-HttpResult http_get(int port, const std::string& path);
+// `fields`: extra request header lines, each ending in \r\n (e.g. "Authorization: Bearer x\r\n").
+HttpResult http_get(int port, const std::string& path, const std::string& fields = "");
 
 // The sluice binary as a child process; stderr+stdout go to a log file. Killed (SIGKILL) on destruction if
 // still running.
