@@ -347,10 +347,10 @@ void HttpServer::Loop::open_connection(int fd) {
   if (connections_.size() >= options_.max_connections && !make_room()) {
     {
       // Every connection holds a request being answered: turn this one away with a best-effort 503.
+      ++rejected_;  // counted before the client can see the close
       const std::string busy = serialize(plain(503, "too many connections\n"), false);
       if (tls_context_ == nullptr) [[maybe_unused]] auto sent = send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
       close(fd);
-      ++rejected_;
       return;
     }
   }
