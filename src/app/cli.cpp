@@ -22,6 +22,7 @@
 
 #include "sluice/app/settings.hpp"
 #include "sluice/core/clock.hpp"
+#include "sluice/core/printable.hpp"
 #include "sluice/observe/http_server.hpp"
 #include "sluice/observe/log.hpp"
 #include "sluice/observe/metrics.hpp"
@@ -94,21 +95,25 @@ std::optional<std::string> parse_arguments(const std::vector<std::string>& argum
     } else if (argument == "--markdown") {
       parsed.markdown = true;
     } else if (!argument.empty() && argument[0] == '-') {
-      return "unknown option " + argument;
+      return "unknown option " + core::quoted(argument);
     } else if (!parsed.topology_path) {
       parsed.topology_path = argument;
     } else {
-      return "unexpected argument " + argument;
+      return "unexpected argument " + core::quoted(argument);
     }
   }
   return std::nullopt;
 }
 
+// A path as it is shown at the start of a message line: escaped, and whole unless absurd (PATH_MAX is 4096).
+std::string shown_path(std::string_view path) { return core::printable(path, 4096); }
+
 std::optional<topology::Topology> load_topology(const std::string& path, std::ostream& err) {
   auto loaded = topology::load_topology_file(path);
   if (auto* errors = std::get_if<std::vector<topology::ValidationError>>(&loaded)) {
-    for (const auto& error : *errors) err << path << ": " << error.to_string() << "\n";
-    err << path << ": " << errors->size() << (errors->size() == 1 ? " error" : " errors") << "\n";
+    const std::string shown = shown_path(path);
+    for (const auto& error : *errors) err << shown << ": " << error.to_string() << "\n";
+    err << shown << ": " << errors->size() << (errors->size() == 1 ? " error" : " errors") << "\n";
     return std::nullopt;
   }
   return std::get<topology::Topology>(std::move(loaded));
@@ -311,10 +316,9 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
     nlohmann::json body = {{"ready", ready}, {"reason", health.reason()}};
     return observe::HttpResponse{ready ? 200 : 503, "application/json", body.dump() + "\n"};
   }, observe::HttpRoute::probe);
-  nlohmann::json description = topology::describe_json(*topology);
-  http.handle("/topology", [&description] {
-    return observe::HttpResponse{200, "application/json", description.dump(2) + "\n"};
-  });
+  // Rendered once; control and bidi characters in names and expressions are \u escapes (describe_json_text).
+  const std::string description = topology::describe(*topology, topology::DescribeFormat::json);
+  http.handle("/topology", [&description] { return observe::HttpResponse{200, "application/json", description}; });
   try {
     http.start();
   } catch (const std::exception& error) {
@@ -382,7 +386,7 @@ int command_describe(const Arguments& arguments, std::ostream& out, std::ostream
   } else if (arguments.format == "mermaid") {
     format = topology::DescribeFormat::mermaid;
   } else {
-    err << "--format: \"" << arguments.format << "\" is not a format; expected text, json, dot or mermaid\n";
+    err << "--format: " << core::quoted(arguments.format) << " is not a format; expected text, json, dot or mermaid\n";
     return exit_usage;
   }
   auto topology = load_topology(*arguments.topology_path, err);
@@ -390,6 +394,9 @@ int command_describe(const Arguments& arguments, std::ostream& out, std::ostream
   out << topology::describe(*topology, format);
   return exit_ok;
 }
+
+// Long enough for any real value (a JAAS line, a broker list); a longer one is cut with its length.
+constexpr std::size_t kSettingValueMaxBytes = 4096;
 
 int command_settings(const Arguments& arguments, const std::map<std::string, std::string>& environment,
                      std::ostream& out, std::ostream& err) {
@@ -399,7 +406,10 @@ int command_settings(const Arguments& arguments, const std::map<std::string, std
   }
   auto settings = load(arguments, environment, err);
   if (!settings) return exit_usage;
-  for (const auto& [name, value, source] : settings->redacted()) out << name << " = " << value << "  (" << source << ")\n";
+  // Values as they are, but escaped: a value with a newline or ESC cannot fake or erase a line of the list.
+  for (const auto& [name, value, source] : settings->redacted()) {
+    out << core::printable(name) << " = " << core::printable(value, kSettingValueMaxBytes) << "  (" << source << ")\n";
+  }
   return exit_ok;
 }
 
@@ -491,7 +501,7 @@ int run_command_line(const std::vector<std::string>& arguments, const std::map<s
       out << usage_text;
       return exit_ok;
     }
-    err << "sluice: " << *problem << "\n" << usage_text;
+    err << "sluice: " << core::printable(*problem, 1024) << "\n" << usage_text;
     return exit_usage;
   }
   if (parsed.command == "help" || parsed.command == "--help" || parsed.command == "-h") {
@@ -509,14 +519,14 @@ int run_command_line(const std::vector<std::string>& arguments, const std::map<s
     }
     auto topology = load_topology(*parsed.topology_path, err);
     if (!topology) return exit_usage;
-    out << *parsed.topology_path << ": valid (" << topology->sources.size() << " sources, "
+    out << shown_path(*parsed.topology_path) << ": valid (" << topology->sources.size() << " sources, "
         << topology->operators.size() << " operators, " << topology->sinks.size() << " sinks)\n";
     return exit_ok;
   }
   if (parsed.command == "describe") return command_describe(parsed, out, err);
   if (parsed.command == "settings") return command_settings(parsed, environment, out, err);
   if (parsed.command == "run") return command_run(parsed, environment, err);
-  err << "sluice: unknown command \"" << parsed.command << "\"\n" << usage_text;
+  err << "sluice: unknown command " << core::quoted(parsed.command) << "\n" << usage_text;
   return exit_usage;
 }
 

@@ -7,8 +7,6 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -16,7 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/core/duration.hpp"
+#include "sluice/core/file.hpp"
 #include "sluice/core/json.hpp"
+#include "sluice/core/printable.hpp"
 #include "sluice/core/suggest.hpp"
 #include "sluice/kafka/client_config.hpp"
 
@@ -174,10 +174,10 @@ struct ParsedValue {
   bool flag = false;
 };
 
-// The value as it may appear in an error message: quoted, unless it is secret.
+// The value as it may appear in an error message: quoted, escaped and cut (core::quoted), unless it is secret.
 std::string quoted_value(const SettingDefinition& definition, std::string_view text) {
   if (is_secret_setting(definition.name)) return "the value";
-  return "\"" + std::string(text) + "\"";
+  return core::quoted(text);
 }
 
 bool looks_like_integer(std::string_view text) {
@@ -316,18 +316,17 @@ void read_config_file(const std::string& path, std::vector<Assignment>& assignme
     errors.push_back({path, "cannot read the config file: it is a directory"});
     return;
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file.is_open()) {
-    errors.push_back({path, std::string("cannot read the config file: ") + std::strerror(errno)});
+  // The size is checked before the file is read, and before a parser sees it.
+  auto contents = core::read_file_with_limit(path, core::kMaxFileBytes);
+  if (const auto* unreadable = std::get_if<core::FileUnreadable>(&contents)) {
+    errors.push_back({path, std::string("cannot read the config file: ") + std::strerror(unreadable->error_number)});
     return;
   }
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  if (file.bad()) {
-    errors.push_back({path, "cannot read the config file: read error"});
+  if (const auto* too_large = std::get_if<core::FileTooLarge>(&contents)) {
+    errors.push_back({path, "the config file is " + core::describe_too_large(*too_large, core::kMaxFileBytes)});
     return;
   }
-  const std::string text = contents.str();
+  const std::string& text = std::get<std::string>(contents);
   if (core::json_nesting_depth(text, core::kMaxFileNesting) > core::kMaxFileNesting) {
     errors.push_back({path, "the config file nests arrays and objects deeper than " +
                                 std::to_string(core::kMaxFileNesting) + " levels; settings need two"});
@@ -624,7 +623,14 @@ std::optional<std::string> setting_for_environment_variable(std::string_view var
 
 // ---- Errors --------------------------------------------------------------------------------------------
 
-std::string SettingsError::to_string() const { return origin + ": " + message; }
+// The origin holds names from outside (a --set name, an environment variable, a path and JSON pointer) and the
+// message may quote them: both are shown escaped, and cut, on one line. Values are already quoted and cut by
+// quoted_value, or not shown at all when secret.
+std::string SettingsError::to_string() const {
+  constexpr std::size_t origin_max_bytes = 1024;
+  constexpr std::size_t message_max_bytes = 4096;
+  return core::printable(origin, origin_max_bytes) + ": " + core::printable(message, message_max_bytes);
+}
 
 // ---- Settings accessors ----------------------------------------------------------------------------------
 

@@ -159,7 +159,9 @@ Evaluation Evaluator::evaluate_metadata(const Node& node) {
     case Metadata::headers: {
       Value headers = Value::object();
       // set() replaces, so a repeated header name reads as its last value, like $headers.name.
-      for (const core::Header& header : record_.headers) headers.set(header.name, Value::string(header.value));
+      for (const core::Header& header : record_.headers) {
+        headers.set(header.name, header.value ? Value::string(*header.value) : Value());
+      }
       slot(node) = std::move(headers);
       return &slot(node);
     }
@@ -171,7 +173,8 @@ Evaluation Evaluator::evaluate_header(const Node& node) {
   // Kafka allows repeated header names; the last one wins, as later headers usually override earlier ones.
   for (auto header = record_.headers.rbegin(); header != record_.headers.rend(); ++header) {
     if (header->name == node.name) {
-      string_slot(node).assign(header->value);
+      if (!header->value) return &constants().null;  // a null header value reads as null, not as ""
+      string_slot(node).assign(*header->value);
       return &slot(node);
     }
   }

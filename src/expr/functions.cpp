@@ -11,6 +11,7 @@
 #include "evaluator.hpp"
 #include "sluice/core/duration.hpp"
 #include "sluice/core/json.hpp"
+#include "sluice/core/printable.hpp"
 
 namespace sluice::expr {
 namespace {
@@ -41,7 +42,8 @@ core::RecordError invalid_value(const Node& node, std::string message) {
 // A value for an error message: JSON text, shortened so a huge field does not end up in every dead letter.
 std::string show(const Value& value) {
   constexpr std::size_t limit = 64;
-  std::string text = core::to_json(value);
+  // JSON escapes C0 controls only; the dead-letter reason is read on terminals too.
+  std::string text = core::escape_json_invisibles(core::to_json(value));
   if (text.size() <= limit) return text;
   std::size_t cut = limit;
   while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;

@@ -218,7 +218,10 @@ std::vector<core::Header> message_headers(void* native) {
   const void* value = nullptr;
   std::size_t size = 0;
   for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-    result.push_back(core::Header{name, value != nullptr ? std::string(static_cast<const char*>(value), size) : ""});
+    // librdkafka gives a null value as a null pointer; an empty value has a pointer and size 0.
+    result.push_back(core::Header{name, value != nullptr ? std::optional<std::string>(std::in_place,
+                                                                                       static_cast<const char*>(value), size)
+                                                         : std::nullopt});
   }
   return result;
 }
@@ -423,8 +426,11 @@ class LibrdkafkaProducer final : public Producer, private CallbackOwner {
     if (headers != nullptr && !headers->empty()) {
       kafka_headers = rd_kafka_headers_new(headers->size());
       for (const auto& header : *headers) {
-        rd_kafka_header_add(kafka_headers, header.name.data(), static_cast<ssize_t>(header.name.size()),
-                            header.value.data(), static_cast<ssize_t>(header.value.size()));
+        // A null pointer makes a null value; an empty string's data() is never null, so "" stays empty.
+        const void* value = header.value ? header.value->data() : nullptr;
+        const auto value_size = static_cast<ssize_t>(header.value ? header.value->size() : 0);
+        rd_kafka_header_add(kafka_headers, header.name.data(), static_cast<ssize_t>(header.name.size()), value,
+                            value_size);
       }
     }
     rd_kafka_topic_t* handle_for_topic = topic_handle(topic);

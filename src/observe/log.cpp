@@ -1,6 +1,7 @@
 #include "sluice/observe/log.hpp"
 
 #include "sluice/core/duration.hpp"
+#include "sluice/core/printable.hpp"
 
 namespace sluice::observe {
 
@@ -11,9 +12,11 @@ void Logger::log(LogLevel level, std::string_view component, std::string_view me
   line += ' ';
   line += names[static_cast<int>(level)];
   line += " [";
-  line += component;
+  core::append_printable(line, component, kMaxComponentBytes);
   line += "] ";
-  line += message;
+  // Messages carry names, values and broker texts from outside: escaped, one call is one physical line, and a
+  // line cannot fake or erase another; a message longer than the cap says how long it was.
+  core::append_printable(line, message, kMaxMessageBytes);
   line += '\n';
   std::lock_guard lock(mutex_);
   out_ << line << std::flush;

@@ -3,8 +3,13 @@
 #include <cmath>
 
 #include "sluice/core/duration.hpp"
+#include "sluice/core/printable.hpp"
 
 namespace sluice::ops {
+
+// A record value quoted in a dead-letter reason (the sluice.error.message header): escaped and cut, so the
+// header stays short and safe to print.
+constexpr std::size_t kShownValueMaxBytes = 64;
 
 using core::RecordErrorKind;
 
@@ -82,7 +87,8 @@ core::Status SourceDecoder::assign_timestamp(core::Record& record, expr::EvalCon
       auto parsed = core::parse_iso8601_ms(time.as_string());
       if (!parsed) {
         return core::make_error(RecordErrorKind::invalid_value,
-                                where + ": \"" + time.as_string() + "\" is not an ISO 8601 time");
+                                where + ": " + core::quoted(time.as_string(), kShownValueMaxBytes) +
+                                    " is not an ISO 8601 time");
       }
       epoch_ms = *parsed;
       break;

@@ -40,6 +40,13 @@ std::int32_t murmur2_partition(std::string_view key, std::int32_t partition_coun
   return static_cast<std::int32_t>((murmur2(key) & 0x7fffffffU) % static_cast<std::uint32_t>(partition_count));
 }
 
+const core::Header* DriverRecord::find_header(std::string_view name) const {
+  for (const auto& header : headers) {
+    if (header.name == name) return &header;
+  }
+  return nullptr;
+}
+
 std::optional<std::string> DriverRecord::header(std::string_view name) const {
   for (const auto& header : headers) {
     if (header.name == name) return header.value;

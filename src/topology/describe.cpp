@@ -19,6 +19,7 @@
 
 #include "plan.hpp"
 #include "sluice/core/duration.hpp"
+#include "sluice/core/printable.hpp"
 #include "sluice/topology/describe.hpp"
 
 namespace sluice::topology {
@@ -34,7 +35,8 @@ struct Node {
   std::vector<std::string> inputs;  // references as written
   std::string detail;               // expression text, field list or topic
   std::size_t subtopology = 0;
-  const OperatorSpec* op = nullptr;  // processors only
+  const OperatorSpec* op = nullptr;           // processors only
+  std::optional<std::string> changelog_topic;  // the store's changelog, for operators that have one
 };
 
 struct Edge {
@@ -141,17 +143,19 @@ Graph build_graph(const Topology& topology) {
   for (std::size_t i = 0; i < topology.sources.size(); ++i) {
     const SourceSpec& source = topology.sources[i];
     graph.nodes.push_back(Node{NodeKind::source, "source_" + std::to_string(i), source.name, "source", {},
-                               source.topic, 0, nullptr});
+                               source.topic, 0, nullptr, std::nullopt});
   }
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
     const OperatorSpec& op = topology.operators[i];
     graph.nodes.push_back(Node{NodeKind::processor, "processor_" + std::to_string(i), op.name,
-                               std::string(op.type_name()), op.inputs, operator_detail(op), 0, &op});
+                               std::string(op.type_name()), op.inputs, operator_detail(op), 0, &op,
+                               op.changelog_topic});
   }
   for (std::size_t i = 0; i < topology.sinks.size(); ++i) {
     const SinkSpec& sink = topology.sinks[i];
     graph.nodes.push_back(
-        Node{NodeKind::sink, "sink_" + std::to_string(i), sink.name, "sink", {sink.from}, sink.topic, 0, nullptr});
+        Node{NodeKind::sink, "sink_" + std::to_string(i), sink.name, "sink", {sink.from}, sink.topic, 0, nullptr,
+             std::nullopt});
   }
   const detail::NodeGraph node_graph = detail::build_node_graph(topology);
   for (const Subtopology& sub : graph.subtopologies) {
@@ -167,6 +171,42 @@ Graph build_graph(const Topology& topology) {
     graph.successors[edge.from].push_back(graph.edges.size());
     graph.predecessors[edge.to].push_back(graph.edges.size());
     graph.edges.push_back(Edge{edge.from, edge.to, edge.branch, edge.repartition});
+  }
+  return graph;
+}
+
+// Names, expressions and topics in the text forms (text, dot, mermaid) are escaped like every other message
+// (core::printable: control and bidi characters, invalid UTF-8) and cut at this length, so that a raw '\n' in
+// a label can only be a line break that describe itself put there.
+constexpr std::size_t kShownValueMaxBytes = 4096;
+
+std::string shown(std::string_view text) { return core::printable(text, kShownValueMaxBytes); }
+
+void show_all(std::vector<std::string>& texts) {
+  for (auto& text : texts) text = shown(text);
+}
+
+// The graph with every text from the topology file escaped. Lookups between its parts (internal topic names
+// and the edges or stores that refer to them) still match: each is escaped the same way.
+Graph printable_graph(Graph graph) {
+  for (Node& node : graph.nodes) {
+    node.name = shown(node.name);
+    node.detail = shown(node.detail);
+    show_all(node.inputs);
+    if (node.changelog_topic) node.changelog_topic = shown(*node.changelog_topic);
+  }
+  for (Edge& edge : graph.edges) {
+    edge.branch = shown(edge.branch);
+    if (edge.repartition) edge.repartition = shown(*edge.repartition);
+  }
+  for (Subtopology& sub : graph.subtopologies) show_all(sub.source_topics);
+  for (InternalTopic& topic : graph.internal_topics) {
+    topic.name = shown(topic.name);
+    topic.operator_name = shown(topic.operator_name);
+    show_all(topic.partitions_of);
+    std::map<std::string, std::string> configs;
+    for (const auto& [key, value] : topic.configs) configs.emplace(shown(key), shown(value));
+    topic.configs = std::move(configs);
   }
   return graph;
 }
@@ -207,7 +247,7 @@ std::string subtopology_title(const Subtopology& sub) {
 
 std::string describe_text(const Topology& topology, const Graph& graph) {
   std::ostringstream out;
-  out << "Topology: " << topology.application_id << '\n';
+  out << "Topology: " << shown(topology.application_id) << '\n';
   for (const Subtopology& sub : graph.subtopologies) {
     out << subtopology_title(sub) << '\n';
     for (std::size_t n = 0; n < graph.nodes.size(); ++n) {
@@ -217,8 +257,8 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
         case NodeKind::source: out << "  Source: " << node.name << " (topic: " << node.detail << ")\n"; break;
         case NodeKind::processor:
           out << "  Processor: " << node.name << " (" << node.type << ": " << node.detail << ")\n";
-          if (node.op->changelog_topic) {
-            out << "    store: " << node.name << " (changelog topic: " << *node.op->changelog_topic << ")\n";
+          if (node.changelog_topic) {
+            out << "    store: " << node.name << " (changelog topic: " << *node.changelog_topic << ")\n";
           }
           break;
         case NodeKind::sink: out << "  Sink: " << node.name << " (topic: " << node.detail << ")\n"; break;
@@ -240,11 +280,11 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
   }
   bool stores_listed = false;
   for (const Node& node : graph.nodes) {
-    if (node.op == nullptr || !node.op->changelog_topic) continue;
+    if (!node.changelog_topic) continue;
     if (!stores_listed) out << "State stores:\n";
     stores_listed = true;
     out << "  " << node.name << ": operator " << node.name << ", sub-topology " << node.subtopology
-        << ", changelog topic " << *node.op->changelog_topic << '\n';
+        << ", changelog topic " << *node.changelog_topic << '\n';
   }
   if (!graph.internal_topics.empty()) out << "Internal topics:\n";
   for (const InternalTopic& topic : graph.internal_topics) {
@@ -253,7 +293,7 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
     out << "    partitions " << partitions_text(topic) << '\n';
     out << "    configs: " << configs_text(topic, "; ") << '\n';
   }
-  out << "Dead-letter topic: " << topology.dead_letter_topic << '\n';
+  out << "Dead-letter topic: " << shown(topology.dead_letter_topic) << '\n';
   return out.str();
 }
 
@@ -282,7 +322,7 @@ std::string node_label(const Node& node, std::string_view line_break) {
     case NodeKind::processor: break;
   }
   std::string label = node.name + std::string(line_break) + node.type + ": " + node.detail;
-  if (node.op->changelog_topic) label += std::string(line_break) + "store: " + node.name;
+  if (node.changelog_topic) label += std::string(line_break) + "store: " + node.name;
   return label;
 }
 
@@ -334,8 +374,8 @@ std::vector<DrawnEdge> drawn_edges(const Graph& graph) {
     }
   }
   for (const Node& node : graph.nodes) {
-    if (node.op == nullptr || !node.op->changelog_topic) continue;
-    const std::string topic = id_of(*node.op->changelog_topic);
+    if (!node.changelog_topic) continue;
+    const std::string topic = id_of(*node.changelog_topic);
     if (!topic.empty()) edges.push_back(DrawnEdge{node.id, topic, "", true});
   }
   return edges;
@@ -343,7 +383,7 @@ std::vector<DrawnEdge> drawn_edges(const Graph& graph) {
 
 std::string describe_dot(const Topology& topology, const Graph& graph) {
   std::ostringstream out;
-  out << "digraph " << dot_string(topology.application_id) << " {\n";
+  out << "digraph " << dot_string(shown(topology.application_id)) << " {\n";
   out << "  rankdir=LR;\n";
   out << "  node [shape=box];\n";
   for (const Subtopology& sub : graph.subtopologies) {
@@ -515,12 +555,16 @@ nlohmann::json describe_json(const Topology& topology) {
 
 std::string describe(const Topology& topology, DescribeFormat format) {
   switch (format) {
-    case DescribeFormat::text: return describe_text(topology, build_graph(topology));
-    // Replace rather than throw on invalid UTF-8: a hand-built Topology is not checked like a parsed one.
+    case DescribeFormat::text: return describe_text(topology, printable_graph(build_graph(topology)));
+    // Replace rather than throw on invalid UTF-8: a hand-built Topology is not checked like a parsed one. The
+    // JSON library escapes U+0000..U+001F; DEL, C1 and the bidi marks are escaped here, so that the body of
+    // /topology or a `describe --format json` on a terminal shows them as \u escapes too.
     case DescribeFormat::json:
-      return describe_json(topology).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    case DescribeFormat::dot: return describe_dot(topology, build_graph(topology));
-    case DescribeFormat::mermaid: return describe_mermaid(build_graph(topology));
+      return core::escape_json_invisibles(
+                 describe_json(topology).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) +
+             "\n";
+    case DescribeFormat::dot: return describe_dot(topology, printable_graph(build_graph(topology)));
+    case DescribeFormat::mermaid: return describe_mermaid(printable_graph(build_graph(topology)));
   }
   return {};
 }

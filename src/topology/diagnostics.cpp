@@ -1,5 +1,7 @@
-#include "sluice/core/suggest.hpp"
 #include "diagnostics.hpp"
+
+#include "sluice/core/printable.hpp"
+#include "sluice/core/suggest.hpp"
 
 #include <algorithm>
 #include <array>
@@ -34,29 +36,21 @@ std::string pointer_child(std::string_view parent, std::size_t index) {
   return pointer;
 }
 
-std::string in_quotes(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  out.push_back('"');
-  for (const char c : text) {
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          std::array<char, 8> escape{};
-          std::snprintf(escape.data(), escape.size(), "\\u%04x", static_cast<unsigned>(c));
-          out.append(escape.data());
-        } else {
-          out.push_back(c);
-        }
-    }
+std::string in_quotes(std::string_view text, std::size_t max_bytes) { return core::quoted(text, max_bytes); }
+
+std::string display_pointer(std::string_view pointer) {
+  std::string shown;
+  shown.reserve(pointer.size());
+  std::size_t start = 0;
+  while (start <= pointer.size()) {
+    const std::size_t slash = pointer.find('/', start);
+    const std::size_t end = slash == std::string_view::npos ? pointer.size() : slash;
+    core::append_printable(shown, pointer.substr(start, end - start), kPointerTokenMaxBytes);
+    if (slash == std::string_view::npos) break;
+    shown.push_back('/');
+    start = slash + 1;
   }
-  out.push_back('"');
-  return out;
+  return shown;
 }
 
 std::string join(const std::vector<std::string>& items, std::string_view separator) {

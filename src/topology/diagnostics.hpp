@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sluice/core/printable.hpp"
 #include "sluice/topology/topology.hpp"
 
 namespace sluice::topology::detail {
@@ -16,8 +17,16 @@ namespace sluice::topology::detail {
 std::string pointer_child(std::string_view parent, std::string_view key);
 std::string pointer_child(std::string_view parent, std::size_t index);
 
-// `text` in double quotes with JSON escapes, so that names with odd characters stay readable in messages.
-std::string in_quotes(std::string_view text);
+// `text` in double quotes, with quotes, backslashes, control and bidi characters escaped and a value longer than
+// `max_bytes` cut with its length (core::quoted): every name or value from the file goes into a message this
+// way, so a crafted one can neither redraw the terminal nor make the message megabytes long.
+std::string in_quotes(std::string_view text, std::size_t max_bytes = core::kDisplayMaxBytes);
+
+// A JSON pointer as shown in a message: each reference token escaped like core::printable and cut at
+// kPointerTokenMaxBytes, every token kept, so the pointer still leads to the field (indexes and known field
+// names are never that long) and the valid pointer stays exact.
+inline constexpr std::size_t kPointerTokenMaxBytes = 128;
+std::string display_pointer(std::string_view pointer);
 std::string join(const std::vector<std::string>& items, std::string_view separator = ", ");
 
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions, so "fliter" is 1 from

@@ -1,11 +1,8 @@
-// load_topology_file: reads the file and reports an unreadable file or a JSON syntax error as a single
+// load_topology_file: reads the file and reports an unreadable file, one over the size limit
+// (core::kMaxFileBytes, checked before it is read) or nested too deeply, or a JSON syntax error as a single
 // error at the root, with the line and column a user can jump to in an editor.
 #include <algorithm>
-#include <array>
-#include <cerrno>
-#include <cstdio>
 #include <exception>
-#include <memory>
 #include <new>
 #include <string>
 #include <system_error>
@@ -15,33 +12,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sluice/core/file.hpp"
 #include "sluice/core/json.hpp"
+#include "sluice/core/printable.hpp"
 
 #include "diagnostics.hpp"
 #include "sluice/topology/topology.hpp"
 
 namespace sluice::topology {
 namespace {
-
-struct FileCloser {
-  void operator()(std::FILE* file) const noexcept { std::fclose(file); }
-};
-
-// The file's bytes, or the errno of the failure.
-std::variant<std::string, int> read_file(const std::string& path) {
-  errno = 0;
-  const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-  if (!file) return errno != 0 ? errno : EIO;
-  std::string content;
-  std::array<char, 16384> buffer{};
-  while (true) {
-    const std::size_t read = std::fread(buffer.data(), 1, buffer.size(), file.get());
-    content.append(buffer.data(), read);
-    if (read < buffer.size()) break;
-  }
-  if (std::ferror(file.get()) != 0) return errno != 0 ? errno : EIO;  // e.g. EISDIR for a directory
-  return content;
-}
 
 // nlohmann reports the byte count read when the error was found; the offending byte is the last one read.
 std::pair<std::size_t, std::size_t> line_and_column(const std::string& text, std::size_t bytes_read) {
@@ -65,6 +44,11 @@ std::string syntax_detail(const std::string& what) {
   return colon == std::string::npos ? what : what.substr(colon + 2);
 }
 
+// Paths are shown whole unless absurd (PATH_MAX is 4096).
+constexpr std::size_t kPathMaxBytes = 4096;
+// nlohmann's detail quotes the token it last read, which can be a whole (long) string of the file.
+constexpr std::size_t kSyntaxDetailMaxBytes = 512;
+
 std::vector<ValidationError> root_error(std::string message) {
   return std::vector<ValidationError>{ValidationError{"", std::move(message)}};
 }
@@ -72,14 +56,18 @@ std::vector<ValidationError> root_error(std::string message) {
 }  // namespace
 
 std::variant<Topology, std::vector<ValidationError>> load_topology_file(const std::string& path) {
-  auto content = read_file(path);
-  if (const int* error_number = std::get_if<int>(&content)) {
-    return root_error("cannot read topology file " + detail::in_quotes(path) + ": " +
-                      std::error_code(*error_number, std::generic_category()).message());
+  auto content = core::read_file_with_limit(path, core::kMaxFileBytes);
+  if (const auto* unreadable = std::get_if<core::FileUnreadable>(&content)) {
+    return root_error("cannot read topology file " + detail::in_quotes(path, kPathMaxBytes) + ": " +
+                      std::error_code(unreadable->error_number, std::generic_category()).message());
+  }
+  if (const auto* too_large = std::get_if<core::FileTooLarge>(&content)) {
+    return root_error("topology file " + detail::in_quotes(path, kPathMaxBytes) + " is " +
+                      core::describe_too_large(*too_large, core::kMaxFileBytes));
   }
   const std::string& text = std::get<std::string>(content);
   if (core::json_nesting_depth(text, core::kMaxFileNesting) > core::kMaxFileNesting) {
-    return root_error(detail::in_quotes(path) + " nests arrays and objects deeper than " +
+    return root_error(detail::in_quotes(path, kPathMaxBytes) + " nests arrays and objects deeper than " +
                       std::to_string(core::kMaxFileNesting) + " levels; a topology needs far fewer");
   }
   nlohmann::ordered_json document;
@@ -88,12 +76,12 @@ std::variant<Topology, std::vector<ValidationError>> load_topology_file(const st
     document = nlohmann::ordered_json::parse(text);
   } catch (const nlohmann::json::parse_error& error) {
     const auto [line, column] = line_and_column(text, error.byte);
-    return root_error(detail::in_quotes(path) + " is not valid JSON: line " + std::to_string(line) + ", column " +
-                      std::to_string(column) + ": " + syntax_detail(error.what()));
+    return root_error(detail::in_quotes(path, kPathMaxBytes) + " is not valid JSON: line " + std::to_string(line) + ", column " +
+                      std::to_string(column) + ": " + core::printable(syntax_detail(error.what()), kSyntaxDetailMaxBytes));
   } catch (const std::bad_alloc&) {
     throw;
   } catch (const std::exception& error) {
-    return root_error(detail::in_quotes(path) + " could not be read as JSON: " + error.what());
+    return root_error(detail::in_quotes(path, kPathMaxBytes) + " could not be read as JSON: " + error.what());
   }
   return parse_topology(document);
 }

@@ -1,6 +1,8 @@
 // The spellings of enums and operator types, as written in topology files and shown by `sluice describe`.
 #include <array>
 
+#include "diagnostics.hpp"
+#include "sluice/core/printable.hpp"
 #include "sluice/topology/topology.hpp"
 
 namespace sluice::topology {
@@ -13,9 +15,13 @@ std::string_view OperatorSpec::type_name() const noexcept {
 }
 
 std::string ValidationError::to_string() const {
+  // Values in messages are already quoted and cut where they are written (detail::in_quotes); this is the net
+  // for what is not, such as pointers inside messages or a JSON parser's own words about the file.
+  constexpr std::size_t message_max_bytes = 4096;
+  std::string shown = core::printable(message, message_max_bytes);
   // A root error (unreadable file, not an object) reads better without an empty pointer in front.
-  if (pointer.empty()) return message;
-  return pointer + ": " + message;
+  if (pointer.empty()) return shown;
+  return detail::display_pointer(pointer) + ": " + shown;
 }
 
 std::string_view to_string(KeyFormat format) noexcept {

@@ -396,7 +396,7 @@ class FakeProducer final : public kafka::Producer {
     }
     std::vector<core::Header> copied = headers != nullptr ? *headers : std::vector<core::Header>{};
     std::size_t bytes = key.value_or("").size() + value.value_or("").size();
-    for (const auto& header : copied) bytes += header.name.size() + header.value.size();
+    for (const auto& header : copied) bytes += header.name.size() + (header.value ? header.value->size() : 0);
     if (bytes > max_message_bytes_) {
       return cluster_.end_call(call, KafkaError::make(ErrorCode::message_too_large, "larger than message.max.bytes"));
     }

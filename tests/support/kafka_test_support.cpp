@@ -106,10 +106,15 @@ void create_topic(const std::string& topic, int partitions) {
 }
 
 std::string TestRecord::header(const std::string& name) const {
+  const core::Header* found = find_header(name);
+  return found != nullptr ? found->value.value_or("") : "";
+}
+
+const core::Header* TestRecord::find_header(const std::string& name) const {
   for (const auto& header : headers) {
-    if (header.name == name) return header.value;
+    if (header.name == name) return &header;
   }
-  return "";
+  return nullptr;
 }
 
 void produce(const std::string& topic, const std::vector<TestRecord>& records) {

@@ -35,7 +35,8 @@ struct TestRecord {
   std::int64_t timestamp_ms = 0;
   std::vector<core::Header> headers;
   std::int64_t offset = -1;
-  std::string header(const std::string& name) const;  // "" if absent
+  std::string header(const std::string& name) const;  // "" if absent or null
+  const core::Header* find_header(const std::string& name) const;  // nullptr if absent
 };
 
 // Produces and waits for every acknowledgement.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,9 +13,14 @@
 
 namespace sluice::core {
 
+// A Kafka record header. Kafka distinguishes a null value from an empty one, and so does sluice: a null
+// value is consumed, passed on (to sinks, to the dead-letter topic) and produced as null, and an expression
+// reads it as null ($headers.name), never as "".
 struct Header {
   std::string name;
-  std::string value;
+  std::optional<std::string> value;  // nullopt: the header's value is null
+
+  friend bool operator==(const Header&, const Header&) = default;
 };
 
 struct Record {

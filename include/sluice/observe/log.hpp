@@ -1,7 +1,11 @@
 // A small line logger: "2026-11-21T10:15:30.250Z INFO  [runtime] message". Thread-safe (one write per line
 // under a mutex). Created once in main and passed by reference; no global logger.
+// One call writes exactly one physical line: control and bidi characters and invalid UTF-8 in the component
+// and the message are escaped (core::printable), and a message longer than kMaxMessageBytes is cut with its
+// length, so nothing logged can forge, erase or reorder a line.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <ostream>
@@ -15,6 +19,9 @@ enum class LogLevel : std::uint8_t { debug, info, warn, error };
 
 class Logger {
  public:
+  static constexpr std::size_t kMaxMessageBytes = 16 * 1024;
+  static constexpr std::size_t kMaxComponentBytes = 64;
+
   Logger(std::ostream& out, LogLevel level, const core::Clock& clock) : out_(out), level_(level), clock_(clock) {}
   bool enabled(LogLevel level) const noexcept { return level >= level_; }
   void log(LogLevel level, std::string_view component, std::string_view message);

@@ -30,8 +30,9 @@ struct DriverRecord {
   std::int64_t timestamp_ms = 0;
   std::vector<core::Header> headers;
 
-  // Header value by name, or nullopt.
+  // Header value by name; nullopt when there is no such header or its value is null (find_header tells which).
   std::optional<std::string> header(std::string_view name) const;
+  const core::Header* find_header(std::string_view name) const;
 };
 
 class TestDriver {

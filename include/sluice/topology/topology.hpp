@@ -185,6 +185,9 @@ struct Topology {
 };
 
 // One problem in a topology file: the JSON pointer of the field and what is wrong and what would be valid.
+// `pointer` is exact (RFC 6901, the file's own keys); values quoted in `message` are escaped and cut at
+// core::kDisplayMaxBytes. to_string() is the form to print: control and bidi characters escaped in the pointer
+// (each reference token cut at 128 bytes) and in the message (cut at 4 KiB), on one line.
 struct ValidationError {
   std::string pointer;  // "" is the document root
   std::string message;

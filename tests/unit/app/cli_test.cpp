@@ -110,6 +110,71 @@ TEST(Cli, UnknownCommandAndOptionExit2) {
   EXPECT_EQ(run({"version"}).code, exit_ok);
 }
 
+// ---- Hostile names, values and files (issue 11) ---------------------------------------------------------------
+
+namespace {
+
+bool has_raw_control(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if ((byte < 0x20 && byte != '\n') || byte == 0x7F) return true;
+  }
+  return text.find("\u202e") != std::string_view::npos;
+}
+
+}  // namespace
+
+TEST(Cli, ValidateShowsAHostileTopicNameEscapedOnOneLine) {
+  // The name tries to end its error line and print a fake verdict, then erase the line and reverse the text.
+  nlohmann::json document = {{"application_id", "app"},
+                             {"sources", {{{"name", "in"}, {"topic", "in\nbad.json: valid (1 sources)\x1b[2K\r\u202e"}}}},
+                             {"sinks", {{{"from", "in"}, {"topic", "out"}}}}};
+  const std::string path = write("hostile-topic.json", document.dump());
+  auto outcome = run({"validate", path});
+  EXPECT_EQ(outcome.code, exit_usage);
+  EXPECT_FALSE(has_raw_control(outcome.err)) << outcome.err;
+  EXPECT_EQ(outcome.err.find("\nbad.json: valid"), std::string::npos) << outcome.err;
+  EXPECT_NE(outcome.err.find("\\nbad.json: valid (1 sources)\\x1b[2K\\r\\u202e"), std::string::npos) << outcome.err;
+}
+
+TEST(Cli, ValidateEchoesAMegabyteTopicNameAsAShortLineWithItsLength) {
+  nlohmann::json document = {{"application_id", "app"},
+                             {"sources", {{{"name", "in"}, {"topic", std::string(1'048'576, 't')}}}},
+                             {"sinks", {{{"from", "in"}, {"topic", "out"}}}}};
+  const std::string path = write("huge-topic.json", document.dump());
+  auto outcome = run({"validate", path});
+  EXPECT_EQ(outcome.code, exit_usage);
+  EXPECT_LE(outcome.err.size(), 2 * path.size() + 500) << outcome.err.substr(0, 1000);
+  EXPECT_NE(outcome.err.find("...(1048576 bytes)"), std::string::npos) << outcome.err.substr(0, 1000);
+}
+
+TEST(Cli, ATopologyFileOverTheSizeLimitExits2WithTheLimit) {
+  const std::string path = write("over-limit.json", "{\"description\": \"" + std::string(17u << 20, 'd') + "\"}");
+  for (const char* command : {"validate", "describe", "run"}) {
+    auto outcome = run({command, path});
+    EXPECT_EQ(outcome.code, exit_usage) << command;
+    EXPECT_NE(outcome.err.find("the limit is 16 MiB (16777216 bytes)"), std::string::npos) << outcome.err;
+  }
+}
+
+TEST(Cli, SettingsListShowsValuesEscaped) {
+  auto outcome = run({"settings", "--set", "kafka.client.id=svc\x1b[2K\rkafka.sasl.password = ********"});
+  EXPECT_EQ(outcome.code, exit_ok) << outcome.err;
+  EXPECT_FALSE(has_raw_control(outcome.out)) << outcome.out;
+  EXPECT_NE(outcome.out.find("kafka.client.id = svc\\x1b[2K\\rkafka.sasl.password = ********"), std::string::npos)
+      << outcome.out;
+}
+
+TEST(Cli, UsageErrorsShowArgumentsEscaped) {
+  for (const std::vector<std::string>& arguments :
+       {std::vector<std::string>{"frob\x1b[2Knicate"}, {"validate", "x.json", "--verb\nose"},
+        {"validate", "x.json", "y\u202e.json"}, {"describe", "x.json", "--format", "te\rxt"}}) {
+    auto outcome = run(arguments);
+    EXPECT_EQ(outcome.code, exit_usage);
+    EXPECT_FALSE(has_raw_control(outcome.err)) << outcome.err;
+  }
+}
+
 // ---- Instance identity: static membership and transactional ids per processing thread ----------------------
 
 namespace {

@@ -706,5 +706,57 @@ TEST(SettingsReference, DocsFileIsUpToDate) {
       << "and commit the result.";
 }
 
+// ---- Hostile text and files (issue 11) ----------------------------------------------------------------------
+
+// True when `text` has a byte a terminal acts on (C0, DEL) or a bidi override (U+202E).
+bool has_raw_control(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+           const auto byte = static_cast<unsigned char>(c);
+           return byte < 0x20 || byte == 0x7F;
+         }) ||
+         text.find("\u202e") != std::string_view::npos;
+}
+
+TEST(SettingsEscape, AValueWithControlCharactersIsEscapedInItsError) {
+  const std::string error = single_error(with_set({"commit_interval=5s\n--set commit_interval: ok\x1b[2K\r\u202e"}));
+  EXPECT_FALSE(has_raw_control(error)) << error;
+  EXPECT_EQ(error,
+            "--set commit_interval: \"5s\\n--set commit_interval: ok\\x1b[2K\\r\\u202e\" is not a duration (e.g. "
+            "100ms, 30s, 5m); valid range 1ms..1h");
+}
+
+TEST(SettingsEscape, ANameWithControlCharactersIsEscapedInItsError) {
+  const std::string error = single_error(with_set({"commit\x1b[2K_interval\n=5s"}));
+  EXPECT_FALSE(has_raw_control(error)) << error;
+  EXPECT_NE(error.find("commit\\x1b[2K_interval\\n"), std::string::npos) << error;
+  const std::string variable = single_error(with_environment({{"SLUICE_COMMIT_INTERVAL", "\x1b]0;title\x07"}}));
+  EXPECT_FALSE(has_raw_control(variable)) << variable;
+}
+
+TEST(SettingsEscape, ALongValueIsCutWithItsLength) {
+  const std::string error = single_error(with_set({"commit_interval=" + std::string(1'000'000, '9') + "x"}));
+  EXPECT_LE(error.size(), 400u);
+  EXPECT_NE(error.find("...(1000001 bytes)"), std::string::npos) << error;
+}
+
+TEST(SettingsEscape, ASecretStaysMaskedNotMerelyEscaped) {
+  // No '=': the whole text is the "name", and it looks like a secret.
+  const std::string error = single_error(with_set({"kafka.sasl.password\x1b[2Khunter2\n"}));
+  EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
+  EXPECT_FALSE(has_raw_control(error)) << error;
+}
+
+TEST(SettingsFile, AFileOverTheSizeLimitIsAnErrorNamingTheLimitAndTheSize) {
+  // Valid JSON: only the size can be the reason.
+  const std::string contents = "{\"instance_id\": \"" + std::string(16u << 20, 'i') + "\"}";
+  const ConfigFile file(contents);
+  auto loaded = load_settings(file.sources());
+  auto* errors = std::get_if<std::vector<SettingsError>>(&loaded);
+  ASSERT_NE(errors, nullptr);
+  ASSERT_EQ(errors->size(), 1u);
+  EXPECT_EQ((*errors)[0].to_string(), file.path() + ": the config file is " + std::to_string(contents.size()) +
+                                          " bytes long; the limit is 16 MiB (16777216 bytes)");
+}
+
 }  // namespace
 }  // namespace sluice::app

@@ -555,6 +555,19 @@ TEST_F(EvaluateTest, Headers) {
   check({{"$headers.trace", "null"}, {"$headers", "{}"}});
 }
 
+// A header whose value is null reads as null, and an empty one as "" (issue 11, item 5).
+TEST_F(EvaluateTest, NullAndEmptyHeaderValues) {
+  record_.headers = {{"none", std::nullopt}, {"empty", ""}, {"later_null", "x"}, {"later_null", std::nullopt}};
+  check({
+      {"$headers.none", "null"},
+      {"$headers.none is null", "true"},
+      {"$headers.empty", "\"\""},
+      {"$headers.empty is null", "false"},
+      {"$headers.later_null", "null"},
+      {"$headers", R"({"none":null,"empty":"","later_null":null})"},
+  });
+}
+
 TEST_F(EvaluateTest, LowerAndUpper) {
   check({
       {"lower('AbC')", "\"abc\""},

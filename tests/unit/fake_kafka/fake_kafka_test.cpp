@@ -224,6 +224,25 @@ TEST_F(FakeKafkaTest, TransactionalStateRules) {
   EXPECT_EQ(produce(*plain, "missing", "x").code, ErrorCode::unknown_topic);
 }
 
+TEST_F(FakeKafkaTest, NullAndEmptyHeaderValuesSurviveProduceAndConsume) {
+  auto writer = producer();
+  const std::vector<core::Header> headers = {{"null", std::nullopt}, {"empty", ""}, {"text", "v"}};
+  ASSERT_TRUE(writer->produce("in", std::nullopt, std::string_view("x"), 1, &headers, 0).ok());
+  ASSERT_TRUE(writer->flush(1s).ok());
+  ASSERT_EQ(cluster.records("in", 0).size(), 1u);
+  EXPECT_EQ(cluster.records("in", 0)[0].headers, headers);
+  auto reader = consumer("read_uncommitted");
+  (void)reader->subscribe({"in"});
+  cluster.assign(*reader, cluster.partitions({"in"}));
+  kafka::Message message = reader->poll(0ms);
+  ASSERT_TRUE(message);
+  const std::vector<core::Header> read = message.headers();
+  EXPECT_EQ(read, headers);
+  ASSERT_EQ(read.size(), 3u);
+  EXPECT_FALSE(read[0].value.has_value());
+  EXPECT_EQ(read[1].value, std::optional<std::string>(""));
+}
+
 TEST_F(FakeKafkaTest, FailedDeliveryInsideATransactionRequiresAbort) {
   auto writer = producer("tx");
   ASSERT_TRUE(writer->init_transactions(1s).ok());

@@ -316,3 +316,23 @@ TEST(Murmur2, MatchesKafkaJavaClientVectors) {
   EXPECT_EQ(static_cast<std::int32_t>(runtime::murmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8")), -58897971);
   EXPECT_EQ(static_cast<std::int32_t>(runtime::murmur2("abc")), 479470107);
 }
+
+TEST_F(DriverTest, NullAndEmptyHeaderValuesReachTheSinkAndExpressionsAsTheyCame) {
+  auto topology = parse(single(in_source, {{"name", "m"},
+                                           {"from", "in"},
+                                           {"map",
+                                            {{"none_is_null", "$headers.none is null"},
+                                             {"empty_is_null", "$headers.empty is null"},
+                                             {"empty", "$headers.empty"}}}}));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", "k", R"({"a": 1})", 0, 0, {{"none", std::nullopt}, {"empty", ""}});
+  auto out = driver.read("out");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(json::parse(*out[0].value), (json{{"a", 1}, {"none_is_null", true}, {"empty_is_null", false}, {"empty", ""}}));
+  const core::Header* none = out[0].find_header("none");
+  ASSERT_NE(none, nullptr);
+  EXPECT_FALSE(none->value.has_value());
+  ASSERT_NE(out[0].find_header("empty"), nullptr);
+  EXPECT_EQ(out[0].find_header("empty")->value, std::optional<std::string>(""));
+  EXPECT_EQ(out[0].find_header("absent"), nullptr);
+}

@@ -179,6 +179,23 @@ TEST_F(ProcessorFaults, OutputsChangelogAndOffsetsCommitTogether) {
   EXPECT_EQ(processor->outcome(), runtime::RunOutcome::stopped);
 }
 
+// Issue 11, item 5: Kafka tells a null header value from an empty one, and so must everything between the
+// consumer and the producer.
+TEST_F(ProcessorFaults, NullAndEmptyHeaderValuesPassThroughToTheSinkAsTheyCame) {
+  start(passthrough_topology());
+  const std::vector<core::Header> headers = {{"trace", std::nullopt}, {"empty", ""}, {"plain", "v"}, {"trace", "x"}};
+  cluster.produce("in", 0, "k", R"({"a": 1})", clock.wall_ms(), headers);
+  steps(6);
+  const auto out = cluster.read_committed("out");
+  ASSERT_EQ(out.size(), 1u) << log.str();
+  EXPECT_EQ(out[0].headers, headers);
+  ASSERT_EQ(out[0].headers.size(), 4u);
+  EXPECT_FALSE(out[0].headers[0].value.has_value());
+  ASSERT_TRUE(out[0].headers[1].value.has_value());
+  EXPECT_EQ(*out[0].headers[1].value, "");
+  processor->close();
+}
+
 TEST_F(ProcessorFaults, AbortRollsStateBackAndRewinds) {
   start(counting_topology());
   for (int i = 0; i < 4; ++i) input("a", 0);
@@ -300,7 +317,7 @@ TEST_F(ProcessorFaults, OutputTooLargeIsDeadLetteredAndTheInputCommitted) {
   auto dlq = cluster.read_committed("dlq");
   ASSERT_EQ(dlq.size(), 1u) << log.str();
   std::map<std::string, std::string> headers;
-  for (const auto& header : dlq[0].headers) headers[header.name] = header.value;
+  for (const auto& header : dlq[0].headers) headers[header.name] = header.value.value_or("<null>");
   EXPECT_EQ(headers["sluice.error.kind"], "output_rejected");
   EXPECT_EQ(headers["sluice.source.topic"], "in");
   EXPECT_EQ(headers["sluice.source.offset"], "0");
@@ -451,7 +468,7 @@ TEST_P(RejectedDelivery, TheInputIsDeadLetteredOnReplayAndTheOthersGoThrough) {
   auto dlq = cluster.read_committed("dlq");
   ASSERT_EQ(dlq.size(), 1u) << log.str();
   std::map<std::string, std::string> headers;
-  for (const auto& header : dlq[0].headers) headers[header.name] = header.value;
+  for (const auto& header : dlq[0].headers) headers[header.name] = header.value.value_or("<null>");
   EXPECT_EQ(headers["sluice.error.kind"], "output_rejected");
   // Whichever record the broker refused is the one dead-lettered, with its coordinates; all others arrived.
   const std::string rejected = *dlq[0].key;

@@ -145,7 +145,7 @@ TEST(TopologyHelpersTest, PointerEscaping) {
 
 TEST(TopologyHelpersTest, QuotingEscapesForReadableMessages) {
   EXPECT_EQ(detail::in_quotes("plain"), "\"plain\"");
-  EXPECT_EQ(detail::in_quotes("a\"b\\c\nd\x01"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+  EXPECT_EQ(detail::in_quotes("a\"b\\c\nd\x01"), "\"a\\\"b\\\\c\\nd\\x01\"");
 }
 
 TEST(TopologyHelpersTest, EditDistanceAndSuggestions) {
