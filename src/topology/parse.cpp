@@ -95,6 +95,8 @@ class TopologyParser {
   void read_tables(const Json& document);
   std::optional<OperatorBody> read_join(const Json& join, const std::string& pointer, const DraftOperator& draft);
   void check_tables();
+  // Whether `name` is a table's and not also a source's or an operator's (a clash reported on its own).
+  bool names_only_a_table(std::string_view name) const;
 
   void check_topics();
   void check_internal_topics(const std::vector<std::vector<std::optional<detail::Producer>>>& producers,
@@ -147,10 +149,7 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
   // Whole-file checks.
   const detail::NameTable names(sources_, operators_, sections_readable_, errors_);
   std::vector<std::vector<std::optional<detail::Producer>>> producers(operators_.size());
-  const auto is_table = [&](const Located& reference) {
-    return std::any_of(tables_.begin(), tables_.end(),
-                       [&](const DraftSource& table) { return table.name && table.name->value == reference.value; });
-  };
+  const auto is_table = [&](const Located& reference) { return names_only_a_table(reference.value); };
   for (std::size_t i = 0; i < operators_.size(); ++i) {
     for (const Located& input : operators_[i].inputs) {
       // A table named as an input is reported by check_tables, with what to do instead.
@@ -779,7 +778,9 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
     const std::string& from = draft.inputs.front().value;
     spec.stream_name = from.substr(from.find('.') == std::string::npos ? 0 : from.find('.') + 1);
   }
-  if (!spec.stream_name.empty() && spec.stream_name == spec.table) {
+  // (A default name equal to the table's means `from` names the table, which check_tables reports.)
+  if (!spec.stream_name.empty() && spec.stream_name == spec.table &&
+      (join.contains("as") || draft.inputs.empty() || !names_only_a_table(draft.inputs.front().value))) {
     errors_.add(pointer, "the stream and the table are both called " + in_quotes(spec.table) +
                              " in expressions; name the stream side with \"as\"");
   }
@@ -794,6 +795,14 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
   }
   if (errors_.size() != errors_before) return std::nullopt;
   return spec;
+}
+
+bool TopologyParser::names_only_a_table(std::string_view name) const {
+  const auto named = [&](const auto& drafts) {
+    return std::any_of(drafts.begin(), drafts.end(),
+                       [&](const auto& draft) { return draft.name && draft.name->value == name; });
+  };
+  return named(tables_) && !named(sources_) && !named(operators_);
 }
 
 // Table names share the namespace of sources and operators (expressions name a join's table), and each join
@@ -830,7 +839,7 @@ void TopologyParser::check_tables() {
   // A stream input that names a table gets a hint instead of "not a source".
   for (const DraftOperator& op : operators_) {
     for (const Located& input : op.inputs) {
-      if (std::find(table_names.begin(), table_names.end(), input.value) != table_names.end()) {
+      if (names_only_a_table(input.value)) {
         errors_.add(input.pointer, in_quotes(input.value) + " is a table, which is looked up, not read as a stream; "
                                                             "use a join operator: {\"join\": {\"table\": " +
                                        in_quotes(input.value) + "}}");
