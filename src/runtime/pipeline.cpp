@@ -83,8 +83,11 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
       slots.push_back(families);
       store_changelogs_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(
           spec.changelog_topic.value_or(topology.application_id + "-" + spec.name + "-changelog"));
-      table_backed_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(
-          std::holds_alternative<topology::JoinSpec>(spec.body));
+      const auto* join = std::get_if<topology::JoinSpec>(&spec.body);
+      table_backed_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(join != nullptr);
+      slot_table_values_.resize(subtopologies);
+      slot_table_values_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(
+          join != nullptr ? join->table_value : topology::ValueFormat::json);
     }
     if (const auto* route = std::get_if<topology::RouteSpec>(&spec.body)) {
       for (std::size_t b = 0; b < route->branches.size(); ++b) {
@@ -328,6 +331,15 @@ ProcessSummary Pipeline::process(std::size_t source_index, const core::Origin& o
   }
   state.eval.set_origin(nullptr);
   return summary;
+}
+
+bool Pipeline::table_row_storable(int subtopology, std::size_t slot, bool has_key,
+                                  std::optional<std::string_view> value, core::JsonParser& parser) const {
+  if (!has_key) return false;
+  if (!value || slot_table_values_.at(static_cast<std::size_t>(subtopology)).at(slot) != topology::ValueFormat::json) {
+    return true;
+  }
+  return parser.parse(*value).ok();
 }
 
 void Pipeline::update_table(std::size_t source_index, Frame& frame) const {

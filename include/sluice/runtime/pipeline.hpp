@@ -141,6 +141,10 @@ class Pipeline {
   // Per store slot: whether its changelog is a table's own topic (a join's store). Nothing is produced for such
   // a slot at a commit: its changes came from that topic; it records the offset of the last table record.
   const std::vector<bool>& table_backed(int subtopology) const { return table_backed_.at(subtopology); }
+  // Whether a record of a table topic becomes a row of a table-backed store slot, as update_table decides
+  // (a key, and a value in the table's format or a tombstone); for the restore, which copies the topic.
+  bool table_row_storable(int subtopology, std::size_t slot, bool has_key, std::optional<std::string_view> value,
+                          core::JsonParser& parser) const;
   // The wall-clock idle time after which a task's stream time advances with the wall clock: the smallest
   // idle_timeout of its windowed aggregates, else `default_ms`; nullopt when the sub-topology has no windows
   // or the timeout is 0 (disabled).
@@ -189,6 +193,7 @@ class Pipeline {
   std::vector<std::vector<std::uint8_t>> store_families_;  // per sub-topology, per store slot
   std::vector<std::vector<std::string>> store_changelogs_;  // per sub-topology, per store slot
   std::vector<std::vector<bool>> table_backed_;             // per sub-topology, per store slot
+  std::vector<std::vector<topology::ValueFormat>> slot_table_values_;  // per sub-topology, per store slot
   // Per pipeline source reading a table: the operators (join nodes) whose stores hold that table.
   std::vector<std::vector<std::size_t>> table_readers_;
   std::vector<const topology::TableSpec*> table_of_source_;  // per pipeline source: its table, or null
