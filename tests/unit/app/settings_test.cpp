@@ -130,7 +130,9 @@ TEST(SettingsTable, HasTheSpecifiedSettingsInOrder) {
   std::vector<std::string> names;
   for (const auto& definition : setting_definitions()) names.push_back(definition.name);
   EXPECT_EQ(names, (std::vector<std::string>{"bootstrap_servers", "processing_guarantee", "commit_interval", "transaction_timeout",
-                                             "max_failed_commits", "http_address", "http_port", "log_level", "instance_id", "processing_threads",
+                                             "max_failed_commits", "http_address", "http_port", "http_max_connections",
+                                             "http_request_timeout", "http_tls_cert_file", "http_tls_key_file",
+                                             "http_bearer_token", "http_basic_auth", "log_level", "instance_id", "processing_threads",
                                              "create_output_topics", "output_topic_partitions", "startup_backoff_max",
                                              "shutdown_timeout", "producer_queue_max_records",
                                              "consumer_queue_max_kbytes", "max_poll_interval", "state_dir", "state_memory_mb", "state_buffer_max_records", "window_idle_timeout", "restore_batch_records", "session_timeout"}));
