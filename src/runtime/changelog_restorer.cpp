@@ -131,11 +131,13 @@ void ChangelogRestorer::step() {
     for (auto& [id, restore] : restoring_) {
       if (id.partition != message.partition()) continue;
       for (auto& target : restore.targets) {
-        // Never past the end: for a table that is the committed offset, and what follows it is the input
-        // consumer's to process.
-        if (target.topic != message.topic() || message.offset() < target.position || message.offset() >= target.end) {
-          continue;
-        }
+        if (target.topic != message.topic() || message.offset() < target.position) continue;
+        // A table is restored to the committed offset and never past it: what follows is the input consumer's
+        // to process. A changelog keeps the earlier behaviour (records read past the end taken at the start
+        // are applied): under exactly-once that end may be stale, behind a committed transaction whose markers
+        // were not yet written. One scale-out run with changelogs cut at the end gave 19,116 wrong counts of
+        // 59,669; a rerun passed, so the cause is suspected, not proven.
+        if (message.offset() >= target.end && pipeline_.table_backed(id.subtopology)[target.slot]) continue;
         auto value = message.has_value() ? std::optional<std::string_view>(message.value()) : std::nullopt;
         if (!pipeline_.table_backed(id.subtopology)[target.slot]) {
           tasks_.find(id)->stores->restore(target.slot, message.key(), value, message.offset());
