@@ -25,14 +25,10 @@ core::Result<core::Value> decode_key(topology::KeyFormat format, const core::Ori
   return core::Value::string(std::string(origin.raw_key));
 }
 
-core::Result<core::Value> decode_value(topology::ValueFormat format, const core::Origin& origin, core::JsonParser& parser) {
+core::Result<core::Value> decode_origin_value(topology::ValueFormat format, const core::Origin& origin,
+                                              core::JsonParser& parser) {
   if (!origin.has_value) return core::Value();
-  if (format == topology::ValueFormat::json) {
-    auto parsed = parser.parse(origin.raw_value);
-    if (!parsed.ok()) return core::make_error(RecordErrorKind::deserialization, "value: " + parsed.error().message);
-    return std::move(parsed).value();
-  }
-  return core::Value::string(std::string(origin.raw_value));
+  return decode_value(format, origin.raw_value, parser);
 }
 
 }  // namespace
@@ -44,7 +40,7 @@ core::Result<core::Record> SourceDecoder::decode(const core::Origin& origin, std
   auto key = decode_key(spec_.key, origin, parser);
   if (!key.ok()) return std::move(key).error();
   record.key = std::move(key).value();
-  auto value = decode_value(spec_.value, origin, parser);
+  auto value = decode_origin_value(spec_.value, origin, parser);
   if (!value.ok()) return std::move(value).error();
   record.value = std::move(value).value();
   record.headers = std::move(headers);
@@ -120,17 +116,30 @@ core::Status encode_text(const core::Value& value, bool raw_only, std::string& b
 
 }  // namespace
 
+core::Result<core::Value> decode_value(topology::ValueFormat format, std::string_view bytes, core::JsonParser& parser) {
+  if (format == topology::ValueFormat::json) {
+    auto parsed = parser.parse(bytes);
+    if (!parsed.ok()) return core::make_error(RecordErrorKind::deserialization, "value: " + parsed.error().message);
+    return std::move(parsed).value();
+  }
+  return core::Value::string(std::string(bytes));
+}
+
+core::Status encode_key(const core::Value& key, topology::KeyFormat format, std::string& buffer) {
+  if (format == topology::KeyFormat::json) {
+    buffer.clear();
+    core::append_json(key, buffer);
+    return core::Status::success();
+  }
+  return encode_text(key, format == topology::KeyFormat::bytes, buffer, "key");
+}
+
 core::Result<EncodedRecord> SinkEncoder::encode(const core::Record& record, std::string& key_buffer,
                                                 std::string& value_buffer) const {
   EncodedRecord encoded;
   if (!record.key.is_null()) {
-    if (key_format_ == topology::KeyFormat::json) {
-      key_buffer.clear();
-      core::append_json(record.key, key_buffer);
-    } else {
-      core::Status status = encode_text(record.key, key_format_ == topology::KeyFormat::bytes, key_buffer, "key");
-      if (!status.ok()) return std::move(status).error();
-    }
+    core::Status status = encode_key(record.key, key_format_, key_buffer);
+    if (!status.ok()) return std::move(status).error();
     encoded.key = key_buffer;
   }
   if (!record.value.is_null()) {

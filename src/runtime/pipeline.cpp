@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <stdexcept>
 #include <unordered_map>
 
 namespace sluice::runtime {
@@ -55,6 +56,7 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
   const std::size_t subtopologies = std::max<std::size_t>(1, topology.subtopologies.size());
   store_families_.resize(subtopologies);
   store_changelogs_.resize(subtopologies);
+  table_backed_.resize(subtopologies);
   subtopology_of_operator_.assign(topology.operators.size(), 0);
   std::vector<int> subtopology_of_source(topology.sources.size(), 0);
   for (const auto& subtopology : topology.subtopologies) {
@@ -81,6 +83,11 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
       slots.push_back(families);
       store_changelogs_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(
           spec.changelog_topic.value_or(topology.application_id + "-" + spec.name + "-changelog"));
+      const auto* join = std::get_if<topology::JoinSpec>(&spec.body);
+      table_backed_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(join != nullptr);
+      slot_table_values_.resize(subtopologies);
+      slot_table_values_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(
+          join != nullptr ? join->table_value : topology::ValueFormat::json);
     }
     if (const auto* route = std::get_if<topology::RouteSpec>(&spec.body)) {
       for (std::size_t b = 0; b < route->branches.size(); ++b) {
@@ -108,10 +115,15 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
       // Inputs write to the repartition topic; a source for that topic feeds the operator in its own task.
       target = Target{Target::Kind::repartition, repartition_topics_.size()};
       repartition_topics_.push_back(*spec.repartition_topic);
+      // A join's stream is partitioned like its table: by the key bytes in the table topic's key format, so
+      // that Kafka's partitioner puts a stream record where its table row is. Other keyed operators get JSON
+      // keys back exactly as they grouped on.
+      const auto* join = std::get_if<topology::JoinSpec>(&spec.body);
+      repartition_key_formats_.push_back(join != nullptr ? join->table_key : topology::KeyFormat::json);
       topology::SourceSpec source;
       source.name = "repartition:" + spec.name;
       source.topic = *spec.repartition_topic;
-      source.key = topology::KeyFormat::json;
+      source.key = repartition_key_formats_.back();
       source.value = topology::ValueFormat::json;
       source.pointer = spec.pointer;
       repartition_specs_.push_back(std::move(source));
@@ -124,6 +136,32 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
   for (std::size_t i = 0; i < topology.sinks.size(); ++i) {
     encoders_.emplace_back(topology.sinks[i].key, topology.sinks[i].value);
     connect(topology.sinks[i].from, Target{Target::Kind::sink, i});
+  }
+  // Table topics, after every other source: one pipeline source per table its sub-topology looks up. Their
+  // records are never decoded into the graph; update_table writes them into the stores of the joins.
+  table_readers_.resize(sources_.size());
+  table_of_source_.resize(sources_.size(), nullptr);
+  for (const auto& sub : topology.subtopologies) {
+    for (const std::size_t table_index : sub.tables) {
+      const topology::TableSpec& table = topology.tables[table_index];
+      std::vector<std::size_t> readers;
+      for (const std::size_t op : sub.operators) {
+        const auto* join = std::get_if<topology::JoinSpec>(&topology.operators[op].body);
+        if (join != nullptr && join->table == table.name) readers.push_back(op);
+      }
+      sources_.push_back(PipelineSource{table.topic, sub.id, false, true});
+      table_readers_.push_back(std::move(readers));
+      topology::SourceSpec spec;
+      spec.name = "table:" + table.name;
+      spec.topic = table.topic;
+      spec.key = table.key;
+      spec.value = table.value;
+      spec.pointer = table.pointer;
+      repartition_specs_.push_back(std::move(spec));
+      decoders_.emplace_back(repartition_specs_.back());  // unused for records; keeps decoders_ per source
+      source_targets_.emplace_back();
+      table_of_source_.push_back(&table);
+    }
   }
 }
 
@@ -162,6 +200,14 @@ void Pipeline::init_task(TaskState& task) const {
       task.operator_memory[i] = nodes_[i]->op->create_task_state();
     }
   }
+  // A table-backed store resumes from the table offset it reflects.
+  task.table_offsets.assign(task.stores ? task.stores->size() : 0, -1);
+  if (task.stores) {
+    const auto& backed = table_backed_.at(static_cast<std::size_t>(task.id.subtopology));
+    for (std::size_t slot = 0; slot < backed.size() && slot < task.stores->size(); ++slot) {
+      if (backed[slot]) task.table_offsets[slot] = task.stores->changelog_offset(slot);
+    }
+  }
   // Resume stream time from what the stores reflect, so windows keep closing where they left off.
   if (task.stores) {
     task.observed_stream_time_ms = std::max(task.observed_stream_time_ms, task.stores->stream_time_ms());
@@ -194,6 +240,7 @@ void Pipeline::dead_letter(std::string_view operator_name, const core::RecordErr
 
 ops::ProcessContext Pipeline::context_for(std::size_t node_index, Frame& frame, ops::Emitter& emitter) const {
   ops::ProcessContext context{frame.state.eval, emitter};
+  context.parser = &frame.state.parser;
   if (store_slot_[node_index] >= 0 && frame.task.stores) {
     context.store = &frame.task.stores->store(static_cast<std::size_t>(store_slot_[node_index]));
     context.task_state = frame.task.operator_memory.empty() ? nullptr : frame.task.operator_memory[node_index].get();
@@ -228,10 +275,19 @@ void Pipeline::forward(const std::vector<Target>& targets, core::Record&& record
         // the producer partitions by the key bytes (murmur2), which is what puts equal keys in one task.
         frame.state.key_buffer.clear();
         frame.state.value_buffer.clear();
-        core::append_json(current.key, frame.state.key_buffer);
+        std::optional<std::string_view> key;
+        if (!current.key.is_null() || repartition_key_formats_[target.index] == topology::KeyFormat::json) {
+          if (core::Status status = ops::encode_key(current.key, repartition_key_formats_[target.index],
+                                                    frame.state.key_buffer);
+              !status.ok()) {
+            dead_letter("repartition:" + repartition_topics_[target.index], status.error(), frame);
+            continue;
+          }
+          key = frame.state.key_buffer;
+        }
         core::append_json(current.value, frame.state.value_buffer);
-        OutputRecord output{repartition_topics_[target.index], std::string_view(frame.state.key_buffer),
-                            std::string_view(frame.state.value_buffer), current.timestamp_ms, &current.headers};
+        OutputRecord output{repartition_topics_[target.index], key, std::string_view(frame.state.value_buffer),
+                            current.timestamp_ms, &current.headers};
         frame.out.send(OutputCollector::repartition, output);
         continue;
       }
@@ -256,6 +312,10 @@ ProcessSummary Pipeline::process(std::size_t source_index, const core::Origin& o
                                  OutputCollector& out) const {
   ProcessSummary summary;
   Frame frame{origin, record_timestamp_ms, state, task, out, summary};
+  if (table_of_source_[source_index] != nullptr) {
+    update_table(source_index, frame);
+    return summary;
+  }
   state.eval.set_origin(&origin);
   auto decoded = decoders_[source_index].decode(origin, record_timestamp_ms, std::move(headers), state.parser, state.eval);
   if (!decoded.ok()) {
@@ -271,6 +331,51 @@ ProcessSummary Pipeline::process(std::size_t source_index, const core::Origin& o
   }
   state.eval.set_origin(nullptr);
   return summary;
+}
+
+bool Pipeline::table_row_storable(int subtopology, std::size_t slot, bool has_key,
+                                  std::optional<std::string_view> value, core::JsonParser& parser) const {
+  if (!has_key) return false;
+  if (!value || slot_table_values_.at(static_cast<std::size_t>(subtopology)).at(slot) != topology::ValueFormat::json) {
+    return true;
+  }
+  return parser.parse(*value).ok();
+}
+
+void Pipeline::update_table(std::size_t source_index, Frame& frame) const {
+  const topology::TableSpec& table = *table_of_source_[source_index];
+  const core::Origin& origin = frame.origin;
+  const std::string where = "table:" + table.name;
+  if (!origin.has_key) {
+    dead_letter(where, core::RecordError{core::RecordErrorKind::missing_field, "a table row needs a key; this one has none"},
+                frame);
+    return;
+  }
+  // A row that could never be read by a join is refused now, where it can be named, and the key keeps the
+  // row it had.
+  if (origin.has_value && table.value == topology::ValueFormat::json) {
+    auto parsed = frame.state.parser.parse(origin.raw_value);
+    if (!parsed.ok()) {
+      dead_letter(where, core::RecordError{core::RecordErrorKind::deserialization, "value: " + parsed.error().message},
+                  frame);
+      return;
+    }
+  }
+  TaskState& task = frame.task;
+  if (!task.stores) throw std::logic_error("table record for a task without stores");
+  for (const std::size_t op : table_readers_[source_index]) {
+    const auto slot = static_cast<std::size_t>(store_slot_[op]);
+    state::Store& store = task.stores->store(slot);
+    if (origin.has_value) {
+      store.put(0, origin.raw_key, origin.raw_value);
+    } else {
+      store.remove(0, origin.raw_key);  // a tombstone deletes the row
+    }
+    task.table_offsets.at(slot) = origin.offset;
+  }
+  // Table rows count for stream time like any input of the task (as in Kafka Streams).
+  task.observed_stream_time_ms = std::max(task.observed_stream_time_ms, frame.input_timestamp);
+  task.time.stream_time_ms = std::max(task.time.stream_time_ms, frame.input_timestamp);
 }
 
 ProcessSummary Pipeline::process(std::size_t source_index, const core::Origin& origin, std::int64_t record_timestamp_ms,

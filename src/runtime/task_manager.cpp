@@ -144,7 +144,9 @@ CommitResult TaskManager::commit(std::int64_t wall_ms, OutputCollector& out, Cha
   for (auto& [id, task] : tasks_) {
     if (!task.stores || !task.running()) continue;
     const auto& topics = pipeline_.store_changelogs(id.subtopology);
+    const auto& table_backed = pipeline_.table_backed(id.subtopology);
     for (std::size_t slot = 0; slot < task.stores->size(); ++slot) {
+      if (table_backed[slot]) continue;  // its changes came from its table's topic: nothing to log
       task.stores->changes(slot, [&](const state::ChangelogRecord& change) {
         std::optional<std::string_view> value;
         if (change.value) value = *change.value;
@@ -159,7 +161,12 @@ CommitResult TaskManager::commit(std::int64_t wall_ms, OutputCollector& out, Cha
   // 4. The stores reflect the committed changes.
   for (auto& [id, task] : tasks_) {
     if (!task.stores || !task.running()) continue;
-    task.stores->apply(changelog.changelog_offsets(id, task.stores->size()), task.observed_stream_time_ms);
+    std::vector<std::int64_t> offsets_applied = changelog.changelog_offsets(id, task.stores->size());
+    const auto& table_backed = pipeline_.table_backed(id.subtopology);
+    for (std::size_t slot = 0; slot < offsets_applied.size(); ++slot) {
+      if (table_backed[slot]) offsets_applied[slot] = task.table_offsets.at(slot);
+    }
+    task.stores->apply(offsets_applied, task.observed_stream_time_ms);
   }
   for (const auto& offset : offsets) committed_offsets_[{offset.topic, offset.partition}] = offset.offset;
   pending_offsets_.clear();

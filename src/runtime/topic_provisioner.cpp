@@ -78,6 +78,14 @@ bool TopicProvisioner::check_and_plan(const std::vector<kafka::TopicInfo>& topic
     }
     largest_source = std::max(largest_source, partitions);
   }
+  for (const auto& table : topology.tables) {
+    if (partitions_of(table.topic) == 0) {
+      logger_.error(component_, table.pointer + "/topic: topic \"" + table.topic +
+                                    "\" does not exist on the cluster at " + options_.bootstrap_servers +
+                                    "; create it (compacted, usually), or fix the table's topic");
+      ok = false;
+    }
+  }
   if (!ok) return false;
 
   // Partitions per sub-topology: its user sources must agree (co-partitioning: a key must land in the same
@@ -99,6 +107,27 @@ bool TopicProvisioner::check_and_plan(const std::vector<kafka::TopicInfo>& topic
       }
       count = partitions;
     }
+    // A table is co-partitioned with the streams it is joined with: a key must find its row in its own task.
+    for (std::size_t index : subtopology.tables) {
+      const auto& table = topology.tables[index];
+      const std::int32_t partitions = partitions_of(table.topic);
+      std::int32_t& count = subtopology_partitions_[static_cast<std::size_t>(subtopology.id)];
+      if (count != 0 && count != partitions) {
+        std::string streams;
+        for (std::size_t source : subtopology.sources) {
+          streams += (streams.empty() ? "" : ", ") + topology.sources[source].pointer + "/topic \"" +
+                     topology.sources[source].topic + "\"";
+        }
+        logger_.error(component_, table.pointer + "/topic: topic \"" + table.topic + "\" has " +
+                                      std::to_string(partitions) + " partitions but the stream it is joined with (" +
+                                      streams + ") has " + std::to_string(count) +
+                                      "; a stream-table join needs equal partition counts (co-partitioning): "
+                                      "repartition one of them, or re-key the stream so it is repartitioned to the "
+                                      "table's count");
+        ok = false;
+      }
+      count = partitions;
+    }
   }
   if (topology.subtopologies.empty()) subtopology_partitions_[0] = largest_source;
   for (const auto& operator_spec : topology.operators) {
@@ -106,7 +135,9 @@ bool TopicProvisioner::check_and_plan(const std::vector<kafka::TopicInfo>& topic
     for (const auto& internal : topology.internal_topics) {
       if (internal.name != *operator_spec.repartition_topic) continue;
       std::int32_t& count = subtopology_partitions_[static_cast<std::size_t>(internal.subtopology)];
-      count = std::max(count, largest_source);
+      // A sub-topology with a table takes the table's count (its repartition topic follows it).
+      const auto& sub = topology.subtopologies.at(static_cast<std::size_t>(internal.subtopology));
+      if (sub.tables.empty()) count = std::max(count, largest_source);
     }
   }
   for (auto& count : subtopology_partitions_) count = std::max(count, 1);

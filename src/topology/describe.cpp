@@ -25,7 +25,7 @@
 namespace sluice::topology {
 namespace {
 
-enum class NodeKind { source, processor, sink };
+enum class NodeKind { source, processor, sink, table };
 
 struct Node {
   NodeKind kind = NodeKind::processor;
@@ -44,10 +44,11 @@ struct Edge {
   std::size_t to = 0;
   std::string branch;                      // the route output this edge carries, "" otherwise
   std::optional<std::string> repartition;  // the repartition topic records cross on this edge
+  bool lookup = false;                     // a table looked up by a join (no records flow along it)
 };
 
 struct Graph {
-  std::vector<Node> nodes;  // sources, then operators in processing order, then sinks
+  std::vector<Node> nodes;  // sources, then operators in processing order, then sinks, then tables
   std::vector<Edge> edges;  // in the order of the consuming node's inputs
   std::vector<Subtopology> subtopologies;
   std::vector<InternalTopic> internal_topics;
@@ -125,6 +126,13 @@ std::string operator_detail(const OperatorSpec& op) {
       return join_strings(parts, "; ");
     }
     std::string operator()(const DedupeSpec& spec) const { return "within " + duration_text(spec.within_ms); }
+    std::string operator()(const JoinSpec& spec) const {
+      std::string text = std::string(to_string(spec.type)) + " join with table " + spec.table + ", stream as " +
+                         spec.stream_name;
+      text += "; select " + (spec.fields.empty() ? "{" + spec.stream_name + ", " + spec.table + "}"
+                                                 : assignments(spec.fields, false));
+      return text;
+    }
   };
   return std::visit(Detail{op}, op.body);
 }
@@ -165,12 +173,33 @@ Graph build_graph(const Topology& topology) {
     for (const std::size_t sink : sub.sinks) graph.nodes[node_graph.sink_node(sink)].subtopology = id;
   }
 
+  const std::size_t first_table = graph.nodes.size();
+  for (std::size_t i = 0; i < topology.tables.size(); ++i) {
+    const TableSpec& table = topology.tables[i];
+    graph.nodes.push_back(
+        Node{NodeKind::table, "table_" + std::to_string(i), table.name, "table", {}, table.topic, 0, nullptr,
+             std::nullopt});
+  }
+  for (const Subtopology& sub : graph.subtopologies) {
+    for (const std::size_t table : sub.tables) graph.nodes[first_table + table].subtopology = static_cast<std::size_t>(sub.id);
+  }
+
   graph.predecessors.resize(graph.nodes.size());
   graph.successors.resize(graph.nodes.size());
-  for (const detail::NodeEdge& edge : node_graph.edges) {
+  const auto add_edge = [&](Edge edge) {
     graph.successors[edge.from].push_back(graph.edges.size());
     graph.predecessors[edge.to].push_back(graph.edges.size());
-    graph.edges.push_back(Edge{edge.from, edge.to, edge.branch, edge.repartition});
+    graph.edges.push_back(std::move(edge));
+  };
+  for (const detail::NodeEdge& edge : node_graph.edges) add_edge(Edge{edge.from, edge.to, edge.branch, edge.repartition});
+  for (std::size_t i = 0; i < topology.operators.size(); ++i) {
+    const auto* join = std::get_if<JoinSpec>(&topology.operators[i].body);
+    if (join == nullptr) continue;
+    for (std::size_t t = 0; t < topology.tables.size(); ++t) {
+      if (topology.tables[t].name == join->table) {
+        add_edge(Edge{first_table + t, node_graph.operator_node(i), "", std::nullopt, true});
+      }
+    }
   }
   return graph;
 }
@@ -262,10 +291,12 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
           }
           break;
         case NodeKind::sink: out << "  Sink: " << node.name << " (topic: " << node.detail << ")\n"; break;
+        case NodeKind::table: out << "  Table: " << node.name << " (topic: " << node.detail << ")\n"; break;
       }
       for (const std::size_t e : graph.successors[n]) {
         const Edge& edge = graph.edges[e];
         out << "    --> " << graph.nodes[edge.to].name;
+        if (edge.lookup) out << " (looked up)";
         if (!edge.branch.empty()) out << " (via " << edge.branch << ")";
         if (edge.repartition) out << " (through repartition topic " << *edge.repartition << ")";
         out << '\n';
@@ -273,6 +304,7 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
       for (const std::size_t e : graph.predecessors[n]) {
         const Edge& edge = graph.edges[e];
         out << "    <-- " << graph.nodes[edge.from].name;
+        if (edge.lookup) out << " (table looked up)";
         if (edge.repartition) out << " (through repartition topic " << *edge.repartition << ")";
         out << '\n';
       }
@@ -284,7 +316,8 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
     if (!stores_listed) out << "State stores:\n";
     stores_listed = true;
     out << "  " << node.name << ": operator " << node.name << ", sub-topology " << node.subtopology
-        << ", changelog topic " << *node.changelog_topic << '\n';
+        << ", changelog topic " << *node.changelog_topic
+        << (std::holds_alternative<JoinSpec>(node.op->body) ? " (the table's own topic)" : "") << '\n';
   }
   if (!graph.internal_topics.empty()) out << "Internal topics:\n";
   for (const InternalTopic& topic : graph.internal_topics) {
@@ -319,6 +352,7 @@ std::string node_label(const Node& node, std::string_view line_break) {
   switch (node.kind) {
     case NodeKind::source:
     case NodeKind::sink: return node.name + std::string(line_break) + "topic: " + node.detail;
+    case NodeKind::table: return node.name + std::string(line_break) + "table, topic: " + node.detail;
     case NodeKind::processor: break;
   }
   std::string label = node.name + std::string(line_break) + node.type + ": " + node.detail;
@@ -363,7 +397,7 @@ std::vector<DrawnEdge> drawn_edges(const Graph& graph) {
     const std::string& to = graph.nodes[edge.to].id;
     const std::string topic = edge.repartition ? id_of(*edge.repartition) : std::string();
     if (topic.empty()) {
-      edges.push_back(DrawnEdge{from, to, edge.branch, false});
+      edges.push_back(DrawnEdge{from, to, edge.lookup ? "lookup" : edge.branch, edge.lookup});
       continue;
     }
     edges.push_back(DrawnEdge{from, topic, edge.branch, false});
@@ -394,7 +428,11 @@ std::string describe_dot(const Topology& topology, const Graph& graph) {
     for (const Node& node : graph.nodes) {
       if (node.subtopology != static_cast<std::size_t>(sub.id)) continue;
       out << "    " << node.id << " [label=" << dot_string(node_label(node, "\n"));
-      if (node.kind != NodeKind::processor) out << ", shape=cds";
+      if (node.kind == NodeKind::table) {
+        out << ", shape=cylinder";
+      } else if (node.kind != NodeKind::processor) {
+        out << ", shape=cds";
+      }
       out << "];\n";
     }
     out << "  }\n";
@@ -446,8 +484,9 @@ std::string describe_mermaid(const Graph& graph) {
       if (node.subtopology != static_cast<std::size_t>(sub.id)) continue;
       // Topics (sources and sinks) as stadiums, processors as boxes.
       const bool is_topic = node.kind != NodeKind::processor;
-      out << "    " << node.id << (is_topic ? "([" : "[") << mermaid_string(node_label(node, "\n"))
-          << (is_topic ? "])" : "]") << '\n';
+      const bool is_table = node.kind == NodeKind::table;
+      out << "    " << node.id << (is_table ? "[(" : is_topic ? "([" : "[") << mermaid_string(node_label(node, "\n"))
+          << (is_table ? ")]" : is_topic ? "])" : "]") << '\n';
     }
     out << "  end\n";
   }
@@ -499,6 +538,13 @@ nlohmann::json operator_json(const Node& node) {
     if (aggregate->idle_timeout_ms) json["idle_timeout"] = duration_text(*aggregate->idle_timeout_ms);
   } else if (const auto* dedupe = std::get_if<DedupeSpec>(&op.body)) {
     json["within"] = duration_text(dedupe->within_ms);
+  } else if (const auto* join = std::get_if<JoinSpec>(&op.body)) {
+    json["table"] = join->table;
+    json["join_type"] = to_string(join->type);
+    json["stream_name"] = join->stream_name;
+    nlohmann::json fields = nlohmann::json::object();
+    for (const auto& field : join->fields) fields[field.name] = field.expression.text();
+    json["select"] = std::move(fields);
   }
   return json;
 }
@@ -535,6 +581,11 @@ nlohmann::json describe_json(const Topology& topology) {
                       {"changelog_topic", *node.op->changelog_topic},
                       {"subtopology", node.subtopology}});
   }
+  nlohmann::json tables = nlohmann::json::array();
+  for (const Node& node : graph.nodes) {
+    if (node.kind != NodeKind::table) continue;
+    tables.push_back({{"name", node.name}, {"topic", node.detail}, {"subtopology", node.subtopology}});
+  }
   nlohmann::json internal_topics = nlohmann::json::array();
   for (const InternalTopic& topic : graph.internal_topics) {
     internal_topics.push_back({{"name", topic.name},
@@ -548,6 +599,7 @@ nlohmann::json describe_json(const Topology& topology) {
   return nlohmann::json{{"application_id", topology.application_id},
                         {"dead_letter_topic", topology.dead_letter_topic},
                         {"subtopologies", std::move(subtopologies)},
+                        {"tables", std::move(tables)},
                         {"state_stores", std::move(stores)},
                         {"internal_topics", std::move(internal_topics)},
                         {"output_topics", output_topics(topology)}};

@@ -10,7 +10,7 @@ namespace sluice::topology {
 std::string_view OperatorSpec::type_name() const noexcept {
   // The order of OperatorBody's alternatives.
   constexpr std::array<std::string_view, std::variant_size_v<OperatorBody>> names{
-      "filter", "map", "select", "flat_map", "rekey", "route", "merge", "aggregate", "dedupe"};
+      "filter", "map", "select", "flat_map", "rekey", "route", "merge", "aggregate", "dedupe", "join"};
   return names[body.index()];
 }
 
@@ -78,6 +78,14 @@ std::string_view to_string(EmitMode mode) noexcept {
   switch (mode) {
     case EmitMode::update: return "update";
     case EmitMode::final: return "final";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(JoinType type) noexcept {
+  switch (type) {
+    case JoinType::inner: return "inner";
+    case JoinType::left: return "left";
   }
   return "unknown";
 }

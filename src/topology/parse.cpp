@@ -37,8 +37,8 @@ using detail::pointer_child;
 using detail::in_quotes;
 
 // The operator types, in the order of OperatorBody's alternatives.
-constexpr std::array<std::string_view, 9> kOperatorTypes{"filter", "map",   "select",    "flat_map", "rekey",
-                                                         "route",  "merge", "aggregate", "dedupe"};
+constexpr std::array<std::string_view, 10> kOperatorTypes{"filter", "map",   "select",    "flat_map", "rekey",
+                                                          "route",  "merge", "aggregate", "dedupe",   "join"};
 static_assert(kOperatorTypes.size() == std::variant_size_v<OperatorBody>);
 
 // Fields that belong to one operator type besides its type key.
@@ -92,6 +92,12 @@ class TopologyParser {
   void read_sinks(const Json& document);
   DraftSink read_sink(const Json& sink, const std::string& pointer);
 
+  void read_tables(const Json& document);
+  std::optional<OperatorBody> read_join(const Json& join, const std::string& pointer, const DraftOperator& draft);
+  void check_tables();
+  // Whether `name` is a table's and not also a source's or an operator's (a clash reported on its own).
+  bool names_only_a_table(std::string_view name) const;
+
   void check_topics();
   void check_internal_topics(const std::vector<std::vector<std::optional<detail::Producer>>>& producers,
                              const std::vector<std::size_t>& order);
@@ -106,6 +112,9 @@ class TopologyParser {
   std::vector<DraftSource> sources_;
   std::vector<DraftOperator> operators_;
   std::vector<DraftSink> sinks_;
+  std::vector<DraftSource> tables_;  // a table reads like a source: name, topic, key and value formats
+  // Each join's table reference, for check_tables (operator index, reference).
+  std::vector<std::pair<std::size_t, Located>> join_tables_;
   std::vector<bool> repartition_needed_;  // per draft operator, by check_internal_topics
 };
 
@@ -115,8 +124,8 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
     return errors_.take_in_document_order();
   }
   reader_.reject_unknown_fields(document, "",
-                                strings({"$schema", "application_id", "description", "sources", "operators",
-                                         "sinks", "dead_letter_topic"}));
+                                strings({"$schema", "application_id", "description", "sources", "tables",
+                                         "operators", "sinks", "dead_letter_topic"}));
   if (const Json* schema = FieldReader::find(document, "$schema")) (void)reader_.string(*schema, "/$schema");
   if (const Json* id = reader_.require(document, "", "application_id")) {
     application_id_ = reader_.application_id(*id, "/application_id");
@@ -125,6 +134,7 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
     description_ = reader_.string(*description, "/description").value_or("");
   }
   read_sources(document);
+  read_tables(document);
   read_operators(document);
   read_sinks(document);
   if (const Json* topic = FieldReader::find(document, "dead_letter_topic")) {
@@ -139,14 +149,25 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
   // Whole-file checks.
   const detail::NameTable names(sources_, operators_, sections_readable_, errors_);
   std::vector<std::vector<std::optional<detail::Producer>>> producers(operators_.size());
+  const auto is_table = [&](const Located& reference) { return names_only_a_table(reference.value); };
   for (std::size_t i = 0; i < operators_.size(); ++i) {
-    for (const Located& input : operators_[i].inputs) producers[i].push_back(names.resolve(input, errors_));
+    for (const Located& input : operators_[i].inputs) {
+      // A table named as an input is reported by check_tables, with what to do instead.
+      producers[i].push_back(is_table(input) ? std::nullopt : names.resolve(input, errors_));
+    }
   }
   for (const DraftSink& sink : sinks_) {
-    if (sink.from) (void)names.resolve(*sink.from, errors_);
+    if (!sink.from) continue;
+    if (is_table(*sink.from)) {
+      errors_.add(sink.from->pointer, in_quotes(sink.from->value) + " is a table; a sink writes a stream (a join's "
+                                                                    "output, for instance)");
+    } else {
+      (void)names.resolve(*sink.from, errors_);
+    }
   }
   const std::vector<std::size_t> order = detail::order_operators(operators_, producers, errors_);
   check_topics();
+  check_tables();
   check_internal_topics(producers, order);
 
   if (!errors_.empty()) return errors_.take_in_document_order();
@@ -158,13 +179,28 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
   topology.application_id = application_id_.value();
   topology.description = description_;
   for (DraftSource& source : sources_) topology.sources.push_back(std::move(source.spec.value()));
+  for (DraftSource& table : tables_) {
+    SourceSpec& spec = table.spec.value();
+    topology.tables.push_back(TableSpec{std::move(spec.name), std::move(spec.topic), spec.key, spec.value, spec.pointer});
+  }
   for (const std::size_t index : order) {
     DraftOperator& draft = operators_[index];
     std::vector<std::string> inputs;
     for (Located& input : draft.inputs) inputs.push_back(std::move(input.value));
     OperatorSpec spec{std::move(draft.name.value().value), std::move(inputs), std::move(draft.body.value()),
                       draft.pointer, std::nullopt, std::nullopt};
-    if (detail::key_use_of(spec.type_name()) == detail::KeyUse::needs_partitioned_by_key) {
+    if (auto* join = std::get_if<JoinSpec>(&spec.body)) {
+      // The table's topic is the join store's changelog.
+      for (const TableSpec& table : topology.tables) {
+        if (table.name != join->table) continue;
+        spec.changelog_topic = table.topic;
+        join->table_key = table.key;
+        join->table_value = table.value;
+      }
+      if (repartition_needed_.at(index)) {
+        spec.repartition_topic = detail::repartition_topic_name(topology.application_id, spec.name);
+      }
+    } else if (detail::key_use_of(spec.type_name()) == detail::KeyUse::needs_partitioned_by_key) {
       spec.changelog_topic = detail::changelog_topic_name(topology.application_id, spec.name);
       if (repartition_needed_.at(index)) {
         spec.repartition_topic = detail::repartition_topic_name(topology.application_id, spec.name);
@@ -431,6 +467,7 @@ std::optional<OperatorBody> TopologyParser::read_body(const Json& op, const std:
   if (type == "route") return read_route(op, pointer, draft);
   if (type == "aggregate") return detail::StatefulReader(reader_, errors_).aggregate(op, pointer);
   if (type == "dedupe") return detail::StatefulReader(reader_, errors_).dedupe(value, value_pointer);
+  if (type == "join") return read_join(value, value_pointer, draft);
   // merge
   const std::size_t errors_before = errors_.size();
   draft.inputs = read_references(value, value_pointer, false);
@@ -673,6 +710,144 @@ DraftSink TopologyParser::read_sink(const Json& sink, const std::string& pointer
   return draft;
 }
 
+// ---- tables and joins ----
+
+void TopologyParser::read_tables(const Json& document) {
+  const Json* tables = FieldReader::find(document, "tables");
+  if (tables == nullptr || !reader_.expect_array(*tables, "/tables")) return;
+  for (std::size_t i = 0; i < tables->size(); ++i) {
+    const Json& table = (*tables)[i];
+    const std::string pointer = pointer_child("/tables", i);
+    if (table.is_object() && table.contains("timestamp")) {
+      errors_.add(pointer_child(pointer, "timestamp"),
+                  "a table's rows carry their Kafka record timestamp; \"timestamp\" is only valid for sources");
+    }
+    DraftSource draft = read_source(table, pointer);
+    for (const DraftSource& source : sources_) {
+      if (draft.topic && source.topic && source.topic->value == draft.topic->value) {
+        errors_.add(draft.topic->pointer, "topic " + in_quotes(draft.topic->value) + " is already read by the source at " +
+                                              source.pointer + "; a topic is read as a stream or as a table, not both");
+        draft.spec.reset();
+      }
+    }
+    for (const DraftSource& earlier : tables_) {
+      if (draft.topic && earlier.topic && earlier.topic->value == draft.topic->value) {
+        errors_.add(draft.topic->pointer, "topic " + in_quotes(draft.topic->value) + " is already read by the table at " +
+                                              earlier.pointer + "; join that table instead");
+        draft.spec.reset();
+      }
+    }
+    tables_.push_back(std::move(draft));
+  }
+}
+
+std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const std::string& pointer,
+                                                      const DraftOperator& draft) {
+  if (!reader_.expect_object(join, pointer)) return std::nullopt;
+  reader_.reject_unknown_fields(join, pointer, strings({"table", "type", "as", "select"}));
+  const std::size_t errors_before = errors_.size();
+  JoinSpec spec;
+  if (const Json* table = reader_.require(join, pointer, "table")) {
+    const std::string table_pointer = pointer_child(pointer, "table");
+    if (auto name = reader_.string(*table, table_pointer)) {
+      spec.table = *name;
+      join_tables_.emplace_back(operators_.size(), Located{std::move(*name), table_pointer});
+    }
+  }
+  if (const Json* type = FieldReader::find(join, "type")) {
+    const std::string type_pointer = pointer_child(pointer, "type");
+    if (auto text = reader_.string(*type, type_pointer)) {
+      if (*text == "inner") {
+        spec.type = JoinType::inner;
+      } else if (*text == "left") {
+        spec.type = JoinType::left;
+      } else {
+        errors_.add(type_pointer, in_quotes(*text) + " is not a stream-table join type; expected inner (no output "
+                                                     "without a table row) or left (null without one)" +
+                                      detail::did_you_mean(*text, strings({"inner", "left"})));
+      }
+    }
+  }
+  if (draft.inputs.size() > 1) {
+    errors_.add(draft.inputs[1].pointer, "a join reads one stream; merge the streams first");
+  }
+  if (const Json* as = FieldReader::find(join, "as")) {
+    if (auto name = reader_.name(*as, pointer_child(pointer, "as"))) spec.stream_name = std::move(*name);
+  } else if (!draft.inputs.empty()) {
+    // "orders", or for a route branch "by_type.clicks", its branch name.
+    const std::string& from = draft.inputs.front().value;
+    spec.stream_name = from.substr(from.find('.') == std::string::npos ? 0 : from.find('.') + 1);
+  }
+  // (A default name equal to the table's means `from` names the table, which check_tables reports.)
+  if (!spec.stream_name.empty() && spec.stream_name == spec.table &&
+      (join.contains("as") || draft.inputs.empty() || !names_only_a_table(draft.inputs.front().value))) {
+    errors_.add(pointer, "the stream and the table are both called " + in_quotes(spec.table) +
+                             " in expressions; name the stream side with \"as\"");
+  }
+  if (const Json* select = FieldReader::find(join, "select")) {
+    const std::string select_pointer = pointer_child(pointer, "select");
+    if (!select->is_object()) {
+      errors_.add(select_pointer, std::string("expected an object {\"output field\": \"expression\"}, e.g. "
+                                              "{\"tier\": \"customers.tier\"}, got ") + select->type_name());
+    } else if (auto parsed = read_select(*select, select_pointer)) {
+      spec.fields = std::move(std::get<SelectSpec>(*parsed).fields);
+    }
+  }
+  if (errors_.size() != errors_before) return std::nullopt;
+  return spec;
+}
+
+bool TopologyParser::names_only_a_table(std::string_view name) const {
+  const auto named = [&](const auto& drafts) {
+    return std::any_of(drafts.begin(), drafts.end(),
+                       [&](const auto& draft) { return draft.name && draft.name->value == name; });
+  };
+  return named(tables_) && !named(sources_) && !named(operators_);
+}
+
+// Table names share the namespace of sources and operators (expressions name a join's table), and each join
+// names a table that exists.
+void TopologyParser::check_tables() {
+  std::vector<std::string> table_names;
+  for (const DraftSource& table : tables_) {
+    if (!table.name) continue;
+    const auto clash = [&](const std::optional<Located>& other, const std::string& where) {
+      if (other && other->value == table.name->value) {
+        errors_.add(table.name->pointer, in_quotes(table.name->value) + " is already used by " + where +
+                                             "; tables, sources and operators need distinct names");
+        return true;
+      }
+      return false;
+    };
+    bool taken = false;
+    for (const DraftSource& source : sources_) taken = taken || clash(source.name, source.pointer);
+    for (const DraftOperator& op : operators_) taken = taken || clash(op.name, op.pointer);
+    if (std::find(table_names.begin(), table_names.end(), table.name->value) != table_names.end()) {
+      errors_.add(table.name->pointer, in_quotes(table.name->value) + " names two tables");
+    }
+    table_names.push_back(table.name->value);
+  }
+  for (const auto& [index, reference] : join_tables_) {
+    if (std::find(table_names.begin(), table_names.end(), reference.value) != table_names.end()) continue;
+    std::string message = in_quotes(reference.value) + " is not a table; ";
+    message += table_names.empty() ? std::string("declare it under \"tables\", e.g. {\"name\": \"customers\", "
+                                                 "\"topic\": \"customers\"}")
+                                   : "known tables: " + detail::join(table_names) +
+                                         detail::did_you_mean(reference.value, table_names);
+    errors_.add(reference.pointer, message);
+  }
+  // A stream input that names a table gets a hint instead of "not a source".
+  for (const DraftOperator& op : operators_) {
+    for (const Located& input : op.inputs) {
+      if (names_only_a_table(input.value)) {
+        errors_.add(input.pointer, in_quotes(input.value) + " is a table, which is looked up, not read as a stream; "
+                                                            "use a join operator: {\"join\": {\"table\": " +
+                                       in_quotes(input.value) + "}}");
+      }
+    }
+  }
+}
+
 // ---- topics ----
 
 // Writing to a topic the topology reads would feed it its own output (for the dead-letter topic: retry
@@ -732,10 +907,13 @@ void TopologyParser::check_internal_topics(
       std::string topic;
       std::string_view role;
     };
-    std::vector<Needed> needed{{detail::changelog_topic_name(*application_id_, op.name->value), "changelog"}};
+    std::vector<Needed> needed;
+    // A join's store is logged to its table's topic, not to a changelog of its own.
+    if (op.type != "join") needed.push_back({detail::changelog_topic_name(*application_id_, op.name->value), "changelog"});
     if (repartition_needed_[i]) {
       needed.push_back({detail::repartition_topic_name(*application_id_, op.name->value), "repartition topic"});
     }
+    if (needed.empty()) continue;
     // "-repartition" is the longer suffix: one message, for the longest name, says enough.
     const Needed& longest = needed.back();
     if (longest.topic.size() > 249) {

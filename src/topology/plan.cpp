@@ -70,7 +70,9 @@ std::map<std::string, std::string> changelog_configs(const OperatorBody& body) {
 
 KeyUse key_use_of(std::string_view operator_type) {
   if (operator_type == "rekey") return KeyUse::sets;
-  if (operator_type == "aggregate" || operator_type == "dedupe") return KeyUse::needs_partitioned_by_key;
+  if (operator_type == "aggregate" || operator_type == "dedupe" || operator_type == "join") {
+    return KeyUse::needs_partitioned_by_key;
+  }
   return KeyUse::keeps;
 }
 
@@ -218,6 +220,16 @@ std::vector<Subtopology> split_subtopologies(const Topology& topology) {
       }
     }
     for (const auto& topic : repartition_topics) append_unique(sub.source_topics, topic);
+    // The tables its joins look up: their topics are read by its tasks, co-partitioned with its streams.
+    for (const std::size_t index : sub.operators) {
+      const auto* join = std::get_if<JoinSpec>(&topology.operators[index].body);
+      if (join == nullptr) continue;
+      for (std::size_t t = 0; t < topology.tables.size(); ++t) {
+        if (topology.tables[t].name != join->table) continue;
+        if (std::find(sub.tables.begin(), sub.tables.end(), t) == sub.tables.end()) sub.tables.push_back(t);
+        append_unique(sub.source_topics, topology.tables[t].topic);
+      }
+    }
     subtopologies.push_back(std::move(sub));
   }
   return subtopologies;
@@ -256,6 +268,13 @@ std::vector<InternalTopic> list_internal_topics(const Topology& topology,
       if (edge.to == graph.operator_node(i)) writers.push_back(subtopology_of_node[edge.from]);
     }
     std::sort(writers.begin(), writers.end());
+    if (const auto* join = std::get_if<JoinSpec>(&op.body)) {
+      // A join's stream must be partitioned like its table: the table's topic sets the count.
+      for (const TableSpec& table : topology.tables) {
+        if (table.name == join->table) topic.partitions_of = {table.topic};
+      }
+      writers.clear();
+    }
     for (const int writer : writers) {
       for (const auto& source_topic : source_topics_of(writer)) {
         // A sub-topology may read the repartition topic it writes (a flow merged back after an aggregate);
@@ -267,7 +286,8 @@ std::vector<InternalTopic> list_internal_topics(const Topology& topology,
   }
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
     const OperatorSpec& op = topology.operators[i];
-    if (!op.changelog_topic) continue;
+    // A join's changelog is its table's topic, which the user owns.
+    if (!op.changelog_topic || std::holds_alternative<JoinSpec>(op.body)) continue;
     InternalTopic topic;
     topic.name = *op.changelog_topic;
     topic.kind = InternalTopic::Kind::changelog;

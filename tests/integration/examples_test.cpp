@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -186,4 +188,108 @@ TEST(ExampleTopologies, EventRouterSendsEachTypeToItsTopic) {
   EXPECT_EQ(ids(consume(topology.topic.at("events-other"), other.size(), 60s, 500ms)), other);
   running.process->signal(SIGTERM);
   EXPECT_EQ(running.process->wait(30s), 0) << running.process->log();
+}
+
+// Issue 12: orders re-keyed by customer and joined with the customers table (a left join), against the real
+// broker; then a restart with the local state gone restores the table from its own topic up to the committed
+// offset, and updates made while sluice was down are seen by the orders that follow.
+TEST(ExampleTopologies, OrdersWithCustomersJoinsTheTableAndRestoresItFromItsTopic) {
+  auto topology = isolate_example("orders-with-customers.json");
+  const std::string orders = topology.topic.at("orders");
+  const std::string customers = topology.topic.at("customers");
+  const std::string output = topology.topic.at("orders-with-customers");
+  create_topic(orders, 2);
+  create_topic(customers, 3);
+  // The table topic is partitioned by murmur2 of the key, as a Java producer (and sluice) would.
+  auto customer_row = [](int id, const std::string& tier) {
+    const std::string key = "c" + std::to_string(id);
+    return json_record({{"tier", tier}, {"country", id % 2 == 0 ? "de" : "fr"}}, key,
+                       sluice::runtime::murmur2_partition(key, 3));
+  };
+  std::vector<TestRecord> rows;
+  for (int id = 0; id < 10; ++id) rows.push_back(customer_row(id, id < 5 ? "gold" : "silver"));
+  produce(customers, rows);
+  const std::string state_dir = "/tmp/" + unique_name("join-state");
+
+  auto running = start_sluice(topology.path, {"--set", "state_dir=" + state_dir});
+  std::string metrics;
+  ASSERT_TRUE(eventually([&] {
+    metrics = http_get(running.port, "/metrics").body;
+    return metric_value(metrics, "sluice_records_consumed_total", {{"topic", customers}}).value_or(0) == 10;
+  }, 60s)) << metrics;
+  std::vector<TestRecord> batch;
+  for (int i = 0; i < 24; ++i) {
+    // Customers c0..c11: c10 and c11 have no row.
+    batch.push_back(json_record({{"id", "o" + std::to_string(i)}, {"customer_id", "c" + std::to_string(i % 12)}, {"amount", i}},
+                                "o" + std::to_string(i), i % 2));
+  }
+  produce(orders, batch);
+  auto first = consume(output, 24, 60s, 1s);
+  ASSERT_EQ(first.size(), 24u);
+  for (const auto& record : first) {
+    const json value = json::parse(*record.value);
+    const int customer = std::stoi(value["customer_id"].get<std::string>().substr(1));
+    EXPECT_EQ(*record.key, "c" + std::to_string(customer));
+    EXPECT_EQ(value["tier"], customer >= 10 ? "unknown" : customer < 5 ? "gold" : "silver") << value.dump();
+    EXPECT_EQ(value["country"], customer >= 10 ? json() : json(customer % 2 == 0 ? "de" : "fr")) << value.dump();
+  }
+  running.process->signal(SIGTERM);
+  ASSERT_EQ(running.process->wait(30s), 0) << running.process->log();
+
+  // While it is down: c0 becomes platinum, c1 is deleted (tombstone), c10 appears.
+  TestRecord tombstone;
+  tombstone.key = "c1";
+  tombstone.partition = sluice::runtime::murmur2_partition("c1", 3);
+  produce(customers, {customer_row(0, "platinum"), tombstone, customer_row(10, "bronze")});
+  std::filesystem::remove_all(state_dir);  // the local store is gone: the table comes back from its topic
+
+  auto restarted = start_sluice(topology.path, {"--set", "state_dir=" + state_dir});
+  ASSERT_TRUE(eventually([&] {
+    metrics = http_get(restarted.port, "/metrics").body;
+    return metric_value(metrics, "sluice_records_consumed_total", {{"topic", customers}}).value_or(0) == 3;
+  }, 60s)) << metrics;
+  produce(orders, {json_record({{"id", "p0"}, {"customer_id", "c0"}}, "p0", 0),
+                   json_record({{"id", "p1"}, {"customer_id", "c1"}}, "p1", 1),
+                   json_record({{"id", "p2"}, {"customer_id", "c2"}}, "p2", 0),
+                   json_record({{"id", "p10"}, {"customer_id", "c10"}}, "p10", 1)});
+  auto all = consume(output, 28, 60s, 1s);
+  restarted.process->signal(SIGTERM);
+  EXPECT_EQ(restarted.process->wait(30s), 0) << restarted.process->log();
+  ASSERT_EQ(all.size(), 28u);
+  std::map<std::string, std::string> tier_of;
+  for (const auto& record : all) {
+    const json value = json::parse(*record.value);
+    tier_of[value["order_id"]] = value["tier"];
+  }
+  EXPECT_EQ(tier_of["p0"], "platinum");
+  EXPECT_EQ(tier_of["p1"], "unknown");
+  EXPECT_EQ(tier_of["p2"], "gold");  // restored from the table topic
+  EXPECT_EQ(tier_of["p10"], "bronze");
+  // The 10 rows consumed before the stop were restored (to the committed offset, not beyond: the 3 rows
+  // produced while it was down were consumed as input), and none was consumed again.
+  const std::string log = restarted.process->log();
+  int restored = 0;
+  for (std::size_t at = log.find(": restored "); at != std::string::npos; at = log.find(": restored ", at + 1)) {
+    restored += std::stoi(log.substr(at + 11));
+  }
+  EXPECT_EQ(restored, 10) << log;
+  EXPECT_EQ(metric_value(metrics, "sluice_records_consumed_total", {{"topic", customers}}), 3);
+}
+
+TEST(ExampleTopologies, AStreamAndATableWithDifferentPartitionCountsAreAStartupError) {
+  const std::string orders = unique_name("cp-orders");
+  const std::string customers = unique_name("cp-customers");
+  create_topic(orders, 2);
+  create_topic(customers, 3);
+  json document = {{"application_id", unique_name("copartition")},
+                   {"sources", {{{"name", "orders"}, {"topic", orders}}}},
+                   {"tables", {{{"name", "customers"}, {"topic", customers}}}},
+                   {"operators", {{{"name", "joined"}, {"from", "orders"}, {"join", {{"table", "customers"}}}}}},
+                   {"sinks", {{{"from", "joined"}, {"topic", unique_name("cp-out")}}}}};
+  SluiceProcess process({"run", write_temp_file("copartition.json", document.dump()), "--bootstrap", bootstrap(), "--set",
+                         "http_address=127.0.0.1", "--set", "http_port=" + std::to_string(free_port())});
+  EXPECT_EQ(process.wait(60s), 2) << process.log();
+  const std::string log = process.log();
+  EXPECT_NE(log.find("/tables/0/topic: topic \"" + customers + "\" has 3 partitions"), std::string::npos) << log;
+  EXPECT_NE(log.find("/sources/0/topic \"" + orders + "\") has 2"), std::string::npos) << log;
 }

@@ -101,7 +101,29 @@ def invalid_cases():
         ("timestamp string other than record", with_change(lambda d: d["sources"][0].update({"timestamp": "ts"}))),
         ("sink from an array", with_change(lambda d: d["sinks"][0].update({"from": ["big"]}))),
         ("not an object", ["orders"]),
-    ] + stateful_invalid_cases()
+    ] + stateful_invalid_cases() + join_invalid_cases()
+
+
+# A stream-table join; each join case breaks one thing in a copy of it.
+JOIN_BASE = copy.deepcopy(BASE)
+JOIN_BASE["tables"] = [{"name": "customers", "topic": "customers"}]
+JOIN_BASE["operators"].append({"name": "joined", "from": "big",
+                               "join": {"table": "customers", "type": "left", "select": {"tier": "customers.tier"}}})
+
+
+def join_invalid_cases():
+    def join(document):
+        return document["operators"][2]["join"]
+
+    return [
+        ("join without table", with_change(lambda d: join(d).pop("table"), JOIN_BASE)),
+        ("unknown join type", with_change(lambda d: join(d).update({"type": "outer"}), JOIN_BASE)),
+        ("unknown join field", with_change(lambda d: join(d).update({"on": "id"}), JOIN_BASE)),
+        ("join reading two streams", with_change(lambda d: d["operators"][2].update({"from": ["big", "orders"]}),
+                                                 JOIN_BASE)),
+        ("table without topic", with_change(lambda d: d["tables"][0].pop("topic"), JOIN_BASE)),
+        ("table with a timestamp", with_change(lambda d: d["tables"][0].update({"timestamp": "record"}), JOIN_BASE)),
+    ]
 
 
 def stateful_invalid_cases():
@@ -191,6 +213,7 @@ def main():
 
     result(validator.is_valid(BASE), "the base of the invalid cases is itself valid")
     result(validator.is_valid(STATEFUL_BASE), "the stateful base of the invalid cases is itself valid")
+    result(validator.is_valid(JOIN_BASE), "the join base of the invalid cases is itself valid")
     for description, document in invalid_cases():
         result(not validator.is_valid(document), f"rejects: {description}", "the schema accepted it")
 

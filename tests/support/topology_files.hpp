@@ -32,6 +32,9 @@ inline IsolatedTopology isolate_example(const std::string& example_file) {
     field = it->second;
   };
   for (auto& source : document["sources"]) rename(source["topic"]);
+  if (document.contains("tables")) {
+    for (auto& table : document["tables"]) rename(table["topic"]);
+  }
   for (auto& sink : document["sinks"]) rename(sink["topic"]);
   if (document.contains("dead_letter_topic")) {
     rename(document["dead_letter_topic"]);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "sluice/core/json.hpp"
 #include "sluice/core/record.hpp"
 #include "sluice/state/store.hpp"
 #include "sluice/core/result.hpp"
@@ -45,6 +46,7 @@ struct ProcessContext {
   state::Store* store = nullptr;
   OperatorTaskState* task_state = nullptr;
   const TaskTime* time = nullptr;
+  core::JsonParser* parser = nullptr;  // the thread's parser, for operators that decode stored rows (joins)
 };
 
 // What happened to a record that produced no error.

@@ -49,4 +49,9 @@ class SinkEncoder {
   topology::ValueFormat value_format_;
 };
 
+// The bytes `key` is written as in `format` (what a sink would write): the form tables are looked up by.
+core::Status encode_key(const core::Value& key, topology::KeyFormat format, std::string& buffer);
+// A table row (a value in `format`) back into a Value; a JSON row that does not parse is a deserialization error.
+core::Result<core::Value> decode_value(topology::ValueFormat format, std::string_view bytes, core::JsonParser& parser);
+
 }  // namespace sluice::ops

@@ -19,5 +19,7 @@ namespace sluice::ops {
 std::unique_ptr<Operator> make_aggregate_operator(const std::string& name, const topology::AggregateSpec& spec,
                                                   std::size_t update_buffer_limit = 10'000);
 std::unique_ptr<Operator> make_dedupe_operator(const std::string& name, const topology::DedupeSpec& spec);
+// A stream-table join; its store holds the table (see Pipeline: table records are written there).
+std::unique_ptr<Operator> make_join_operator(const std::string& name, const topology::JoinSpec& spec);
 
 }  // namespace sluice::ops

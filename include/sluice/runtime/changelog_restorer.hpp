@@ -8,6 +8,8 @@
 // false, clear() when the assignment goes. Used by one thread.
 #pragma once
 
+#include "sluice/core/json.hpp"
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -68,6 +70,7 @@ class ChangelogRestorer {
   const core::Clock& clock_;
   std::string component_;
   std::map<TaskId, Restore> restoring_;
+  core::JsonParser parser_;  // checks table rows as Pipeline::update_table does
 };
 
 }  // namespace sluice::runtime

@@ -89,6 +89,9 @@ struct TaskState {
   std::int64_t last_input_wall_ms = 0;
   std::int64_t observed_stream_time_ms = INT64_MIN;  // max event time of input records (no idle advance)
   std::int64_t timed_stream_time_ms = INT64_MIN;     // stream time at the last on_time call (runtime loop)
+  // Per store slot: for a store backed by a table topic (a join's), the offset of the last table record
+  // written to it (-1: none yet); what apply() records for it at the next commit. Unused for other slots.
+  std::vector<std::int64_t> table_offsets;
   bool running() const noexcept { return phase == TaskPhase::running; }
 };
 
@@ -97,6 +100,7 @@ struct PipelineSource {
   std::string topic;
   int subtopology = 0;
   bool repartition = false;
+  bool table = false;  // a table's topic: its records update the table's stores, they are not processed
 };
 
 // Per-thread mutable state for processing. Not thread-safe.
@@ -134,6 +138,13 @@ class Pipeline {
   const std::vector<std::uint8_t>& store_families(int subtopology) const { return store_families_.at(subtopology); }
   // The changelog topic of each store slot of a sub-topology's tasks.
   const std::vector<std::string>& store_changelogs(int subtopology) const { return store_changelogs_.at(subtopology); }
+  // Per store slot: whether its changelog is a table's own topic (a join's store). Nothing is produced for such
+  // a slot at a commit: its changes came from that topic; it records the offset of the last table record.
+  const std::vector<bool>& table_backed(int subtopology) const { return table_backed_.at(subtopology); }
+  // Whether a record of a table topic becomes a row of a table-backed store slot, as update_table decides
+  // (a key, and a value in the table's format or a tombstone); for the restore, which copies the topic.
+  bool table_row_storable(int subtopology, std::size_t slot, bool has_key, std::optional<std::string_view> value,
+                          core::JsonParser& parser) const;
   // The wall-clock idle time after which a task's stream time advances with the wall clock: the smallest
   // idle_timeout of its windowed aggregates, else `default_ms`; nullopt when the sub-topology has no windows
   // or the timeout is 0 (disabled).
@@ -165,6 +176,7 @@ class Pipeline {
   class Dispatch;
   void forward(const std::vector<Target>& targets, core::Record&& record, Frame& frame) const;
   void dead_letter(std::string_view operator_name, const core::RecordError& error, Frame& frame) const;
+  void update_table(std::size_t source_index, Frame& frame) const;
   ops::ProcessContext context_for(std::size_t node_index, Frame& frame, ops::Emitter& emitter) const;
   template <typename Hook>
   void run_hooks(PipelineState& state, TaskState& task, OutputCollector& out, Hook hook) const;
@@ -176,9 +188,15 @@ class Pipeline {
   std::vector<std::vector<Target>> source_targets_;      // per source
   std::vector<ops::SinkEncoder> encoders_;
   std::vector<std::string> repartition_topics_;          // per repartition target
+  std::vector<topology::KeyFormat> repartition_key_formats_;  // per repartition target
   std::vector<std::unique_ptr<Node>> nodes_;  // one per operator, in Topology::operators order
   std::vector<std::vector<std::uint8_t>> store_families_;  // per sub-topology, per store slot
   std::vector<std::vector<std::string>> store_changelogs_;  // per sub-topology, per store slot
+  std::vector<std::vector<bool>> table_backed_;             // per sub-topology, per store slot
+  std::vector<std::vector<topology::ValueFormat>> slot_table_values_;  // per sub-topology, per store slot
+  // Per pipeline source reading a table: the operators (join nodes) whose stores hold that table.
+  std::vector<std::vector<std::size_t>> table_readers_;
+  std::vector<const topology::TableSpec*> table_of_source_;  // per pipeline source: its table, or null
   std::vector<int> store_slot_;                            // per operator: slot in its task's stores, or -1
   std::vector<int> subtopology_of_operator_;
 };

@@ -121,8 +121,42 @@ struct DedupeSpec {
   std::int64_t within_ms = 0;
 };
 
+// ---- Tables and joins ----
+
+// A table: a topic read as a changelog (the latest value per key; a null value, a tombstone, deletes the key).
+// The topic itself is the table's changelog: sluice writes no copy of it. Tables are not operator inputs;
+// join operators look them up.
+struct TableSpec {
+  std::string name;
+  std::string topic;
+  KeyFormat key = KeyFormat::string;
+  ValueFormat value = ValueFormat::json;
+  std::string pointer;  // e.g. "/tables/0"
+};
+
+enum class JoinType : std::uint8_t {
+  inner,  // a stream record without a table row gives no output (counted as discarded)
+  left,   // a stream record without a table row joins null
+};
+
+// Stream-table join: each stream record looks up the table row with the same key (the key bytes as the table
+// topic's key format writes them, like Kafka Streams compares serialized keys). The stream and the table are
+// co-partitioned: the same partition count, and keys partitioned alike (a rekey upstream goes through a
+// repartition topic with the table's partition count).
+struct JoinSpec {
+  std::string table;  // a TableSpec name
+  JoinType type = JoinType::inner;
+  // Expressions read the record {<stream>: stream value, <table>: table row (null when absent)}; the stream
+  // side is named by `stream_name` (the `as` field, default the `from` reference without a route prefix).
+  std::string stream_name;
+  std::vector<FieldAssignment> fields;  // the output object; empty: {<stream>: value, <table>: row}
+  // The table topic's formats (copied from its TableSpec when the topology is assembled).
+  KeyFormat table_key = KeyFormat::string;
+  ValueFormat table_value = ValueFormat::json;
+};
+
 using OperatorBody = std::variant<FilterSpec, MapSpec, SelectSpec, FlatMapSpec, RekeySpec, RouteSpec, MergeSpec,
-                                  AggregateSpec, DedupeSpec>;
+                                  AggregateSpec, DedupeSpec, JoinSpec>;
 
 struct OperatorSpec {
   std::string name;
@@ -132,7 +166,8 @@ struct OperatorSpec {
   // Keyed operators whose input may not be partitioned by the current key (a rekey upstream) read through an
   // internal repartition topic "<application_id>-<name>-repartition": their inputs write to it, they read it.
   std::optional<std::string> repartition_topic;
-  // Keyed operators keep state in a store named after the operator, logged to "<application_id>-<name>-changelog".
+  // Keyed operators keep state in a store named after the operator, logged to "<application_id>-<name>-changelog";
+  // a join's store is its table, whose changelog is the table's own topic.
   std::optional<std::string> changelog_topic;
 
   // "filter", "map", ... (the JSON key that chose the operator type)
@@ -171,12 +206,14 @@ struct Subtopology {
   std::vector<std::size_t> sources;        // indexes into Topology::sources
   std::vector<std::size_t> operators;      // indexes into Topology::operators (in their topological order)
   std::vector<std::size_t> sinks;          // indexes into Topology::sinks
+  std::vector<std::size_t> tables;         // indexes into Topology::tables (their topics are in source_topics)
 };
 
 struct Topology {
   std::string application_id;
   std::string description;
   std::vector<SourceSpec> sources;
+  std::vector<TableSpec> tables;
   std::vector<OperatorSpec> operators;  // in an order where every operator follows its inputs
   std::vector<SinkSpec> sinks;
   std::string dead_letter_topic;  // defaults to "<application_id>-dlq"
@@ -210,6 +247,7 @@ std::string_view to_string(TimestampFormat format) noexcept;
 std::string_view to_string(WindowType type) noexcept;
 std::string_view to_string(AggregateFunction function) noexcept;
 std::string_view to_string(EmitMode mode) noexcept;
+std::string_view to_string(JoinType type) noexcept;
 std::string_view to_string(InternalTopic::Kind kind) noexcept;
 
 }  // namespace sluice::topology

@@ -203,7 +203,7 @@ TEST(TopologySchemaTest, SchemaDefinesTheSameOperatorTypesAndFormats) {
     }
   }
   EXPECT_EQ(type_keys, (std::vector<std::string>{"filter", "map", "select", "flat_map", "rekey", "route", "merge",
-                                                 "aggregate", "dedupe"}));
+                                                 "aggregate", "dedupe", "join"}));
 
   std::vector<std::string> key_formats;
   for (const auto format : {KeyFormat::string, KeyFormat::bytes, KeyFormat::json}) key_formats.emplace_back(to_string(format));

@@ -73,7 +73,7 @@ TEST(TopologyValidationTest, UnknownTopLevelFieldsAreRejectedWithSuggestion) {
       "sources": [{"name": "orders", "topic": "orders"}], "sinks": [{"from": "orders", "topic": "out"}]})");
   ASSERT_EQ(errors.size(), 2u) << testing::describe_errors(errors);
   EXPECT_TRUE(has_error(errors, "/version",
-                        "unknown field; valid fields here are $schema, application_id, description, sources, "
+                        "unknown field; valid fields here are $schema, application_id, description, sources, tables, "
                         "operators, sinks, dead_letter_topic"));
   EXPECT_TRUE(has_error(errors, "/operator", "did you mean \"operators\"?"));
   EXPECT_EQ(errors[0].message.find("did you mean"), std::string::npos);  // "version" is close to nothing
