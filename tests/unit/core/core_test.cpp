@@ -91,6 +91,29 @@ TEST(Json, EscapesControlCharactersAndNonFinite) {
   EXPECT_EQ(to_json(Value::floating(1.0 / 0.0)), "null");
 }
 
+// Found by fuzz/decoders: a string-format value that was not UTF-8 (here Latin-1 "caf\xE9"), written by a json
+// sink, gave JSON that no reader accepts, simdjson included. Invalid bytes now become U+FFFD; valid UTF-8 of every
+// length is kept as it is.
+TEST(Json, WritesTextThatIsNotUtf8AsValidJson) {
+  const std::string replacement = "\xEF\xBF\xBD";
+  EXPECT_EQ(to_json(Value::string("caf\xE9")), "\"caf" + replacement + "\"");
+  EXPECT_EQ(to_json(Value::string("\xC0\xAF")), "\"" + replacement + replacement + "\"");  // overlong '/'
+  const std::string three = replacement + replacement + replacement;
+  EXPECT_EQ(to_json(Value::string("\xED\xA0\x80")), "\"" + three + "\"");                      // a surrogate
+  EXPECT_EQ(to_json(Value::string("\xF4\x90\x80\x80")), "\"" + three + replacement + "\"");  // above U+10FFFF
+  EXPECT_EQ(to_json(Value::string("\xE2\x82")), "\"" + replacement + replacement + "\"");  // cut short
+  const std::string valid = "\x7F \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xF4\x8F\xBF\xBF";
+  EXPECT_EQ(to_json(Value::string(valid)), "\"" + valid + "\"");
+
+  JsonParser parser;
+  Value object = Value::object();
+  object.set("k\x93" "ey", Value::string("v\x93"));
+  const std::string written = to_json(object);
+  auto parsed = parser.parse(written);
+  ASSERT_TRUE(parsed.ok()) << written;
+  EXPECT_EQ(to_json(parsed.value()), written);
+}
+
 TEST(Json, NlohmannConversionsAgree) {
   auto document = nlohmann::json::parse(R"({"x":[1,2.5,"s",null,{"y":true}],"big":18446744073709551615})");
   Value value = from_nlohmann(document);
