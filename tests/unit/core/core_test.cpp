@@ -162,3 +162,18 @@ TEST(Suggest, ClosestMatchRespectsTheLimitAndSkipsExactMatches) {
   EXPECT_EQ(closest_match("map", names, 2), std::nullopt);  // exact: nothing to suggest
   EXPECT_EQ(closest_match("f", {"if"}, 2), std::nullopt);   // too short to be a typo of anything
 }
+
+// Found by profiling fuzz/settings: the distance costs the product of the lengths, so a name of megabytes (in a
+// settings or topology file, or a --set) against a candidate of similar length kept validation busy for hours.
+// Such names get no suggestion at all.
+TEST(Suggest, NamesLongerThanAnyTypoGetNoSuggestion) {
+  const std::string long_name(200, 'a');
+  const std::string typo = long_name.substr(1) + "b";
+  EXPECT_EQ(closest_match(typo, {long_name}, 2), std::nullopt);  // 1 edit away, but too long to be a typo
+  const std::string longest(kMaxSuggestedLength, 'a');
+  EXPECT_EQ(closest_match(longest.substr(1) + "b", {longest}, 2), 0u);
+  EXPECT_EQ(closest_match("flter", {"select", std::string(1'000'000, 'f'), "filter"}, 2), 2u);
+
+  const std::string huge(4'000'000, 'x');
+  EXPECT_EQ(closest_match(huge, {huge + "y", "filter"}, huge.size() / 3), std::nullopt);  // returns at once
+}
