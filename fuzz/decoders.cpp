@@ -78,9 +78,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     spec.timestamp.format = static_cast<topology::TimestampFormat>(timestamp - 1);
   }
 
-  core::Origin origin{.topic = "input", .partition = 0, .offset = 7};
-  if (key) origin.raw_key = *key, origin.has_key = true;
-  if (value) origin.raw_value = *value, origin.has_value = true;
+  core::Origin origin;
+  origin.topic = "input";
+  origin.offset = 7;
+  if (key) {
+    origin.raw_key = *key;
+    origin.has_key = true;
+  }
+  if (value) {
+    origin.raw_value = *value;
+    origin.has_value = true;
+  }
   expr::EvalContext eval(clock);
   eval.set_origin(&origin);
 

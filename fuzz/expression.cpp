@@ -66,7 +66,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto value = parser.parse(fields.size() > 1 ? fields[1] : kDefaultValue);
   if (!value.ok()) value = parser.parse(kDefaultValue);
   record.value = std::move(value).value();
-  const core::Origin origin{.topic = "payments", .partition = 3, .offset = 12345};
+  core::Origin origin;
+  origin.topic = "payments";
+  origin.partition = 3;
+  origin.offset = 12345;
 
   expr::EvalContext context(clock);
   context.set_origin(&origin);
