@@ -4,13 +4,13 @@ topologies/, the expressions written in them and in the README's expression tabl
 settings of the README's and docs/settings.md's tables. Run it again after the examples change; the output is
 checked in (small, a few hundred KB) so that a fresh clone fuzzes without it.
 
-    fuzz/seeds.py            rewrite fuzz/corpus/ (files are named by a hash of their content)
+    fuzz/seeds.py            rewrite fuzz/corpus/ (files are named by a hash of their content; the inputs
+                             of past findings, finding-*, are kept as regression seeds)
 """
 import hashlib
 import json
 import pathlib
 import re
-import shutil
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = REPO / "fuzz" / "corpus"
@@ -61,7 +61,10 @@ def expressions_in(node, found):
 
 
 def main():
-    shutil.rmtree(CORPUS, ignore_errors=True)
+    # Generated seeds are named by their hash; the inputs of past findings (finding-*) are kept.
+    for old in CORPUS.glob("*/*"):
+        if not old.name.startswith("finding-"):
+            old.unlink()
     expressions = set()
     for path in sorted((REPO / "topologies").glob("*.json")):
         if path.name.endswith("schema.json"):
