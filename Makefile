@@ -1,12 +1,14 @@
 # The two commands of the README's quick start, and a few helpers. Each target installs what is missing.
 #   make demo   install deps, build, start a local broker, run an example topology on generated data
 #   make test   install deps, build, start a local broker, run every test (unit, integration, e2e)
+#   make fuzz   install deps, build the fuzz targets with clang (build-fuzz/), fuzz each for FUZZ_SECONDS
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build test unit demo kafka-start kafka-stop clean sanitize bench
+.PHONY: all deps build test unit demo kafka-start kafka-stop clean sanitize bench fuzz
 
 all: build
 
@@ -27,6 +29,12 @@ test: build
 demo: build
 	@scripts/demo $(BUILD_DIR)
 
+# Coverage-guided fuzzing (fuzz/README.md): each target for FUZZ_SECONDS into build-fuzz/corpus, crashing inputs
+# into build-fuzz/crashes, then a table of seconds, executions, corpus size and crashes. `make test` runs every
+# target for a few seconds only.
+fuzz: deps
+	@FUZZ_JOBS=$(JOBS) scripts/fuzz run --seconds $(FUZZ_SECONDS)
+
 sanitize:
 	@$(MAKE) build BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DSLUICE_SANITIZE=ON
 
@@ -37,7 +45,7 @@ kafka-stop:
 	@scripts/local-kafka stop
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan build-fuzz
 
 # Nexmark: sluice vs the raw ceiling vs Kafka Streams, one table per query (docs/BENCHMARKS.md). Builds
 # build-release/, starts its own broker on port 39092, writes bench/results/. `make bench BENCH_ARGS=--quick`

@@ -136,10 +136,18 @@ class Ceiling {
     rd_kafka_timestamp_type_t type;
     std::int64_t timestamp = rd_kafka_message_timestamp(message, &type);
     for (;;) {
+// librdkafka's RD_KAFKA_V_* macros use GNU statement expressions, which clang's -Wpedantic reports here.
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-statement-expression"
+#endif
       rd_kafka_resp_err_t error = rd_kafka_producev(
           producer_, RD_KAFKA_V_TOPIC(options_.output.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_KEY(message->key, message->key_len), RD_KAFKA_V_VALUE(message->payload, message->len),
           RD_KAFKA_V_TIMESTAMP(timestamp < 0 ? 0 : timestamp), RD_KAFKA_V_END);
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
       if (error == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       if (error != RD_KAFKA_RESP_ERR__QUEUE_FULL) die(std::string("produce: ") + rd_kafka_err2str(error));
       rd_kafka_poll(producer_, 5);

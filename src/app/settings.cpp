@@ -338,6 +338,11 @@ void read_config_file(const std::string& path, std::vector<Assignment>& assignme
   } catch (const nlohmann::json::parse_error& error) {
     errors.push_back({path, describe_parse_error(error, text)});
     return;
+  } catch (const nlohmann::json::out_of_range&) {
+    // A number beyond a double, e.g. 1e400 (found by fuzz/settings: it came out as "internal error", exit 1).
+    // nlohmann gives no position; its message quotes the number, which is left out like any file content.
+    errors.push_back({path, "not valid JSON: a number is too large (beyond a double)"});
+    return;
   }
   if (!document.is_object()) {
     errors.push_back({path, "the config file must hold a JSON object of settings, e.g. {\"commit_interval\": "
@@ -702,6 +707,9 @@ template <typename... Visitors>
 struct Overloaded : Visitors... {
   using Visitors::operator()...;
 };
+// Written out for clang before 17, which does not deduce an aggregate's template arguments by itself.
+template <typename... Visitors>
+Overloaded(Visitors...) -> Overloaded<Visitors...>;
 
 }  // namespace
 

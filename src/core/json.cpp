@@ -51,11 +51,53 @@ Value convert(simdjson::dom::element element) {
   return Value();
 }
 
+// The length of the well-formed UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, nothing above
+// U+10FFFF) that starts text[at] with a byte >= 0x80, or 0 if there is none.
+std::size_t utf8_sequence_length(std::string_view text, std::size_t at) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(at);
+  std::size_t length = 0;
+  unsigned char low = 0x80, high = 0xBF;  // the range of the second byte; later ones are always 0x80..0xBF
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;   // overlong
+    if (lead == 0xED) high = 0x9F;  // surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;   // overlong
+    if (lead == 0xF4) high = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (text.size() - at < length) return 0;
+  if (byte(at + 1) < low || byte(at + 1) > high) return 0;
+  for (std::size_t i = 2; i < length; ++i) {
+    if (byte(at + i) < 0x80 || byte(at + i) > 0xBF) return 0;
+  }
+  return length;
+}
+
+// A JSON string. Text that is not UTF-8 (a string- or bytes-format input, a substr() cutting a character in two)
+// has each invalid byte replaced by U+FFFD: JSON must be UTF-8, and readers (simdjson among them) reject it
+// otherwise, so a sink or the dead-letter topic would carry records nobody can parse.
 void append_escaped(std::string_view text, std::string& out) {
   static constexpr char hex[] = "0123456789abcdef";
+  static constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
   out.push_back('"');
-  for (char c : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x80) {
+      if (const std::size_t length = utf8_sequence_length(text, i); length > 0) {
+        out.append(text.substr(i, length));
+        i += length - 1;
+      } else {
+        out += replacement;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;

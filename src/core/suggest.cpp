@@ -28,9 +28,16 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 std::optional<std::size_t> closest_match(std::string_view typed, const std::vector<std::string_view>& candidates,
                                          std::size_t max_distance) {
   std::optional<std::size_t> best;
+  // The distance takes time proportional to the product of the lengths: a hostile 1 MB name against a candidate
+  // made from it ("kafka." + the name, for settings) took hours. No typo of a name is that long.
+  if (typed.size() > kMaxSuggestedLength) return best;
   std::size_t best_distance = max_distance + 1;
   for (std::size_t i = 0; i < candidates.size(); ++i) {
-    if (candidates[i] == typed) continue;
+    if (candidates[i] == typed || candidates[i].size() > kMaxSuggestedLength) continue;
+    // The distance is at least the difference in length; no need to compute it when that is already too far.
+    const std::size_t length_difference = typed.size() > candidates[i].size() ? typed.size() - candidates[i].size()
+                                                                              : candidates[i].size() - typed.size();
+    if (length_difference >= best_distance) continue;
     const std::size_t distance = edit_distance(typed, candidates[i]);
     if (distance < best_distance && distance < candidates[i].size() && distance < typed.size()) {
       best = i;

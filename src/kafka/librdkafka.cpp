@@ -443,11 +443,20 @@ class LibrdkafkaProducer final : public Producer, private CallbackOwner {
     std::size_t key_size = key ? key->size() : 0;
     void* value_bytes = value ? const_cast<char*>(value->data() != nullptr ? value->data() : "") : nullptr;
     std::size_t value_size = value ? value->size() : 0;
+// librdkafka's RD_KAFKA_V_* macros type-check their arguments with GNU statement expressions, which clang's
+// -Wpedantic reports in our code (GCC does not, the macros being from a system header).
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-statement-expression"
+#endif
     rd_kafka_resp_err_t error = rd_kafka_producev(
         handle_.get(), RD_KAFKA_V_RKT(handle_for_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(key_bytes, key_size), RD_KAFKA_V_VALUE(value_bytes, value_size),
         RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition), RD_KAFKA_V_OPAQUE(opaque),
         RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_HEADERS(kafka_headers), RD_KAFKA_V_END);
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
     if (error != RD_KAFKA_RESP_ERR_NO_ERROR && kafka_headers != nullptr) {
       rd_kafka_headers_destroy(kafka_headers);  // ownership passes to librdkafka only on success
     }

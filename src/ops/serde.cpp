@@ -69,7 +69,9 @@ core::Status SourceDecoder::assign_timestamp(core::Record& record, expr::EvalCon
       }
       double scale = spec_.timestamp.format == topology::TimestampFormat::epoch_s ? 1000.0 : 1.0;
       double millis = time.as_double() * scale;
-      if (!std::isfinite(millis) || millis > 9.2e18) {
+      // Both bounds: converting a double outside int64's range is undefined behaviour (found by fuzz/decoders
+      // with -6e203).
+      if (!std::isfinite(millis) || millis > 9.2e18 || millis < -9.2e18) {
         return core::make_error(RecordErrorKind::invalid_value, where + " is out of range");
       }
       epoch_ms = time.is_integer() && scale == 1.0 ? time.as_integer() : static_cast<std::int64_t>(std::floor(millis));

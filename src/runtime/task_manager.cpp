@@ -145,12 +145,13 @@ CommitResult TaskManager::commit(std::int64_t wall_ms, OutputCollector& out, Cha
     if (!task.stores || !task.running()) continue;
     const auto& topics = pipeline_.store_changelogs(id.subtopology);
     const auto& table_backed = pipeline_.table_backed(id.subtopology);
+    const auto& task_id = id;  // a lambda cannot capture the structured binding itself with clang before 16
     for (std::size_t slot = 0; slot < task.stores->size(); ++slot) {
       if (table_backed[slot]) continue;  // its changes came from its table's topic: nothing to log
       task.stores->changes(slot, [&](const state::ChangelogRecord& change) {
         std::optional<std::string_view> value;
         if (change.value) value = *change.value;
-        changelog.write_changelog(id, slot, topics[slot], change.key, value, wall_ms);
+        changelog.write_changelog(task_id, slot, topics[slot], change.key, value, wall_ms);
       });
     }
   }

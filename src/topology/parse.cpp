@@ -401,8 +401,10 @@ void TopologyParser::check_operator_fields(const Json& op, const std::string& po
                                      detail::join(valid));
       continue;
     }
+    // The lambda captures `field`, not the structured binding `key`: clang before 16 cannot capture those.
+    const std::string& field = key;
     const auto option = std::find_if(kTypeOptions.begin(), kTypeOptions.end(),
-                                     [&](const TypeOption& candidate) { return candidate.field == key; });
+                                     [&](const TypeOption& candidate) { return candidate.field == field; });
     if (option != kTypeOptions.end()) {
       errors_.add(field_pointer, in_quotes(key) + " is only valid with " + std::string(option->type) +
                                      "; valid fields here are " + detail::join(valid));

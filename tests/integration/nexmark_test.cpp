@@ -152,9 +152,10 @@ Expected sessions(const std::vector<Event>& repartitioned, std::int64_t gap) {
     };
     auto close_up_to = [&](std::int64_t now) {
       for (auto& [bidder, list] : open) {
+        const auto& bidder_id = bidder;  // clang before 16 cannot capture a structured binding
         std::erase_if(list, [&](const Session& session) {
           if (now == INT64_MAX || session.end + gap < now) {
-            emit(bidder, session);
+            emit(bidder_id, session);
             return true;
           }
           return false;

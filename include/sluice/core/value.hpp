@@ -24,12 +24,17 @@ class Value {
  public:
   Value() noexcept = default;  // null
 
-  static Value boolean(bool b) { return Value(Data(std::in_place_type<bool>, b)); }
-  static Value integer(std::int64_t i) { return Value(Data(std::in_place_type<std::int64_t>, i)); }
-  static Value floating(double d) { return Value(Data(std::in_place_type<double>, d)); }
-  static Value string(std::string s) { return Value(Data(std::in_place_type<std::string>, std::move(s))); }
-  static Value array(Array a = {}) { return Value(Data(std::in_place_type<Array>, std::move(a))); }
-  static Value object(Object o = {}) { return Value(Data(std::in_place_type<Object>, std::move(o))); }
+  // Defined below Member, and array() and object() are overloads rather than default arguments: clang (unlike
+  // GCC) instantiates the Data constructors and destructors where these are written, and those need Member
+  // complete.
+  static Value boolean(bool b);
+  static Value integer(std::int64_t i);
+  static Value floating(double d);
+  static Value string(std::string s);
+  static Value array();  // empty
+  static Value array(Array a);
+  static Value object();  // empty
+  static Value object(Object o);
 
   ValueType type() const noexcept { return static_cast<ValueType>(data_.index()); }
   bool is_null() const noexcept { return type() == ValueType::null; }
@@ -65,7 +70,7 @@ class Value {
 
  private:
   using Data = std::variant<std::monostate, bool, std::int64_t, double, std::string, Array, Object>;
-  explicit Value(Data data) : data_(std::move(data)) {}
+  explicit Value(Data data);
   Data data_;
 };
 
@@ -73,5 +78,15 @@ struct Member {
   std::string name;
   Value value;
 };
+
+inline Value::Value(Data data) : data_(std::move(data)) {}
+inline Value Value::boolean(bool b) { return Value(Data(std::in_place_type<bool>, b)); }
+inline Value Value::integer(std::int64_t i) { return Value(Data(std::in_place_type<std::int64_t>, i)); }
+inline Value Value::floating(double d) { return Value(Data(std::in_place_type<double>, d)); }
+inline Value Value::string(std::string s) { return Value(Data(std::in_place_type<std::string>, std::move(s))); }
+inline Value Value::array() { return array(Array()); }
+inline Value Value::object() { return object(Object()); }
+inline Value Value::array(Array a) { return Value(Data(std::in_place_type<Array>, std::move(a))); }
+inline Value Value::object(Object o) { return Value(Data(std::in_place_type<Object>, std::move(o))); }
 
 }  // namespace sluice::core

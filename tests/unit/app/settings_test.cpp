@@ -116,6 +116,18 @@ TEST(SettingsFile, HostileNestingIsAnErrorNotACrash) {
   EXPECT_NE((*errors)[0].message.find("deeper than 256 levels"), std::string::npos) << (*errors)[0].to_string();
 }
 
+// Found by fuzz/settings: nlohmann reports a number beyond a double as out_of_range, not as a parse error, and the
+// exception left load_settings (`sluice run --config` said "internal error" and exited 1 instead of 2).
+TEST(SettingsFile, ANumberBeyondADoubleIsAnErrorNotAnException) {
+  const ConfigFile file(R"({"http_port": 8080, "commit_interval": 1e400})");
+  std::variant<Settings, std::vector<SettingsError>> loaded = std::vector<SettingsError>{};
+  ASSERT_NO_THROW(loaded = load_settings(file.sources()));
+  auto* errors = std::get_if<std::vector<SettingsError>>(&loaded);
+  ASSERT_NE(errors, nullptr);
+  ASSERT_EQ(errors->size(), 1u);
+  EXPECT_EQ((*errors)[0].to_string(), file.path() + ": not valid JSON: a number is too large (beyond a double)");
+}
+
 TEST(SettingsTable, NamesAndEnvironmentVariablesAreUnique) {
   std::set<std::string> names;
   std::set<std::string> variables;

@@ -91,6 +91,29 @@ TEST(Json, EscapesControlCharactersAndNonFinite) {
   EXPECT_EQ(to_json(Value::floating(1.0 / 0.0)), "null");
 }
 
+// Found by fuzz/decoders: a string-format value that was not UTF-8 (here Latin-1 "caf\xE9"), written by a json
+// sink, gave JSON that no reader accepts, simdjson included. Invalid bytes now become U+FFFD; valid UTF-8 of every
+// length is kept as it is.
+TEST(Json, WritesTextThatIsNotUtf8AsValidJson) {
+  const std::string replacement = "\xEF\xBF\xBD";
+  EXPECT_EQ(to_json(Value::string("caf\xE9")), "\"caf" + replacement + "\"");
+  EXPECT_EQ(to_json(Value::string("\xC0\xAF")), "\"" + replacement + replacement + "\"");  // overlong '/'
+  const std::string three = replacement + replacement + replacement;
+  EXPECT_EQ(to_json(Value::string("\xED\xA0\x80")), "\"" + three + "\"");                      // a surrogate
+  EXPECT_EQ(to_json(Value::string("\xF4\x90\x80\x80")), "\"" + three + replacement + "\"");  // above U+10FFFF
+  EXPECT_EQ(to_json(Value::string("\xE2\x82")), "\"" + replacement + replacement + "\"");  // cut short
+  const std::string valid = "\x7F \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xF4\x8F\xBF\xBF";
+  EXPECT_EQ(to_json(Value::string(valid)), "\"" + valid + "\"");
+
+  JsonParser parser;
+  Value object = Value::object();
+  object.set("k\x93" "ey", Value::string("v\x93"));
+  const std::string written = to_json(object);
+  auto parsed = parser.parse(written);
+  ASSERT_TRUE(parsed.ok()) << written;
+  EXPECT_EQ(to_json(parsed.value()), written);
+}
+
 TEST(Json, NlohmannConversionsAgree) {
   auto document = nlohmann::json::parse(R"({"x":[1,2.5,"s",null,{"y":true}],"big":18446744073709551615})");
   Value value = from_nlohmann(document);
@@ -138,4 +161,19 @@ TEST(Suggest, ClosestMatchRespectsTheLimitAndSkipsExactMatches) {
   EXPECT_EQ(closest_match("zzzzzz", names, 2), std::nullopt);
   EXPECT_EQ(closest_match("map", names, 2), std::nullopt);  // exact: nothing to suggest
   EXPECT_EQ(closest_match("f", {"if"}, 2), std::nullopt);   // too short to be a typo of anything
+}
+
+// Found by profiling fuzz/settings: the distance costs the product of the lengths, so a name of megabytes (in a
+// settings or topology file, or a --set) against a candidate of similar length kept validation busy for hours.
+// Such names get no suggestion at all.
+TEST(Suggest, NamesLongerThanAnyTypoGetNoSuggestion) {
+  const std::string long_name(200, 'a');
+  const std::string typo = long_name.substr(1) + "b";
+  EXPECT_EQ(closest_match(typo, {long_name}, 2), std::nullopt);  // 1 edit away, but too long to be a typo
+  const std::string longest(kMaxSuggestedLength, 'a');
+  EXPECT_EQ(closest_match(longest.substr(1) + "b", {longest}, 2), 0u);
+  EXPECT_EQ(closest_match("flter", {"select", std::string(1'000'000, 'f'), "filter"}, 2), 2u);
+
+  const std::string huge(4'000'000, 'x');
+  EXPECT_EQ(closest_match(huge, {huge + "y", "filter"}, huge.size() / 3), std::nullopt);  // returns at once
 }

@@ -348,7 +348,10 @@ TEST(WindowProperty, LastUpdatePerWindowEqualsBruteForce) {
         // Only sessions may have emitted windows that no longer exist: sessions merged into a later one.
         for (const auto& [id, text] : last) {
           ASSERT_EQ(test_case.window.type, WindowType::session) << "unexpected update " << text;
-          const auto& [end, key, start] = id;
+          // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+          const auto& end = std::get<0>(id);
+          const auto& key = std::get<1>(id);
+          const auto& start = std::get<2>(id);
           const bool merged_away =
               std::any_of(reference.windows.begin(), reference.windows.end(), [&](const RefWindow& window) {
                 return core::to_json(window.key) == key && window.start <= start && end <= window.end;
