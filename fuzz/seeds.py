@@ -109,6 +109,17 @@ def main():
     for name, value in sorted(defaults.items()):
         write("settings", "\0%s=%s" % (name, value))
 
+    # http: request heads as clients send them: a kubelet probe, a Prometheus scrape with a bearer token, basic
+    # credentials with bare LFs, a slowloris head without its end, a folded field with a body.
+    write("http", "GET /healthz HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: kube-probe/1.30\r\n"
+                  "Accept: */*\r\nConnection: close\r\n\r\n")
+    write("http", "GET /metrics HTTP/1.1\r\nHost: 10.0.0.7:8080\r\nAuthorization: Bearer s3cret-token\r\n"
+                  "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n"
+                  "Accept-Encoding: gzip\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n")
+    write("http", "HEAD /topology?format=json HTTP/1.0\nAuthorization: Basic cHJvbTpwYTpzcw==\n\n")
+    write("http", "GET /readyz HTTP/1.1\r\nX-Slow-0: x\r\nX-Slow-1: x\r\n")
+    write("http", "POST /metrics HTTP/1.1\r\nContent-Length: 5\r\nX: a\r\n b\r\n\r\nhello")
+
 
 if __name__ == "__main__":
     main()
