@@ -143,6 +143,7 @@ class HttpServer::Loop {
   void close_connection(int fd);
   void set_interest(int fd, Connection& connection, std::uint32_t interest);
   Io receive(Connection& connection, int fd, std::size_t& received);
+  static Io tls_failure(SSL* tls, int result);
   Io transmit(Connection& connection, int fd);
 
   const HttpServerOptions& options_;
@@ -394,11 +395,9 @@ void HttpServer::Loop::on_event(int fd, std::uint32_t events) {
   if (connection.phase == Phase::handshake) {
     const int result = SSL_do_handshake(connection.tls);
     if (result != 1) {
-      const int error = SSL_get_error(connection.tls, result);
-      ERR_clear_error();
-      if (error == SSL_ERROR_WANT_READ) return set_interest(fd, connection, EPOLLIN);
-      if (error == SSL_ERROR_WANT_WRITE) return set_interest(fd, connection, EPOLLOUT);
-      return close_connection(fd);
+      const Io io = tls_failure(connection.tls, result);
+      if (io == Io::closed) return close_connection(fd);
+      return set_interest(fd, connection, io == Io::want_read ? EPOLLIN : EPOLLOUT);
     }
     connection.phase = Phase::reading;
     set_interest(fd, connection, EPOLLIN);
@@ -406,6 +405,15 @@ void HttpServer::Loop::on_event(int fd, std::uint32_t events) {
   if (connection.phase == Phase::reading) return read_request(fd, connection);
   if (connection.phase == Phase::writing) return write_response(fd, connection);
   if (connection.phase == Phase::draining) return drain(fd);
+}
+
+// What an unsuccessful TLS call (result <= 0) asks for: more input, room to write, or the end.
+HttpServer::Loop::Io HttpServer::Loop::tls_failure(SSL* tls, int result) {
+  const int error = SSL_get_error(tls, result);
+  ERR_clear_error();
+  if (error == SSL_ERROR_WANT_READ) return Io::want_read;
+  if (error == SSL_ERROR_WANT_WRITE) return Io::want_write;
+  return Io::closed;
 }
 
 HttpServer::Loop::Io HttpServer::Loop::receive(Connection& connection, int fd, std::size_t& received) {
@@ -422,11 +430,7 @@ HttpServer::Loop::Io HttpServer::Loop::receive(Connection& connection, int fd, s
       received = static_cast<std::size_t>(result);
       return Io::progress;
     }
-    const int error = SSL_get_error(connection.tls, result);
-    ERR_clear_error();
-    if (error == SSL_ERROR_WANT_READ) return Io::want_read;
-    if (error == SSL_ERROR_WANT_WRITE) return Io::want_write;
-    return Io::closed;
+    return tls_failure(connection.tls, result);
   }
   const ssize_t result = recv(fd, buffer.data(), wanted, 0);
   if (result > 0) {
@@ -523,11 +527,7 @@ HttpServer::Loop::Io HttpServer::Loop::transmit(Connection& connection, int fd) 
       connection.sent += static_cast<std::size_t>(result);
       return Io::progress;
     }
-    const int error = SSL_get_error(connection.tls, result);
-    ERR_clear_error();
-    if (error == SSL_ERROR_WANT_READ) return Io::want_read;
-    if (error == SSL_ERROR_WANT_WRITE) return Io::want_write;
-    return Io::closed;
+    return tls_failure(connection.tls, result);
   }
   const ssize_t result = send(fd, data, size, MSG_NOSIGNAL);
   if (result > 0) {

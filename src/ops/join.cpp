@@ -47,14 +47,9 @@ class JoinOperator final : public Operator {
     sides.push_back(core::Member{spec_.table, std::move(row)});
     record.value = core::Value::object(std::move(sides));
     if (!spec_.fields.empty()) {
-      core::Object members;
-      members.reserve(spec_.fields.size());
-      for (const auto& field : spec_.fields) {
-        auto result = field.expression.evaluate(record, context.eval);
-        if (!result.ok()) return std::move(result).error();
-        members.push_back(core::Member{field.name, std::move(result).value()});
-      }
-      record.value = core::Value::object(std::move(members));
+      auto value = evaluate_fields(spec_.fields, record, context.eval);
+      if (!value.ok()) return std::move(value).error();
+      record.value = std::move(value).value();
     }
     context.out.emit(0, std::move(record));
     return Disposition::forwarded;

@@ -59,14 +59,9 @@ class SelectOperator final : public Operator {
  public:
   SelectOperator(std::string name, const topology::SelectSpec& spec) : Operator(std::move(name)), spec_(spec) {}
   Result<Disposition> process(Record&& record, ProcessContext& context) const override {
-    core::Object members;
-    members.reserve(spec_.fields.size());
-    for (const auto& field : spec_.fields) {
-      auto result = field.expression.evaluate(record, context.eval);
-      if (!result.ok()) return std::move(result).error();
-      members.push_back(core::Member{field.name, std::move(result).value()});
-    }
-    record.value = core::Value::object(std::move(members));
+    auto value = evaluate_fields(spec_.fields, record, context.eval);
+    if (!value.ok()) return std::move(value).error();
+    record.value = std::move(value).value();
     context.out.emit(0, std::move(record));
     return Disposition::forwarded;
   }
@@ -164,6 +159,18 @@ class MergeOperator final : public Operator {
 };
 
 }  // namespace
+
+core::Result<core::Value> evaluate_fields(const std::vector<topology::FieldAssignment>& fields,
+                                          const core::Record& record, expr::EvalContext& eval) {
+  core::Object members;
+  members.reserve(fields.size());
+  for (const auto& field : fields) {
+    auto result = field.expression.evaluate(record, eval);
+    if (!result.ok()) return std::move(result).error();
+    members.push_back(core::Member{field.name, std::move(result).value()});
+  }
+  return core::Value::object(std::move(members));
+}
 
 std::unique_ptr<Operator> make_operator(const topology::OperatorSpec& spec) {
   return std::visit(

@@ -85,4 +85,9 @@ class Operator {
 // Builds the operator for a validated spec.
 std::unique_ptr<Operator> make_operator(const topology::OperatorSpec& spec);
 
+// The object {name: expression value, ...} of `fields` evaluated against `record`, in their order (select, and
+// a join's select); the first error stops it.
+core::Result<core::Value> evaluate_fields(const std::vector<topology::FieldAssignment>& fields,
+                                          const core::Record& record, expr::EvalContext& eval);
+
 }  // namespace sluice::ops
