@@ -36,6 +36,8 @@ using detail::Located;
 using detail::pointer_child;
 using detail::in_quotes;
 
+constexpr std::int64_t kMaxTaskIdleMs = 86'400'000;  // as the max_task_idle setting
+
 // The operator types, in the order of OperatorBody's alternatives.
 constexpr std::array<std::string_view, 10> kOperatorTypes{"filter", "map",   "select",    "flat_map", "rekey",
                                                           "route",  "merge", "aggregate", "dedupe",   "join"};
@@ -746,7 +748,7 @@ void TopologyParser::read_tables(const Json& document) {
 std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const std::string& pointer,
                                                       const DraftOperator& draft) {
   if (!reader_.expect_object(join, pointer)) return std::nullopt;
-  reader_.reject_unknown_fields(join, pointer, strings({"table", "type", "as", "select"}));
+  reader_.reject_unknown_fields(join, pointer, strings({"table", "type", "as", "select", "max_task_idle"}));
   const std::size_t errors_before = errors_.size();
   JoinSpec spec;
   if (const Json* table = reader_.require(join, pointer, "table")) {
@@ -785,6 +787,16 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
       (join.contains("as") || draft.inputs.empty() || !names_only_a_table(draft.inputs.front().value))) {
     errors_.add(pointer, "the stream and the table are both called " + in_quotes(spec.table) +
                              " in expressions; name the stream side with \"as\"");
+  }
+  if (const Json* idle = FieldReader::find(join, "max_task_idle")) {
+    const std::string idle_pointer = pointer_child(pointer, "max_task_idle");
+    if (auto ms = reader_.duration_ms(*idle, idle_pointer)) {
+      if (*ms > kMaxTaskIdleMs) {
+        errors_.add(idle_pointer, "at most 1d: a task waits this long for a quiet input before it goes on");
+      } else {
+        spec.max_task_idle_ms = *ms;
+      }
+    }
   }
   if (const Json* select = FieldReader::find(join, "select")) {
     const std::string select_pointer = pointer_child(pointer, "select");
