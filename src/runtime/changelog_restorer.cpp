@@ -142,10 +142,11 @@ void ChangelogRestorer::step() {
         if (!pipeline_.table_backed(id.subtopology)[target.slot]) {
           tasks_.find(id)->stores->restore(target.slot, message.key(), value, message.offset());
         } else if (pipeline_.table_row_storable(id.subtopology, target.slot, message.has_key(), value, parser_)) {
-          // A table topic holds rows as they are; the store keeps them in family 0.
-          std::string key(1, '\0');
-          key += message.key();
-          tasks_.find(id)->stores->restore(target.slot, key, value, message.offset());
+          // A table topic holds rows as they are; the store keeps them in family 0, or as versions.
+          auto [key, row] = pipeline_.table_store_entry(id.subtopology, target.slot, message.key(), value,
+                                                        message.timestamp_ms());
+          tasks_.find(id)->stores->restore(target.slot, key, row ? std::optional<std::string_view>(*row) : std::nullopt,
+                                           message.offset());
         }
         target.position = message.offset() + 1;
         ++restore.records;

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <climits>
 #include <stdexcept>
 #include <unordered_map>
+
+#include "sluice/ops/stateful.hpp"
 
 namespace sluice::runtime {
 
@@ -88,6 +91,9 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
       slot_table_values_.resize(subtopologies);
       slot_table_values_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(
           join != nullptr ? join->table_value : topology::ValueFormat::json);
+      slot_versioned_.resize(subtopologies);
+      slot_versioned_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(
+          join != nullptr && join->table_history_ms.has_value());
     }
     if (const auto* route = std::get_if<topology::RouteSpec>(&spec.body)) {
       for (std::size_t b = 0; b < route->branches.size(); ++b) {
@@ -342,6 +348,20 @@ bool Pipeline::table_row_storable(int subtopology, std::size_t slot, bool has_ke
   return parser.parse(*value).ok();
 }
 
+std::pair<std::string, std::optional<std::string>> Pipeline::table_store_entry(int subtopology, std::size_t slot,
+                                                                                 std::string_view key,
+                                                                                 std::optional<std::string_view> value,
+                                                                                 std::int64_t timestamp_ms) const {
+  if (slot_versioned_.at(static_cast<std::size_t>(subtopology)).at(slot)) {
+    // Every version the topic still holds; what the history no longer needs goes at the key's next update.
+    return {std::string(1, static_cast<char>(ops::kTableVersionFamily)) + ops::table_version_key(key, timestamp_ms),
+            ops::table_version_value(value)};
+  }
+  std::optional<std::string> row;
+  if (value) row.emplace(*value);
+  return {std::string(1, '\0') + std::string(key), std::move(row)};
+}
+
 void Pipeline::update_table(std::size_t source_index, Frame& frame) const {
   const topology::TableSpec& table = *table_of_source_[source_index];
   const core::Origin& origin = frame.origin;
@@ -363,19 +383,24 @@ void Pipeline::update_table(std::size_t source_index, Frame& frame) const {
   }
   TaskState& task = frame.task;
   if (!task.stores) throw std::logic_error("table record for a task without stores");
+  // Table rows count for stream time like any input of the task (as in Kafka Streams).
+  task.observed_stream_time_ms = std::max(task.observed_stream_time_ms, frame.input_timestamp);
+  task.time.stream_time_ms = std::max(task.time.stream_time_ms, frame.input_timestamp);
+  const auto value = origin.has_value ? std::optional<std::string_view>(origin.raw_value) : std::nullopt;
   for (const std::size_t op : table_readers_[source_index]) {
     const auto slot = static_cast<std::size_t>(store_slot_[op]);
     state::Store& store = task.stores->store(slot);
-    if (origin.has_value) {
-      store.put(0, origin.raw_key, origin.raw_value);
+    if (table.history_ms) {
+      const std::int64_t stream_time = task.time.stream_time_ms;
+      ops::put_table_version(store, origin.raw_key, value, frame.input_timestamp,
+                             stream_time == INT64_MIN ? INT64_MIN : stream_time - *table.history_ms);
+    } else if (value) {
+      store.put(0, origin.raw_key, *value);
     } else {
       store.remove(0, origin.raw_key);  // a tombstone deletes the row
     }
     task.table_offsets.at(slot) = origin.offset;
   }
-  // Table rows count for stream time like any input of the task (as in Kafka Streams).
-  task.observed_stream_time_ms = std::max(task.observed_stream_time_ms, frame.input_timestamp);
-  task.time.stream_time_ms = std::max(task.time.stream_time_ms, frame.input_timestamp);
 }
 
 ProcessSummary Pipeline::process(std::size_t source_index, const core::Origin& origin, std::int64_t record_timestamp_ms,

@@ -37,7 +37,9 @@ struct Node {
   std::size_t subtopology = 0;
   const OperatorSpec* op = nullptr;           // processors only
   std::optional<std::string> changelog_topic;  // the store's changelog, for operators that have one
+  const TableSpec* table = nullptr;            // tables only
 };
+
 
 struct Edge {
   std::size_t from = 0;  // node indices
@@ -66,6 +68,11 @@ std::string join_strings(const std::vector<std::string>& items, std::string_view
 }
 
 std::string duration_text(std::int64_t ms) { return ms == 0 ? "0s" : core::format_duration_ms(ms); }
+
+// ", history 1h" for a versioned table.
+std::string history_text(const Node& node) {
+  return node.table != nullptr && node.table->history_ms ? ", history " + duration_text(*node.table->history_ms) : "";
+}
 
 std::string assignments(const std::vector<FieldAssignment>& fields, bool shorten_field_paths) {
   std::vector<std::string> parts;
@@ -127,7 +134,8 @@ std::string operator_detail(const OperatorSpec& op) {
     }
     std::string operator()(const DedupeSpec& spec) const { return "within " + duration_text(spec.within_ms); }
     std::string operator()(const JoinSpec& spec) const {
-      std::string text = std::string(to_string(spec.type)) + " join with table " + spec.table + ", stream as " +
+      std::string text = std::string(to_string(spec.type)) + " join with table " + spec.table +
+                         (spec.table_history_ms ? " as of the stream record's time" : "") + ", stream as " +
                          spec.stream_name;
       text += "; select " + (spec.fields.empty() ? "{" + spec.stream_name + ", " + spec.table + "}"
                                                  : assignments(spec.fields, false));
@@ -179,7 +187,7 @@ Graph build_graph(const Topology& topology) {
     const TableSpec& table = topology.tables[i];
     graph.nodes.push_back(
         Node{NodeKind::table, "table_" + std::to_string(i), table.name, "table", {}, table.topic, 0, nullptr,
-             std::nullopt});
+             std::nullopt, &table});
   }
   for (const Subtopology& sub : graph.subtopologies) {
     for (const std::size_t table : sub.tables) graph.nodes[first_table + table].subtopology = static_cast<std::size_t>(sub.id);
@@ -292,7 +300,9 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
           }
           break;
         case NodeKind::sink: out << "  Sink: " << node.name << " (topic: " << node.detail << ")\n"; break;
-        case NodeKind::table: out << "  Table: " << node.name << " (topic: " << node.detail << ")\n"; break;
+        case NodeKind::table:
+          out << "  Table: " << node.name << " (topic: " << node.detail << history_text(node) << ")\n";
+          break;
       }
       for (const std::size_t e : graph.successors[n]) {
         const Edge& edge = graph.edges[e];
@@ -353,7 +363,8 @@ std::string node_label(const Node& node, std::string_view line_break) {
   switch (node.kind) {
     case NodeKind::source:
     case NodeKind::sink: return node.name + std::string(line_break) + "topic: " + node.detail;
-    case NodeKind::table: return node.name + std::string(line_break) + "table, topic: " + node.detail;
+    case NodeKind::table:
+      return node.name + std::string(line_break) + "table, topic: " + node.detail + history_text(node);
     case NodeKind::processor: break;
   }
   std::string label = node.name + std::string(line_break) + node.type + ": " + node.detail;
@@ -587,6 +598,7 @@ nlohmann::json describe_json(const Topology& topology) {
   for (const Node& node : graph.nodes) {
     if (node.kind != NodeKind::table) continue;
     tables.push_back({{"name", node.name}, {"topic", node.detail}, {"subtopology", node.subtopology}});
+    if (node.table != nullptr && node.table->history_ms) tables.back()["history"] = duration_text(*node.table->history_ms);
   }
   nlohmann::json internal_topics = nlohmann::json::array();
   for (const InternalTopic& topic : graph.internal_topics) {

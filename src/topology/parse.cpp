@@ -37,6 +37,7 @@ using detail::pointer_child;
 using detail::in_quotes;
 
 constexpr std::int64_t kMaxTaskIdleMs = 86'400'000;  // as the max_task_idle setting
+constexpr std::int64_t kMaxHistoryMs = 365ll * 86'400'000;
 
 // The operator types, in the order of OperatorBody's alternatives.
 constexpr std::array<std::string_view, 10> kOperatorTypes{"filter", "map",   "select",    "flat_map", "rekey",
@@ -78,7 +79,8 @@ class TopologyParser {
 
  private:
   void read_sources(const Json& document);
-  DraftSource read_source(const Json& source, const std::string& pointer);
+  // `table`: a table entry (which may also say "history").
+  DraftSource read_source(const Json& source, const std::string& pointer, bool table = false);
   std::optional<TimestampSpec> read_timestamp(const Json& timestamp, const std::string& pointer);
 
   void read_operators(const Json& document);
@@ -115,6 +117,7 @@ class TopologyParser {
   std::vector<DraftOperator> operators_;
   std::vector<DraftSink> sinks_;
   std::vector<DraftSource> tables_;  // a table reads like a source: name, topic, key and value formats
+  std::vector<std::optional<std::int64_t>> table_history_;  // per table: its "history", if it says one
   // Each join's table reference, for check_tables (operator index, reference).
   std::vector<std::pair<std::size_t, Located>> join_tables_;
   std::vector<bool> repartition_needed_;  // per draft operator, by check_internal_topics
@@ -181,9 +184,10 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
   topology.application_id = application_id_.value();
   topology.description = description_;
   for (DraftSource& source : sources_) topology.sources.push_back(std::move(source.spec.value()));
-  for (DraftSource& table : tables_) {
-    SourceSpec& spec = table.spec.value();
-    topology.tables.push_back(TableSpec{std::move(spec.name), std::move(spec.topic), spec.key, spec.value, spec.pointer});
+  for (std::size_t i = 0; i < tables_.size(); ++i) {
+    SourceSpec& spec = tables_[i].spec.value();
+    topology.tables.push_back(TableSpec{std::move(spec.name), std::move(spec.topic), spec.key, spec.value, spec.pointer,
+                                        table_history_.at(i)});
   }
   for (const std::size_t index : order) {
     DraftOperator& draft = operators_[index];
@@ -198,6 +202,7 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
         spec.changelog_topic = table.topic;
         join->table_key = table.key;
         join->table_value = table.value;
+        join->table_history_ms = table.history_ms;
       }
       if (repartition_needed_.at(index)) {
         spec.repartition_topic = detail::repartition_topic_name(topology.application_id, spec.name);
@@ -252,12 +257,13 @@ void TopologyParser::read_sources(const Json& document) {
   }
 }
 
-DraftSource TopologyParser::read_source(const Json& source, const std::string& pointer) {
+DraftSource TopologyParser::read_source(const Json& source, const std::string& pointer, bool table) {
   DraftSource draft;
   draft.pointer = pointer;
   if (!reader_.expect_object(source, pointer)) return draft;
   reader_.reject_unknown_fields(source, pointer,
-                                strings({"name", "topic", "key", "value", "timestamp", "description"}));
+                                table ? strings({"name", "topic", "key", "value", "timestamp", "history", "description"})
+                                      : strings({"name", "topic", "key", "value", "timestamp", "description"}));
   const std::size_t errors_before = errors_.size();
 
   SourceSpec spec;
@@ -726,7 +732,23 @@ void TopologyParser::read_tables(const Json& document) {
       errors_.add(pointer_child(pointer, "timestamp"),
                   "a table's rows carry their Kafka record timestamp; \"timestamp\" is only valid for sources");
     }
-    DraftSource draft = read_source(table, pointer);
+    DraftSource draft = read_source(table, pointer, true);
+    std::optional<std::int64_t> history;
+    if (const Json* field = table.is_object() ? FieldReader::find(table, "history") : nullptr) {
+      const std::string history_pointer = pointer_child(pointer, "history");
+      if (auto ms = reader_.duration_ms(*field, history_pointer)) {
+        if (*ms <= 0 || *ms > kMaxHistoryMs) {
+          errors_.add(history_pointer, "expected a duration above 0 and at most 365d: how long each key's past "
+                                       "values are kept for as-of lookups");
+          draft.spec.reset();
+        } else {
+          history = *ms;
+        }
+      } else {
+        draft.spec.reset();
+      }
+    }
+    table_history_.push_back(history);
     for (const DraftSource& source : sources_) {
       if (draft.topic && source.topic && source.topic->value == draft.topic->value) {
         errors_.add(draft.topic->pointer, "topic " + in_quotes(draft.topic->value) + " is already read by the source at " +

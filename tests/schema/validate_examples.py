@@ -123,6 +123,8 @@ def join_invalid_cases():
                                                  JOIN_BASE)),
         ("table without topic", with_change(lambda d: d["tables"][0].pop("topic"), JOIN_BASE)),
         ("table with a timestamp", with_change(lambda d: d["tables"][0].update({"timestamp": "record"}), JOIN_BASE)),
+        ("table history not a duration", with_change(lambda d: d["tables"][0].update({"history": 5}), JOIN_BASE)),
+        ("join max_task_idle not a duration", with_change(lambda d: join(d).update({"max_task_idle": "soon"}), JOIN_BASE)),
     ]
 
 

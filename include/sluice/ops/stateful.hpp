@@ -22,4 +22,17 @@ std::unique_ptr<Operator> make_dedupe_operator(const std::string& name, const to
 // A stream-table join; its store holds the table (see Pipeline: table records are written there).
 std::unique_ptr<Operator> make_join_operator(const std::string& name, const topology::JoinSpec& spec);
 
+// A versioned table (`history`) keeps its rows in store family 1, one entry per version:
+//   [key length, 4 bytes big-endian][key bytes][timestamp, 8 bytes big-endian, sign bit flipped]
+//     -> ['v'][value bytes], or ['d'] for a tombstone,
+// so a key's versions are contiguous and in time order. (Family 0 holds the rows of a table without history.)
+inline constexpr std::uint8_t kTableVersionFamily = 1;
+std::string table_version_key(std::string_view key, std::int64_t timestamp_ms);
+std::string table_version_value(std::optional<std::string_view> value);
+// Writes one table record into a versioned store and drops what the history no longer needs: of the versions
+// at or before `horizon_ms` (stream time - history) only the newest is kept, as the value current at the
+// horizon, and not even that one if it is a tombstone.
+void put_table_version(state::Store& store, std::string_view key, std::optional<std::string_view> value,
+                       std::int64_t timestamp_ms, std::int64_t horizon_ms);
+
 }  // namespace sluice::ops

@@ -145,6 +145,12 @@ class Pipeline {
   // (a key, and a value in the table's format or a tombstone); for the restore, which copies the topic.
   bool table_row_storable(int subtopology, std::size_t slot, bool has_key, std::optional<std::string_view> value,
                           core::JsonParser& parser) const;
+  // The store entry (changelog key: family byte + store key, and value) that a record of a table topic becomes
+  // in a table-backed store slot, for the restore: the row as it is, or a version of a versioned table.
+  std::pair<std::string, std::optional<std::string>> table_store_entry(int subtopology, std::size_t slot,
+                                                                       std::string_view key,
+                                                                       std::optional<std::string_view> value,
+                                                                       std::int64_t timestamp_ms) const;
   // The wall-clock idle time after which a task's stream time advances with the wall clock: the smallest
   // idle_timeout of its windowed aggregates, else `default_ms`; nullopt when the sub-topology has no windows
   // or the timeout is 0 (disabled).
@@ -194,6 +200,7 @@ class Pipeline {
   std::vector<std::vector<std::string>> store_changelogs_;  // per sub-topology, per store slot
   std::vector<std::vector<bool>> table_backed_;             // per sub-topology, per store slot
   std::vector<std::vector<topology::ValueFormat>> slot_table_values_;  // per sub-topology, per store slot
+  std::vector<std::vector<bool>> slot_versioned_;  // per sub-topology, per store slot: a versioned table
   // Per pipeline source reading a table: the operators (join nodes) whose stores hold that table.
   std::vector<std::vector<std::size_t>> table_readers_;
   std::vector<const topology::TableSpec*> table_of_source_;  // per pipeline source: its table, or null

@@ -132,6 +132,10 @@ struct TableSpec {
   KeyFormat key = KeyFormat::string;
   ValueFormat value = ValueFormat::json;
   std::string pointer;  // e.g. "/tables/0"
+  // A versioned table keeps each key's past values for this long (in event time, behind the task's stream
+  // time), and a join looks up the value current at the stream record's time (an as-of join); nullopt: only
+  // the latest value.
+  std::optional<std::int64_t> history_ms;
 };
 
 enum class JoinType : std::uint8_t {
@@ -156,6 +160,7 @@ struct JoinSpec {
   // The table topic's formats (copied from its TableSpec when the topology is assembled).
   KeyFormat table_key = KeyFormat::string;
   ValueFormat table_value = ValueFormat::json;
+  std::optional<std::int64_t> table_history_ms;  // the table's history (a versioned table: an as-of join)
 };
 
 using OperatorBody = std::variant<FilterSpec, MapSpec, SelectSpec, FlatMapSpec, RekeySpec, RouteSpec, MergeSpec,

@@ -165,3 +165,84 @@ TEST_F(JoinTest, JsonKeysAreLookedUpByTheirCompactJson) {
   driver.pipe("orders", R"({ "region": "eu", "id": 7 })", R"({"id": 1})", 20);
   EXPECT_EQ(values(driver.read("out"))[0]["tier"], "gold");
 }
+
+// Issue 12, item 4: a versioned table (`history`) answers a lookup with the value current at the stream
+// record's time (an as-of join), whatever order the table's updates came in.
+namespace {
+
+json versioned_enrichment(const std::string& history) {
+  json document = enrichment("left");
+  document["tables"][0]["history"] = history;
+  return document;
+}
+
+std::vector<json> tiers(const std::vector<runtime::DriverRecord>& records) {
+  std::vector<json> out;
+  for (const auto& value : values(records)) out.push_back(value["tier"]);
+  return out;
+}
+
+}  // namespace
+
+TEST_F(JoinTest, AVersionedTableJoinsTheValueCurrentAtTheRecordsTime) {
+  auto topology = parse(versioned_enrichment("1h"));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("customers", "c1", R"({"tier": "gold"})", 100);
+  driver.pipe("customers", "c1", R"({"tier": "platinum"})", 300);
+  driver.pipe("orders", "c1", R"({"id": 1, "amount": 5})", 200);  // between the two: gold
+  driver.pipe("orders", "c1", R"({"id": 2, "amount": 5})", 300);  // at the update itself: platinum
+  driver.pipe("orders", "c1", R"({"id": 3, "amount": 5})", 50);   // before any value: null
+  driver.pipe("customers", "c1", R"({"tier": "silver"})", 150);  // out of order, within the history
+  driver.pipe("orders", "c1", R"({"id": 4, "amount": 5})", 200);  // now silver was current at 200
+  driver.pipe("orders", "c1", R"({"id": 5, "amount": 5})", 350);  // still platinum: the late update is older
+  EXPECT_EQ(tiers(driver.read("out")), (std::vector<json>{"gold", "platinum", nullptr, "silver", "platinum"}));
+  EXPECT_EQ(driver.dead_lettered(), 0u);
+}
+
+TEST_F(JoinTest, WithoutHistoryTheLastWrittenValueWinsEvenIfItIsOlder) {
+  auto topology = parse(enrichment("left"));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("customers", "c1", R"({"tier": "gold"})", 100);
+  driver.pipe("customers", "c1", R"({"tier": "platinum"})", 300);
+  driver.pipe("customers", "c1", R"({"tier": "silver"})", 150);
+  driver.pipe("orders", "c1", R"({"id": 1, "amount": 5})", 200);
+  driver.pipe("orders", "c1", R"({"id": 2, "amount": 5})", 350);
+  EXPECT_EQ(tiers(driver.read("out")), (std::vector<json>{"silver", "silver"}));
+}
+
+TEST_F(JoinTest, AVersionedTombstoneEndsTheValueFromItsTimeOn) {
+  auto topology = parse(versioned_enrichment("1h"));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("customers", "c1", R"({"tier": "gold"})", 100);
+  driver.pipe("customers", "c1", std::nullopt, 200);
+  driver.pipe("orders", "c1", R"({"id": 1, "amount": 5})", 150);
+  driver.pipe("orders", "c1", R"({"id": 2, "amount": 5})", 250);
+  EXPECT_EQ(tiers(driver.read("out")), (std::vector<json>{"gold", nullptr}));
+}
+
+TEST_F(JoinTest, AVersionedTableKeepsOnlyWhatItsHistoryNeedsAndARecordOlderThanThatIsLate) {
+  auto topology = parse(versioned_enrichment("2s"));
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("customers", "c1", R"({"tier": "bronze"})", 0);
+  driver.pipe("customers", "c1", R"({"tier": "silver"})", 1'000);
+  driver.pipe("customers", "c1", R"({"tier": "gold"})", 2'000);
+  EXPECT_EQ(driver.state_keys(0, 0, 0, 1), 3u);
+  // Stream time 5 s: the horizon is 3 s; gold (2 s) was current then and stays, the older two go at the key's
+  // next update.
+  driver.pipe("customers", "c1", R"({"tier": "platinum"})", 5'000);
+  EXPECT_EQ(driver.state_keys(0, 0, 0, 1), 2u);
+  driver.pipe("orders", "c1", R"({"id": 1, "amount": 5})", 3'500);  // within the history: gold
+  driver.pipe("orders", "c1", R"({"id": 2, "amount": 5})", 2'500);  // older than the horizon: late
+  EXPECT_EQ(tiers(driver.read("out")), (std::vector<json>{"gold"}));
+  auto dead = driver.read("enrich-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].header("sluice.error.kind"), "late");
+  // A tombstone past the horizon leaves nothing behind.
+  driver.pipe("customers", "c2", R"({"tier": "gold"})", 4'000);
+  driver.pipe("customers", "c2", std::nullopt, 4'500);
+  driver.pipe("orders", "x", R"({"id": 3, "amount": 5})", 9'000);  // stream time 9 s, horizon 7 s
+  driver.pipe("customers", "c2", std::nullopt, 9'000);
+  // c1: gold and platinum (not updated since); c2: only its tombstone at 9 s (gold and the first tombstone,
+  // at or before the horizon, ended in a tombstone: nothing there to keep).
+  EXPECT_EQ(driver.state_keys(0, 0, 0, 1), 3u);
+}

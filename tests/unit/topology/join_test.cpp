@@ -110,3 +110,37 @@ TEST(TopologyJoinTest, AJoinMayOverrideMaxTaskIdle) {
 
 }  // namespace
 }  // namespace sluice::topology
+
+namespace sluice::topology {
+namespace {
+
+// Issue 12, item 4: a table with `history` is versioned; the join looks it up as of the record's time.
+TEST(TopologyJoinTest, ATableWithHistoryIsVersioned) {
+  constexpr std::string_view kVersioned = R"([{"name": "customers", "topic": "customers", "history": "1h"}])";
+  const Topology topology = testing::topology_of(document(kVersioned, R"({"table": "customers"})"));
+  EXPECT_EQ(topology.tables[0].history_ms, 3'600'000);
+  EXPECT_EQ(std::get<JoinSpec>(topology.operators[0].body).table_history_ms, 3'600'000);
+  const std::string text = describe(topology, DescribeFormat::text);
+  EXPECT_NE(text.find("Table: customers (topic: customers, history 1h)"), std::string::npos) << text;
+  EXPECT_NE(text.find("as of the stream record's time"), std::string::npos) << text;
+  EXPECT_EQ(describe_json(topology)["tables"][0]["history"], "1h");
+  EXPECT_NE(describe(topology, DescribeFormat::mermaid).find("history 1h"), std::string::npos);
+  EXPECT_FALSE(testing::topology_of(document(kCustomers, R"({"table": "customers"})")).tables[0].history_ms);
+
+  EXPECT_TRUE(testing::has_only_error(
+      testing::errors_of(document(R"([{"name": "customers", "topic": "customers", "history": "0s"}])",
+                                  R"({"table": "customers"})")),
+      "/tables/0/history", "above 0"));
+  EXPECT_TRUE(testing::has_only_error(
+      testing::errors_of(document(R"([{"name": "customers", "topic": "customers", "history": 5}])",
+                                  R"({"table": "customers"})")),
+      "/tables/0/history", "expected a string"));
+  // "history" belongs to tables, not sources.
+  EXPECT_TRUE(testing::has_error(
+      testing::errors_of(R"({"application_id": "app", "sources": [{"name": "orders", "topic": "orders", "history": "1h"}],
+                             "operators": [], "sinks": [{"from": "orders", "topic": "out"}]})"),
+      "/sources/0/history", "unknown field"));
+}
+
+}  // namespace
+}  // namespace sluice::topology
