@@ -7,22 +7,12 @@
 #include "sluice/core/clock.hpp"
 #include "sluice/runtime/test_driver.hpp"
 #include "sluice/topology/topology.hpp"
+#include "support/parsed_topology.hpp"
 
 using namespace sluice;
 using nlohmann::json;
 
 namespace {
-
-topology::Topology parse(const json& document) {
-  auto parsed = topology::parse_topology(document);
-  if (auto* errors = std::get_if<std::vector<topology::ValidationError>>(&parsed)) {
-    std::string all;
-    for (const auto& error : *errors) all += error.to_string() + "\n";
-    ADD_FAILURE() << all;
-    std::abort();
-  }
-  return std::get<topology::Topology>(std::move(parsed));
-}
 
 json single(const json& source, const json& op, const json& sink_extra = json::object()) {
   json sink = {{"from", op["name"]}, {"topic", "out"}};
@@ -46,7 +36,7 @@ class DriverTest : public ::testing::Test {
 };
 
 TEST_F(DriverTest, FilterKeepsMatchesAndCountsDiscards) {
-  auto topology = parse(single(in_source, {{"name", "big"}, {"from", "in"}, {"filter", "amount > 10"}}));
+  auto topology = sluice::testing::parse_valid(single(in_source, {{"name", "big"}, {"from", "in"}, {"filter", "amount > 10"}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("in", "a", R"({"amount": 5})");
   driver.pipe("in", "b", R"({"amount": 50})");
@@ -59,7 +49,7 @@ TEST_F(DriverTest, FilterKeepsMatchesAndCountsDiscards) {
 }
 
 TEST_F(DriverTest, FilterTypeErrorIsDeadLetteredWithHeaders) {
-  auto topology = parse(single(in_source, {{"name", "big"}, {"from", "in"}, {"filter", "amount * 2 > 10"}}));
+  auto topology = sluice::testing::parse_valid(single(in_source, {{"name", "big"}, {"from", "in"}, {"filter", "amount * 2 > 10"}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("in", "k1", R"({"amount": 1})", 0, 0);
   driver.pipe("in", "k2", R"({"amount": "many"})", 0, 3);
@@ -77,7 +67,7 @@ TEST_F(DriverTest, FilterTypeErrorIsDeadLetteredWithHeaders) {
 }
 
 TEST_F(DriverTest, UnparseableValueIsDeadLetteredAndProcessingContinues) {
-  auto topology = parse(single(in_source, {{"name", "all"}, {"from", "in"}, {"filter", "true"}}));
+  auto topology = sluice::testing::parse_valid(single(in_source, {{"name", "all"}, {"from", "in"}, {"filter", "true"}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("in", "a", "{broken");
   driver.pipe("in", "b", R"({"ok": true})");
@@ -90,7 +80,7 @@ TEST_F(DriverTest, UnparseableValueIsDeadLetteredAndProcessingContinues) {
 }
 
 TEST_F(DriverTest, MapComputesFromTheInputAndDrops) {
-  auto topology = parse(single(in_source, {{"name", "m"},
+  auto topology = sluice::testing::parse_valid(single(in_source, {{"name", "m"},
                                            {"from", "in"},
                                            {"map", {{"total", "price * qty"}, {"price", "price + 1"}, {"copy", "price"}}},
                                            {"drop", {"secret"}}}));
@@ -103,7 +93,7 @@ TEST_F(DriverTest, MapComputesFromTheInputAndDrops) {
 }
 
 TEST_F(DriverTest, MapOnNonObjectIsTypeError) {
-  auto topology = parse(single({{"name", "in"}, {"topic", "in"}, {"value", "string"}},
+  auto topology = sluice::testing::parse_valid(single({{"name", "in"}, {"topic", "in"}, {"value", "string"}},
                                {{"name", "m"}, {"from", "in"}, {"map", {{"x", "1"}}}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("in", "k", "plain text");
@@ -113,7 +103,7 @@ TEST_F(DriverTest, MapOnNonObjectIsTypeError) {
 }
 
 TEST_F(DriverTest, SelectProjectsObjectAndPathForms) {
-  auto topology = parse(single(in_source, {{"name", "s"}, {"from", "in"}, {"select", {"id", "user.name"}}}));
+  auto topology = sluice::testing::parse_valid(single(in_source, {{"name", "s"}, {"from", "in"}, {"select", {"id", "user.name"}}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("in", "k", R"({"id": 7, "user": {"name": "ada", "age": 36}, "junk": 1})");
   auto out = values(driver.read("out"));
@@ -128,7 +118,7 @@ TEST_F(DriverTest, FlatMapExplodesWithAndWithoutAs) {
                     {{{"name", "items"}, {"from", "in"}, {"flat_map", "items"}},
                      {{"name", "tagged"}, {"from", "in"}, {"flat_map", "items"}, {"as", "item"}}}},
                    {"sinks", {{{"from", "items"}, {"topic", "plain"}}, {{"from", "tagged"}, {"topic", "tagged"}}}}};
-  auto topology = parse(document);
+  auto topology = sluice::testing::parse_valid(document);
   runtime::TestDriver driver(topology, clock);
   driver.pipe("in", "order-1", R"({"order": 1, "items": [{"sku": "a"}, {"sku": "b"}]})", 77);
   auto plain = driver.read("plain");
@@ -151,7 +141,7 @@ TEST_F(DriverTest, FlatMapExplodesWithAndWithoutAs) {
 }
 
 TEST_F(DriverTest, RekeyPlacesRecordsByMurmur2AcrossPartitions) {
-  auto topology = parse(single(in_source, {{"name", "by_user"}, {"from", "in"}, {"rekey", "user"}}));
+  auto topology = sluice::testing::parse_valid(single(in_source, {{"name", "by_user"}, {"from", "in"}, {"rekey", "user"}}));
   runtime::TestDriver driver(topology, clock, {{"out", 6}});
   for (int i = 0; i < 60; ++i) driver.pipe("in", std::nullopt, json{{"user", "u" + std::to_string(i % 12)}}.dump(), 0, i % 3);
   auto out = driver.read("out");
@@ -172,7 +162,7 @@ TEST_F(DriverTest, RekeyPlacesRecordsByMurmur2AcrossPartitions) {
 }
 
 TEST_F(DriverTest, RekeyWithNumberAndJsonKeyFormats) {
-  auto topology = parse(single(in_source, {{"name", "r"}, {"from", "in"}, {"rekey", "id"}}, {{"key", "json"}}));
+  auto topology = sluice::testing::parse_valid(single(in_source, {{"name", "r"}, {"from", "in"}, {"rekey", "id"}}, {{"key", "json"}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("in", std::nullopt, R"({"id": 42})");
   driver.pipe("in", std::nullopt, R"({"id": "x"})");
@@ -194,7 +184,7 @@ TEST_F(DriverTest, RouteSendsToFirstMatchElseDefault) {
                     {{{"from", "r.big"}, {"topic", "big"}},
                      {{"from", "r.odd"}, {"topic", "odd"}},
                      {{"from", "r.rest"}, {"topic", "rest"}}}}};
-  auto topology = parse(document);
+  auto topology = sluice::testing::parse_valid(document);
   runtime::TestDriver driver(topology, clock);
   for (int n : {1, 2, 101, 102, 3}) driver.pipe("in", "k", json{{"n", n}}.dump());
   EXPECT_EQ(driver.read("big").size(), 2u);  // 101 is big before it is odd
@@ -207,7 +197,7 @@ TEST_F(DriverTest, RouteWithoutDefaultDiscardsUnmatched) {
                    {"sources", {in_source}},
                    {"operators", {{{"name", "r"}, {"from", "in"}, {"route", {{{"name", "a"}, {"when", "t == 'a'"}}}}}}},
                    {"sinks", {{{"from", "r.a"}, {"topic", "a"}}}}};
-  auto topology = parse(document);
+  auto topology = sluice::testing::parse_valid(document);
   runtime::TestDriver driver(topology, clock);
   driver.pipe("in", "k", R"({"t": "a"})");
   driver.pipe("in", "k", R"({"t": "b"})");
@@ -222,7 +212,7 @@ TEST_F(DriverTest, MergeAndFanOutCopyRecords) {
                     {{{"name", "both"}, {"merge", {"a", "b"}}},
                      {{"name", "marked"}, {"from", "both"}, {"map", {{"seen", "true"}}}}}},
                    {"sinks", {{{"from", "marked"}, {"topic", "out1"}}, {{"from", "both"}, {"topic", "out2"}}}}};
-  auto topology = parse(document);
+  auto topology = sluice::testing::parse_valid(document);
   runtime::TestDriver driver(topology, clock);
   driver.pipe("a", "1", R"({"x": 1})");
   driver.pipe("b", "2", R"({"x": 2})");
@@ -237,7 +227,7 @@ TEST_F(DriverTest, MergeAndFanOutCopyRecords) {
 TEST_F(DriverTest, TimestampsFromFieldsInEveryFormat) {
   auto run = [&](const json& timestamp, const std::string& value) {
     json source = {{"name", "in"}, {"topic", "in"}, {"timestamp", timestamp}};
-    auto topology = parse(single(source, {{"name", "f"}, {"from", "in"}, {"filter", "true"}}));
+    auto topology = sluice::testing::parse_valid(single(source, {{"name", "f"}, {"from", "in"}, {"filter", "true"}}));
     runtime::TestDriver driver(topology, clock);
     driver.pipe("in", "k", value, 5);
     auto out = driver.read("out");
@@ -260,7 +250,7 @@ TEST_F(DriverTest, TimestampsFromFieldsInEveryFormat) {
 
 TEST_F(DriverTest, StringAndBytesFormatsPassTextThrough) {
   json source = {{"name", "in"}, {"topic", "in"}, {"key", "bytes"}, {"value", "string"}};
-  auto topology = parse(single(source, {{"name", "u"}, {"from", "in"}, {"filter", "length($value) > 2"}},
+  auto topology = sluice::testing::parse_valid(single(source, {{"name", "u"}, {"from", "in"}, {"filter", "length($value) > 2"}},
                                {{"value", "string"}, {"key", "bytes"}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("in", std::string("\x00\x01", 2), "hello");
@@ -272,7 +262,7 @@ TEST_F(DriverTest, StringAndBytesFormatsPassTextThrough) {
 }
 
 TEST_F(DriverTest, HeadersAreKeptOnOutputs) {
-  auto topology = parse(single(in_source, {{"name", "f"}, {"from", "in"}, {"filter", "$headers.trace != null"}}));
+  auto topology = sluice::testing::parse_valid(single(in_source, {{"name", "f"}, {"from", "in"}, {"filter", "$headers.trace != null"}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("in", "k", "{}", 0, 0, {{"trace", "abc"}});
   driver.pipe("in", "k", "{}", 0, 0, {});
@@ -283,7 +273,7 @@ TEST_F(DriverTest, HeadersAreKeptOnOutputs) {
 
 TEST_F(DriverTest, KeyJsonFormatParsesAndRejects) {
   json source = {{"name", "in"}, {"topic", "in"}, {"key", "json"}};
-  auto topology = parse(single(source, {{"name", "f"}, {"from", "in"}, {"filter", "$key.region == 'eu'"}}));
+  auto topology = sluice::testing::parse_valid(single(source, {{"name", "f"}, {"from", "in"}, {"filter", "$key.region == 'eu'"}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("in", R"({"region": "eu"})", "{}");
   driver.pipe("in", "not json", "{}");
@@ -295,7 +285,7 @@ TEST_F(DriverTest, KeyJsonFormatParsesAndRejects) {
 
 TEST_F(DriverTest, EveryInputIsAccountedFor) {
   // in = outputs + discarded + dead-lettered, for a mix of good, filtered and bad records.
-  auto topology = parse(single(in_source, {{"name", "f"}, {"from", "in"}, {"filter", "n / d > 1"}}));
+  auto topology = sluice::testing::parse_valid(single(in_source, {{"name", "f"}, {"from", "in"}, {"filter", "n / d > 1"}}));
   runtime::TestDriver driver(topology, clock);
   int inputs = 0;
   for (int i = 0; i < 100; ++i, ++inputs) {
@@ -318,7 +308,7 @@ TEST(Murmur2, MatchesKafkaJavaClientVectors) {
 }
 
 TEST_F(DriverTest, NullAndEmptyHeaderValuesReachTheSinkAndExpressionsAsTheyCame) {
-  auto topology = parse(single(in_source, {{"name", "m"},
+  auto topology = sluice::testing::parse_valid(single(in_source, {{"name", "m"},
                                            {"from", "in"},
                                            {"map",
                                             {{"none_is_null", "$headers.none is null"},

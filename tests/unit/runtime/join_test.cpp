@@ -8,22 +8,12 @@
 #include "sluice/core/clock.hpp"
 #include "sluice/runtime/test_driver.hpp"
 #include "sluice/topology/topology.hpp"
+#include "support/parsed_topology.hpp"
 
 using namespace sluice;
 using nlohmann::json;
 
 namespace {
-
-topology::Topology parse(const json& document) {
-  auto parsed = topology::parse_topology(document);
-  if (auto* errors = std::get_if<std::vector<topology::ValidationError>>(&parsed)) {
-    std::string all;
-    for (const auto& error : *errors) all += error.to_string() + "\n";
-    ADD_FAILURE() << all;
-    std::abort();
-  }
-  return std::get<topology::Topology>(std::move(parsed));
-}
 
 json enrichment(const std::string& type, const json& extra_operators = json::array(), const std::string& from = "orders") {
   json operators = extra_operators;
@@ -55,7 +45,7 @@ class JoinTest : public ::testing::Test {
 };
 
 TEST_F(JoinTest, InnerJoinEmitsOnlyRecordsWithARowAndSeesUpdatesAndTombstones) {
-  auto topology = parse(enrichment("inner"));
+  auto topology = sluice::testing::parse_valid(enrichment("inner"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("customers", "c1", R"({"tier": "gold"})", 10);
   driver.pipe("orders", "c1", R"({"id": 1, "amount": 5})", 20);
@@ -75,7 +65,7 @@ TEST_F(JoinTest, InnerJoinEmitsOnlyRecordsWithARowAndSeesUpdatesAndTombstones) {
 }
 
 TEST_F(JoinTest, LeftJoinGivesNullsWithoutARow) {
-  auto topology = parse(enrichment("left"));
+  auto topology = sluice::testing::parse_valid(enrichment("left"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("orders", "c9", R"({"id": 1, "amount": 5})", 20);
   driver.pipe("customers", "c9", R"({"tier": "silver"})", 25);
@@ -89,7 +79,7 @@ TEST_F(JoinTest, LeftJoinGivesNullsWithoutARow) {
 TEST_F(JoinTest, WithoutSelectTheOutputHoldsBothSides) {
   json document = enrichment("left");
   document["operators"][0]["join"].erase("select");
-  auto topology = parse(document);
+  auto topology = sluice::testing::parse_valid(document);
   runtime::TestDriver driver(topology, clock);
   driver.pipe("customers", "c1", R"({"tier": "gold"})", 10);
   driver.pipe("orders", "c1", R"({"id": 1})", 20);
@@ -97,7 +87,7 @@ TEST_F(JoinTest, WithoutSelectTheOutputHoldsBothSides) {
 }
 
 TEST_F(JoinTest, EachPartitionLooksUpItsOwnTask) {
-  auto topology = parse(enrichment("left"));
+  auto topology = sluice::testing::parse_valid(enrichment("left"));
   runtime::TestDriver driver(topology, clock, {{"orders", 3}, {"customers", 3}});
   // A row on partition 1 is not visible to a stream record on partition 2: co-partitioning is the contract.
   driver.pipe("customers", "c1", R"({"tier": "gold"})", 10, 1);
@@ -113,7 +103,7 @@ TEST_F(JoinTest, EachPartitionLooksUpItsOwnTask) {
 TEST_F(JoinTest, AReKeyedStreamGoesThroughARepartitionTopicToTheTablesPartition) {
   json document = enrichment("inner", json::array({{{"name", "by_customer"}, {"from", "orders"}, {"rekey", "customer"}}}),
                              "by_customer");
-  auto topology = parse(document);
+  auto topology = sluice::testing::parse_valid(document);
   ASSERT_TRUE(topology.operators.back().repartition_topic.has_value());
   EXPECT_EQ(*topology.operators.back().repartition_topic, "enrich-enriched-repartition");
   // The repartition topic takes the table topic's partition count.
@@ -137,7 +127,7 @@ TEST_F(JoinTest, AReKeyedStreamGoesThroughARepartitionTopicToTheTablesPartition)
 }
 
 TEST_F(JoinTest, NullKeysAndUnreadableRowsAreDeadLettered) {
-  auto topology = parse(enrichment("left"));
+  auto topology = sluice::testing::parse_valid(enrichment("left"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("customers", "c1", R"({"tier": "gold"})", 10);
   driver.pipe("customers", "c1", "{not json", 11);  // refused; the key keeps its row
@@ -159,7 +149,7 @@ TEST_F(JoinTest, JsonKeysAreLookedUpByTheirCompactJson) {
   json document = enrichment("left");
   document["sources"][0]["key"] = "json";
   document["tables"][0]["key"] = "json";
-  auto topology = parse(document);
+  auto topology = sluice::testing::parse_valid(document);
   runtime::TestDriver driver(topology, clock);
   driver.pipe("customers", R"({"region":"eu","id":7})", R"({"tier": "gold"})", 10);
   driver.pipe("orders", R"({ "region": "eu", "id": 7 })", R"({"id": 1})", 20);
@@ -185,7 +175,7 @@ std::vector<json> tiers(const std::vector<runtime::DriverRecord>& records) {
 }  // namespace
 
 TEST_F(JoinTest, AVersionedTableJoinsTheValueCurrentAtTheRecordsTime) {
-  auto topology = parse(versioned_enrichment("1h"));
+  auto topology = sluice::testing::parse_valid(versioned_enrichment("1h"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("customers", "c1", R"({"tier": "gold"})", 100);
   driver.pipe("customers", "c1", R"({"tier": "platinum"})", 300);
@@ -200,7 +190,7 @@ TEST_F(JoinTest, AVersionedTableJoinsTheValueCurrentAtTheRecordsTime) {
 }
 
 TEST_F(JoinTest, WithoutHistoryTheLastWrittenValueWinsEvenIfItIsOlder) {
-  auto topology = parse(enrichment("left"));
+  auto topology = sluice::testing::parse_valid(enrichment("left"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("customers", "c1", R"({"tier": "gold"})", 100);
   driver.pipe("customers", "c1", R"({"tier": "platinum"})", 300);
@@ -211,7 +201,7 @@ TEST_F(JoinTest, WithoutHistoryTheLastWrittenValueWinsEvenIfItIsOlder) {
 }
 
 TEST_F(JoinTest, AVersionedTombstoneEndsTheValueFromItsTimeOn) {
-  auto topology = parse(versioned_enrichment("1h"));
+  auto topology = sluice::testing::parse_valid(versioned_enrichment("1h"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("customers", "c1", R"({"tier": "gold"})", 100);
   driver.pipe("customers", "c1", std::nullopt, 200);
@@ -221,7 +211,7 @@ TEST_F(JoinTest, AVersionedTombstoneEndsTheValueFromItsTimeOn) {
 }
 
 TEST_F(JoinTest, AVersionedTableKeepsOnlyWhatItsHistoryNeedsAndARecordOlderThanThatIsLate) {
-  auto topology = parse(versioned_enrichment("2s"));
+  auto topology = sluice::testing::parse_valid(versioned_enrichment("2s"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("customers", "c1", R"({"tier": "bronze"})", 0);
   driver.pipe("customers", "c1", R"({"tier": "silver"})", 1'000);

@@ -20,6 +20,7 @@
 #include "sluice/runtime/processor.hpp"
 #include "sluice/topology/topology.hpp"
 #include "support/fake_kafka.hpp"
+#include "support/parsed_topology.hpp"
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -37,12 +38,7 @@ topology::Topology counting_topology(const std::string& sink_topic = "out") {
                    {"operators", {{{"name", "per_key"}, {"from", "in"}, {"aggregate", {{"n", "count()"}}}}}},
                    {"sinks", {{{"from", "per_key"}, {"topic", sink_topic}}}},
                    {"dead_letter_topic", "dlq"}};
-  auto parsed = topology::parse_topology(document);
-  if (auto* errors = std::get_if<std::vector<topology::ValidationError>>(&parsed)) {
-    for (const auto& error : *errors) ADD_FAILURE() << error.to_string();
-    std::abort();
-  }
-  return std::get<topology::Topology>(std::move(parsed));
+  return sluice::testing::parse_valid(document);
 }
 
 topology::Topology passthrough_topology() {
@@ -51,7 +47,7 @@ topology::Topology passthrough_topology() {
                    {"operators", {{{"name", "all"}, {"from", "in"}, {"filter", "true"}}}},
                    {"sinks", {{{"from", "all"}, {"topic", "out"}}}},
                    {"dead_letter_topic", "dlq"}};
-  return std::get<topology::Topology>(topology::parse_topology(document));
+  return sluice::testing::parse_valid(document);
 }
 
 // Memory stores that can be made to fail when they apply a commit (a RocksDB write error).
@@ -423,7 +419,7 @@ TEST_F(ProcessorFaults, RepartitionRecordsArePurgedOnceCommittedAndNotBefore) {
                      {{"name", "per_user"}, {"from", "by_user"}, {"aggregate", {{"n", "count()"}}}}}},
                    {"sinks", {{{"from", "per_user"}, {"topic", "out"}}}},
                    {"dead_letter_topic", "dlq"}};
-  start(std::get<topology::Topology>(topology::parse_topology(document)));
+  start(sluice::testing::parse_valid(document));
   const std::string repartition = "app-per_user-repartition";
   for (int i = 0; i < 20; ++i) input("u" + std::to_string(i % 4), i % 2);
   steps(10);
@@ -522,7 +518,7 @@ topology::Topology join_topology(std::optional<std::string> max_task_idle = std:
                    {"operators", {{{"name", "joined"}, {"from", "orders"}, {"join", join}}}},
                    {"sinks", {{{"from", "joined"}, {"topic", "out"}}}},
                    {"dead_letter_topic", "dlq"}};
-  return std::get<topology::Topology>(topology::parse_topology(document));
+  return sluice::testing::parse_valid(document);
 }
 
 std::vector<std::string> tiers(const std::vector<sluice::testing::FakeRecord>& records) {
