@@ -462,6 +462,8 @@ runtime::ProcessorOptions processor_options(const AppSettings& settings, const t
   options.state_memory_bytes = settings.state_memory_mb << 20;
   options.state_buffer_max_records = settings.state_buffer_max_records;
   options.window_idle_timeout_ms = settings.window_idle_timeout.count();
+  options.max_task_idle_ms = settings.max_task_idle.count();
+  options.buffered_records_per_partition = settings.buffered_records_per_partition;
   options.restore_batch_records = settings.restore_batch_records;
   options.max_failed_commits = static_cast<int>(settings.max_failed_commits);
   options.exactly_once = settings.processing_guarantee == ProcessingGuarantee::exactly_once;

@@ -578,6 +578,22 @@ const std::vector<SettingDefinition>& setting_definitions() {
                       "override it with idle_timeout).",
        .minimum = 0,
        .maximum = 86'400'000},
+      {.name = "max_task_idle",
+       .type = SettingType::duration,
+       .default_value = "0s",
+       .description = "How long a task with several input partitions (a join's stream and table, merged "
+                      "sources) waits for one that has nothing buffered and is caught up before it goes on, so "
+                      "records are processed in event-time order across them (0: wait only for partitions with "
+                      "records not yet fetched; joins may override it with max_task_idle).",
+       .minimum = 0,
+       .maximum = 86'400'000},
+      {.name = "buffered_records_per_partition",
+       .type = SettingType::integer,
+       .default_value = "1000",
+       .description = "Records a task with several input partitions buffers per partition to order them by "
+                      "event time; a partition with this many is paused until the task catches up.",
+       .minimum = 10,
+       .maximum = 1'000'000},
       {.name = "restore_batch_records",
        .type = SettingType::integer,
        .default_value = "10000",
@@ -745,6 +761,8 @@ const std::vector<AppSettingsField>& app_settings_fields() {
       SLUICE_SETTING_FIELD(state_memory_mb),
       SLUICE_SETTING_FIELD(state_buffer_max_records),
       SLUICE_SETTING_FIELD(window_idle_timeout),
+      SLUICE_SETTING_FIELD(max_task_idle),
+      SLUICE_SETTING_FIELD(buffered_records_per_partition),
       SLUICE_SETTING_FIELD(restore_batch_records),
       SLUICE_SETTING_FIELD(session_timeout),
   };

@@ -81,6 +81,12 @@ Metrics::Metrics(std::string_view application_id)
                       "Rollbacks to the last commit: inputs re-read from their committed offsets, state restored.",
                       application_id_)
                   .Add({});
+  enforced_processing_ = &counter(*registry_, "sluice_enforced_processing_total",
+                                  "Records of a task with several input partitions processed while one of them "
+                                  "had nothing buffered and max_task_idle had run out (event-time order across "
+                                  "the inputs is not guaranteed for these).",
+                                  application_id_)
+                              .Add({});
   auto gauge = [&](const std::string& name, const std::string& help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Labels(base).Register(*registry_).Add({});
   };

@@ -35,6 +35,28 @@ Processor::Processor(const Pipeline& pipeline, ProcessorOptions options, kafka::
       component_(options_.thread_index > 0 ? "runtime-" + std::to_string(options_.thread_index) : "runtime"),
       state_data_(clock) {
   for (const auto& source : pipeline_.sources()) consumed_by_source_.push_back(&metrics_.consumed(source.topic));
+  inputs_of_subtopology_.resize(static_cast<std::size_t>(std::max(1, pipeline_.subtopology_count())));
+  input_index_.resize(pipeline_.sources().size());
+  for (std::size_t source = 0; source < pipeline_.sources().size(); ++source) {
+    auto& inputs = inputs_of_subtopology_.at(static_cast<std::size_t>(pipeline_.sources()[source].subtopology));
+    input_index_[source] = inputs.size();
+    inputs.push_back(source);
+  }
+  for (auto& inputs : inputs_of_subtopology_) {
+    if (inputs.size() < 2) inputs.clear();  // a single input needs no ordering
+  }
+  // A join's max_task_idle overrides the setting for its sub-topology (the longest, if several joins say).
+  task_idle_ms_.assign(inputs_of_subtopology_.size(), options_.max_task_idle_ms);
+  std::vector<bool> overridden(task_idle_ms_.size(), false);
+  for (const auto& sub : pipeline_.topology().subtopologies) {
+    for (const std::size_t op : sub.operators) {
+      const auto* join = std::get_if<topology::JoinSpec>(&pipeline_.topology().operators[op].body);
+      if (join == nullptr || !join->max_task_idle_ms) continue;
+      auto& idle = task_idle_ms_.at(static_cast<std::size_t>(sub.id));
+      idle = overridden[static_cast<std::size_t>(sub.id)] ? std::max(idle, *join->max_task_idle_ms) : *join->max_task_idle_ms;
+      overridden[static_cast<std::size_t>(sub.id)] = true;
+    }
+  }
 }
 
 Processor::~Processor() { close(); }
@@ -237,6 +259,7 @@ bool Processor::step() {
       if (!restorer_->active()) update_readiness();
     }
     auto wait = restoring ? 0ms : std::chrono::milliseconds(std::clamp<std::int64_t>(next_commit_ms_ - now, 0, 100));
+    if (!queues_.empty()) wait = queue_wait(clock_.wall_ms(), wait);
     kafka::Message message = consumer_->poll(wait);
     // Serve what the consumer has already fetched as one batch, without the loop's housekeeping (clock reads,
     // producer poll, commit check) between records; the batch is small enough to keep commits on time.
@@ -245,7 +268,7 @@ bool Processor::step() {
     int served = 0;
     while (message) {
       if (message.ok()) {
-        process(message);
+        consume(std::move(message));
       } else if (message.error() != kafka::ErrorCode::partition_eof) {
         logger_.warn(component_, "consumer: " + message.error_message());
       }
@@ -261,8 +284,14 @@ bool Processor::step() {
       }
       message = consumer_->poll(0ms);
     }
+    // Multi-input tasks process what their queues let through (also when nothing new came: a wait may be over).
+    const int drained = queues_.empty() || state_ == ThreadState::failed ? 0 : drain_queues(batch_wall_ms_);
+    if (drained > 0) {
+      state_full = state_full ||
+                   tasks_->buffered_state_changes() >= static_cast<std::size_t>(options_.state_buffer_max_records);
+    }
     // Windows close as soon as stream time passes them, not only at commits.
-    if (served > 0) tasks_->close_due_windows(batch_wall_ms_, *collector_);
+    if (served + drained > 0) tasks_->close_due_windows(batch_wall_ms_, *collector_);
     collector_->producer().poll(0ms);
     now = now_ms();
     if (now >= next_commit_ms_ || state_full) {
@@ -283,10 +312,7 @@ bool Processor::step() {
   return !stop_requested_->load() && state_ != ThreadState::failed;
 }
 
-void Processor::process(const kafka::Message& message) {
-  // The processing-time histogram samples one record in kLatencySample: clock reads are not free here.
-  const bool timed = ++records_since_latency_sample_ >= kLatencySample;
-  const std::int64_t started = timed ? clock_.monotonic_ns() : 0;
+void Processor::consume(kafka::Message&& message) {
   std::string_view topic = message.topic();
   auto source = pipeline_.source_for_topic(topic);
   if (!source) return;  // cannot happen: the consumer subscribes to source topics only
@@ -296,6 +322,84 @@ void Processor::process(const kafka::Message& message) {
     (void)consumer_->seek({std::string(topic), message.partition(), message.offset()}, 1s);
     return;
   }
+  const auto& inputs = inputs_of_subtopology_[static_cast<std::size_t>(task->id.subtopology)];
+  if (inputs.empty()) {
+    process(*source, *task, message);
+    return;
+  }
+  auto [found, created] = queues_.try_emplace(
+      task->id, InputQueue{TaskInputQueue(inputs.size(), InputQueueOptions{.max_task_idle_ms = task_idle_ms_[static_cast<std::size_t>(task->id.subtopology)]}),
+                           std::vector<bool>(inputs.size(), false)});
+  InputQueue& queued = found->second;
+  const std::size_t input = input_index_[*source];
+  queued.queue.push(input, std::move(message));
+  // Bounded memory: a partition that is far ahead of the others stops fetching until the task catches up.
+  if (!queued.paused[input] &&
+      queued.queue.buffered(input) >= static_cast<std::size_t>(options_.buffered_records_per_partition)) {
+    kafka::KafkaError error = consumer_->pause({{std::string(topic), task->id.partition, kafka::offset_invalid}});
+    if (error.ok()) {
+      queued.paused[input] = true;
+    } else {
+      logger_.warn(component_, "cannot pause " + std::string(topic) + "[" + std::to_string(task->id.partition) +
+                                   "] whose input buffer is full: " + error.message);
+    }
+  }
+}
+
+int Processor::drain_queues(std::int64_t wall_ms) {
+  int processed = 0;
+  for (auto& [id, queued] : queues_) {
+    TaskState* task = tasks_->find(id);
+    if (task == nullptr || !task->running()) continue;
+    const auto& inputs = inputs_of_subtopology_[static_cast<std::size_t>(id.subtopology)];
+    const auto& sources = pipeline_.sources();
+    auto caught_up = [&](std::size_t input) {
+      const std::string& topic = sources[inputs[input]].topic;
+      auto position = consumer_->position(topic, id.partition);
+      auto high = consumer_->cached_high_watermark(topic, id.partition);
+      return position && high && *position >= *high;
+    };
+    while (auto next = queued.queue.next(wall_ms, caught_up)) {
+      if (next->enforced) metrics_.enforced_processing().Increment();
+      process(inputs[next->input], *task, next->message);
+      ++processed;
+      if (state_ == ThreadState::failed) return processed;
+    }
+    const auto resume_below = static_cast<std::size_t>(options_.buffered_records_per_partition / 2);
+    for (std::size_t input = 0; input < inputs.size(); ++input) {
+      if (!queued.paused[input] || queued.queue.buffered(input) > resume_below) continue;
+      kafka::KafkaError error = consumer_->resume({{sources[inputs[input]].topic, id.partition, kafka::offset_invalid}});
+      if (error.ok()) queued.paused[input] = false;
+    }
+  }
+  return processed;
+}
+
+std::chrono::milliseconds Processor::queue_wait(std::int64_t wall_ms, std::chrono::milliseconds wait) const {
+  for (const auto& [id, queued] : queues_) {
+    if (auto left = queued.queue.wait_left_ms(wall_ms)) wait = std::min(wait, std::chrono::milliseconds(*left));
+  }
+  return wait;
+}
+
+void Processor::clear_queues() {
+  // Buffered records were never processed: their offsets are not committed, so they are read again (after a
+  // rewind, from the committed offsets; after a revoke, by the next owner).
+  for (auto& [id, queued] : queues_) {
+    const auto& inputs = inputs_of_subtopology_[static_cast<std::size_t>(id.subtopology)];
+    for (std::size_t input = 0; input < inputs.size(); ++input) {
+      if (!queued.paused[input]) continue;
+      (void)consumer_->resume({{pipeline_.sources()[inputs[input]].topic, id.partition, kafka::offset_invalid}});
+    }
+  }
+  queues_.clear();
+}
+
+void Processor::process(std::size_t source, TaskState& task, const kafka::Message& message) {
+  // The processing-time histogram samples one record in kLatencySample: clock reads are not free here.
+  const bool timed = ++records_since_latency_sample_ >= kLatencySample;
+  const std::int64_t started = timed ? clock_.monotonic_ns() : 0;
+  std::string_view topic = message.topic();
   core::Origin origin;
   origin.topic = topic;
   origin.partition = message.partition();
@@ -304,17 +408,17 @@ void Processor::process(const kafka::Message& message) {
   origin.raw_key = message.key();
   origin.has_value = message.has_value();
   origin.raw_value = message.value();
-  task->last_input_wall_ms = batch_wall_ms_;
-  collector_->set_origin(&origin, *source);
-  if (auto rejected = collector_->take_poisoned(*source, origin.partition, origin.offset)) {
+  task.last_input_wall_ms = batch_wall_ms_;
+  collector_->set_origin(&origin, source);
+  if (auto rejected = collector_->take_poisoned(source, origin.partition, origin.offset)) {
     collector_->dead_letter_input(*rejected);
   } else {
     // The pipeline runs synchronously: the message (and so the Origin's views) outlives it.
-    (void)pipeline_.process(*source, origin, message.timestamp_ms(), message.headers(), state_data_, *task, *collector_);
+    (void)pipeline_.process(source, origin, message.timestamp_ms(), message.headers(), state_data_, task, *collector_);
   }
   collector_->set_origin(nullptr);
   tasks_->record_consumed(topic, message.partition(), message.offset() + 1);
-  consumed_by_source_[*source]->Increment();
+  consumed_by_source_[source]->Increment();
   if (timed) {
     records_since_latency_sample_ = 0;
     metrics_.processing_latency().Observe(static_cast<double>(clock_.monotonic_ns() - started) / 1e9);
@@ -365,6 +469,7 @@ void Processor::rewind() {
       return;
     }
   }
+  clear_queues();
   tasks_->discard_uncommitted();
   collector_->reset();
   // Exactly-once: a transaction whose outcome was unknown may have committed its changelog records; restoring
@@ -381,6 +486,7 @@ void Processor::rewind() {
 }
 
 void Processor::forget_assignment() {
+  if (consumer_) clear_queues();
   if (restorer_) restorer_->clear();
   if (tasks_) tasks_->close_all();
   for (const auto& partition : assignment_) metrics_.remove_lag(partition.topic, partition.partition);

@@ -132,6 +132,7 @@ std::string operator_detail(const OperatorSpec& op) {
                          spec.stream_name;
       text += "; select " + (spec.fields.empty() ? "{" + spec.stream_name + ", " + spec.table + "}"
                                                  : assignments(spec.fields, false));
+      if (spec.max_task_idle_ms) text += "; max task idle " + duration_text(*spec.max_task_idle_ms);
       return text;
     }
     std::string operator()(const StreamJoinSpec& spec) const {
@@ -575,6 +576,7 @@ nlohmann::json operator_json(const Node& node) {
     nlohmann::json fields = nlohmann::json::object();
     for (const auto& field : join->fields) fields[field.name] = field.expression.text();
     json["select"] = std::move(fields);
+    if (join->max_task_idle_ms) json["max_task_idle"] = duration_text(*join->max_task_idle_ms);
   } else if (const auto* stream_join = std::get_if<StreamJoinSpec>(&op.body)) {
     if (op.inputs.size() > 1) json["stream"] = op.inputs[1];
     json["join_type"] = to_string(stream_join->type);

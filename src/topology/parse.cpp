@@ -36,6 +36,8 @@ using detail::Located;
 using detail::pointer_child;
 using detail::in_quotes;
 
+constexpr std::int64_t kMaxTaskIdleMs = 86'400'000;  // as the max_task_idle setting
+
 // The operator types, in the order of OperatorBody's alternatives; "join" chooses both JoinSpec (with "table")
 // and the last alternative, StreamJoinSpec (with "stream").
 constexpr std::array<std::string_view, 10> kOperatorTypes{"filter", "map",   "select",    "flat_map", "rekey",
@@ -781,7 +783,7 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
                          "\"impressions\", \"within\": \"10m\"})");
     return std::nullopt;
   }
-  reader_.reject_unknown_fields(join, pointer, strings({"table", "type", "as", "select"}));
+  reader_.reject_unknown_fields(join, pointer, strings({"table", "type", "as", "select", "max_task_idle"}));
   const std::size_t errors_before = errors_.size();
   JoinSpec spec;
   if (const Json* table = reader_.require(join, pointer, "table")) {
@@ -823,6 +825,16 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
       (join.contains("as") || draft.inputs.empty() || !names_only_a_table(draft.inputs.front().value))) {
     errors_.add(pointer, "the stream and the table are both called " + in_quotes(spec.table) +
                              " in expressions; name the stream side with \"as\"");
+  }
+  if (const Json* idle = FieldReader::find(join, "max_task_idle")) {
+    const std::string idle_pointer = pointer_child(pointer, "max_task_idle");
+    if (auto ms = reader_.duration_ms(*idle, idle_pointer)) {
+      if (*ms > kMaxTaskIdleMs) {
+        errors_.add(idle_pointer, "at most 1d: a task waits this long for a quiet input before it goes on");
+      } else {
+        spec.max_task_idle_ms = *ms;
+      }
+    }
   }
   if (auto fields = read_join_select(join, pointer)) spec.fields = std::move(*fields);
   if (errors_.size() != errors_before) return std::nullopt;

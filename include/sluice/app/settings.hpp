@@ -130,6 +130,8 @@ struct AppSettings {
   std::int64_t state_memory_mb = 0;
   std::int64_t state_buffer_max_records = 0;
   std::chrono::milliseconds window_idle_timeout{0};
+  std::chrono::milliseconds max_task_idle{0};
+  std::int64_t buffered_records_per_partition = 0;
   std::int64_t restore_batch_records = 0;
   std::chrono::milliseconds session_timeout{0};
   std::int64_t max_failed_commits = 0;

@@ -51,6 +51,7 @@ class Metrics {
   prometheus::Counter& commit_failures() { return *commit_failures_; }
   prometheus::Counter& delivery_failures() { return *delivery_failures_; }
   prometheus::Counter& rewinds() { return *rewinds_; }
+  prometheus::Counter& enforced_processing() { return *enforced_processing_; }
   prometheus::Counter& offset_resets() { return *offset_resets_; }
   prometheus::Gauge& assigned_partitions() { return *assigned_partitions_; }
   prometheus::Gauge& producer_queue() { return *producer_queue_; }
@@ -87,6 +88,7 @@ class Metrics {
   prometheus::Counter* commit_failures_;
   prometheus::Counter* delivery_failures_;
   prometheus::Counter* rewinds_;
+  prometheus::Counter* enforced_processing_;
   prometheus::Counter* offset_resets_;
   prometheus::Gauge* assigned_partitions_;
   prometheus::Gauge* producer_queue_;

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,7 @@
 #include "sluice/runtime/changelog_restorer.hpp"
 #include "sluice/runtime/committer.hpp"
 #include "sluice/runtime/health.hpp"
+#include "sluice/runtime/input_queue.hpp"
 #include "sluice/runtime/pipeline.hpp"
 #include "sluice/runtime/record_collector.hpp"
 #include "sluice/runtime/task_manager.hpp"
@@ -59,6 +61,11 @@ struct ProcessorOptions {
   std::int64_t state_memory_bytes = 256ll << 20;
   std::int64_t state_buffer_max_records = 100'000;
   std::int64_t window_idle_timeout_ms = 60'000;
+  // Event-time order across the input partitions of a task with several inputs (input_queue.hpp): how long an
+  // empty caught-up input partition holds the task back, and how many records each such partition buffers
+  // before it is paused.
+  std::int64_t max_task_idle_ms = 0;
+  std::int64_t buffered_records_per_partition = 1'000;
   std::int64_t restore_batch_records = 10'000;
   // Consecutive commits that fail for a reason that is not an outage (a refused write, missing ACLs) before
   // the thread stops with exit code 1.
@@ -122,7 +129,14 @@ class Processor final : public kafka::RebalanceListener {
   void on_partitions_lost(const std::vector<kafka::TopicPartition>& partitions) override;
 
  private:
-  void process(const kafka::Message& message);
+  // A consumed record: processed at once by a single-input task, queued by a task with several inputs.
+  void consume(kafka::Message&& message);
+  void process(std::size_t source, TaskState& task, const kafka::Message& message);
+  // Processes what the queues of multi-input tasks let through now; the number of records processed.
+  int drain_queues(std::int64_t wall_ms);
+  // How long the poll may block without making a queue wait longer than it should.
+  std::chrono::milliseconds queue_wait(std::int64_t wall_ms, std::chrono::milliseconds wait) const;
+  void clear_queues();
   void commit(const char* why);
   // After a rollback: inputs back to their committed offsets, state back to the committed state.
   void rewind();
@@ -182,6 +196,17 @@ class Processor final : public kafka::RebalanceListener {
   std::int64_t next_gauges_ms_ = 0;
   std::unique_ptr<core::Backoff> rollback_backoff_;
   std::int64_t last_probe_ms_ = 0;
+
+  // Multi-input tasks (joins, merged sources): per source, its index among its sub-topology's sources, and per
+  // sub-topology its sources when it has more than one (else empty).
+  std::vector<std::size_t> input_index_;
+  std::vector<std::vector<std::size_t>> inputs_of_subtopology_;
+  std::vector<std::int64_t> task_idle_ms_;  // per sub-topology: max_task_idle, or its joins' override
+  struct InputQueue {
+    TaskInputQueue queue;
+    std::vector<bool> paused;  // per input: paused in the consumer because its buffer is full
+  };
+  std::map<TaskId, InputQueue> queues_;
 
   // Metric handles resolved once, so the per-record path does no label lookups.
   std::vector<prometheus::Counter*> consumed_by_source_;

@@ -151,6 +151,9 @@ struct JoinSpec {
   // side is named by `stream_name` (the `as` field, default the `from` reference without a route prefix).
   std::string stream_name;
   std::vector<FieldAssignment> fields;  // the output object; empty: {<stream>: value, <table>: row}
+  // How long the join's task waits for an input partition with nothing buffered, so that stream and table
+  // records are processed in event-time order (nullopt: the max_task_idle setting).
+  std::optional<std::int64_t> max_task_idle_ms;
   // The table topic's formats (copied from its TableSpec when the topology is assembled).
   KeyFormat table_key = KeyFormat::string;
   ValueFormat table_value = ValueFormat::json;

@@ -147,7 +147,7 @@ TEST(SettingsTable, HasTheSpecifiedSettingsInOrder) {
                                              "http_bearer_token", "http_basic_auth", "log_level", "instance_id", "processing_threads",
                                              "create_output_topics", "output_topic_partitions", "startup_backoff_max",
                                              "shutdown_timeout", "producer_queue_max_records",
-                                             "consumer_queue_max_kbytes", "max_poll_interval", "state_dir", "state_memory_mb", "state_buffer_max_records", "window_idle_timeout", "restore_batch_records", "session_timeout"}));
+                                             "consumer_queue_max_kbytes", "max_poll_interval", "state_dir", "state_memory_mb", "state_buffer_max_records", "window_idle_timeout", "max_task_idle", "buffered_records_per_partition", "restore_batch_records", "session_timeout"}));
 }
 
 TEST(SettingsTable, EveryDefaultIsValid) {

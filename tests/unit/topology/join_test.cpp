@@ -86,3 +86,27 @@ TEST(TopologyJoinTest, DescribeShowsTheTableTheLookupAndTheStore) {
 
 }  // namespace
 }  // namespace sluice::topology
+
+namespace sluice::topology {
+namespace {
+
+// Issue 12, item 3: a join may wait longer (or shorter) than the max_task_idle setting for a quiet input.
+TEST(TopologyJoinTest, AJoinMayOverrideMaxTaskIdle) {
+  const Topology topology =
+      testing::topology_of(document(kCustomers, R"({"table": "customers", "max_task_idle": "2s"})"));
+  EXPECT_EQ(std::get<JoinSpec>(topology.operators[0].body).max_task_idle_ms, 2'000);
+  EXPECT_NE(describe(topology, DescribeFormat::text).find("max task idle 2s"), std::string::npos) << describe(topology, DescribeFormat::text);
+  EXPECT_EQ(describe_json(topology)["subtopologies"][0]["nodes"][1]["max_task_idle"], "2s")
+      << describe_json(topology).dump(2);
+  const Topology defaulted = testing::topology_of(document(kCustomers, R"({"table": "customers"})"));
+  EXPECT_FALSE(std::get<JoinSpec>(defaulted.operators[0].body).max_task_idle_ms.has_value());
+  EXPECT_TRUE(testing::has_only_error(
+      testing::errors_of(document(kCustomers, R"({"table": "customers", "max_task_idle": "2d"})")),
+      "/operators/0/join/max_task_idle", "at most 1d"));
+  EXPECT_TRUE(testing::has_only_error(
+      testing::errors_of(document(kCustomers, R"({"table": "customers", "max_task_idle": "soon"})")),
+      "/operators/0/join/max_task_idle", "not a duration"));
+}
+
+}  // namespace
+}  // namespace sluice::topology
