@@ -186,6 +186,9 @@ std::unique_ptr<Operator> make_operator(const topology::OperatorSpec& spec) {
         if constexpr (std::is_same_v<Body, topology::AggregateSpec>) return make_aggregate_operator(spec.name, body);
         if constexpr (std::is_same_v<Body, topology::DedupeSpec>) return make_dedupe_operator(spec.name, body);
         if constexpr (std::is_same_v<Body, topology::JoinSpec>) return make_join_operator(spec.name, body);
+        if constexpr (std::is_same_v<Body, topology::StreamJoinSpec>) {
+          return make_stream_join_operator(spec.name, body);
+        }
       },
       spec.body);
 }

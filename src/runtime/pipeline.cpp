@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <map>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -14,6 +15,7 @@ namespace sluice::runtime {
 struct Pipeline::Target {
   enum class Kind : std::uint8_t { node, sink, repartition } kind;
   std::size_t index;
+  std::size_t input = 0;  // node targets: which of the operator's inputs this is (ProcessContext::input)
 };
 
 struct Pipeline::Node {
@@ -37,6 +39,18 @@ class Pipeline::Dispatch final : public ops::Emitter {
   Dispatch(const Pipeline& pipeline, const Node& node, Frame& frame) : pipeline_(pipeline), node_(node), frame_(frame) {}
   void emit(std::size_t port, core::Record&& record) override {
     pipeline_.forward(node_.ports[port], std::move(record), frame_);
+  }
+  void dead_letter(const core::RecordError& error, const core::Record& record) override {
+    // No input record to copy: the dead letter holds the result's key and value as JSON instead.
+    std::string key = core::to_json(record.key);
+    std::string value = core::to_json(record.value);
+    core::Origin origin = frame_.origin;
+    origin.has_key = true;
+    origin.raw_key = key;
+    origin.has_value = true;
+    origin.raw_value = value;
+    Frame frame{origin, record.timestamp_ms, frame_.state, frame_.task, frame_.out, frame_.summary};
+    pipeline_.dead_letter(node_.op->name(), error, frame);
   }
 
  private:
@@ -116,28 +130,38 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
   };
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
     const auto& spec = topology.operators[i];
-    Target target{Target::Kind::node, i};
-    if (spec.repartition_topic) {
-      // Inputs write to the repartition topic; a source for that topic feeds the operator in its own task.
-      target = Target{Target::Kind::repartition, repartition_topics_.size()};
-      repartition_topics_.push_back(*spec.repartition_topic);
-      // A join's stream is partitioned like its table: by the key bytes in the table topic's key format, so
-      // that Kafka's partitioner puts a stream record where its table row is. Other keyed operators get JSON
-      // keys back exactly as they grouped on.
-      const auto* join = std::get_if<topology::JoinSpec>(&spec.body);
-      repartition_key_formats_.push_back(join != nullptr ? join->table_key : topology::KeyFormat::json);
-      topology::SourceSpec source;
-      source.name = "repartition:" + spec.name;
-      source.topic = *spec.repartition_topic;
-      source.key = repartition_key_formats_.back();
-      source.value = topology::ValueFormat::json;
-      source.pointer = spec.pointer;
-      repartition_specs_.push_back(std::move(source));
-      sources_.push_back(PipelineSource{*spec.repartition_topic, subtopology_of_operator_[i], true});
-      decoders_.emplace_back(repartition_specs_.back());
-      source_targets_.push_back({Target{Target::Kind::node, i}});
+    // One repartition target (and pipeline source) per repartition topic the operator reads: all its inputs
+    // share one, except a stream-stream join's, each of which has its own (or none).
+    std::map<std::string, std::size_t> repartition_target;  // topic -> index into repartition_topics_
+    for (std::size_t input = 0; input < spec.inputs.size(); ++input) {
+      Target target{Target::Kind::node, i, input};
+      if (const auto& topic = spec.repartition_of(input)) {
+        auto [known, inserted] = repartition_target.try_emplace(*topic, repartition_topics_.size());
+        if (inserted) {
+          // Inputs write to the repartition topic; a source for that topic feeds the operator in its own task.
+          repartition_topics_.push_back(*topic);
+          // A join's stream is partitioned like its table: by the key bytes in the table topic's key format, so
+          // that Kafka's partitioner puts a stream record where its table row is; a stream-stream join's
+          // re-keyed side like its other side. Other keyed operators get JSON keys back exactly as they grouped on.
+          topology::KeyFormat key_format = topology::KeyFormat::json;
+          if (const auto* join = std::get_if<topology::JoinSpec>(&spec.body)) key_format = join->table_key;
+          if (const auto* join = std::get_if<topology::StreamJoinSpec>(&spec.body)) key_format = join->repartition_key;
+          repartition_key_formats_.push_back(key_format);
+          topology::SourceSpec source;
+          source.name = "repartition:" + spec.name;
+          source.topic = *topic;
+          source.key = key_format;
+          source.value = topology::ValueFormat::json;
+          source.pointer = spec.pointer;
+          repartition_specs_.push_back(std::move(source));
+          sources_.push_back(PipelineSource{*topic, subtopology_of_operator_[i], true});
+          decoders_.emplace_back(repartition_specs_.back());
+          source_targets_.push_back({Target{Target::Kind::node, i, input}});
+        }
+        target = Target{Target::Kind::repartition, known->second};
+      }
+      connect(spec.inputs[input], target);
     }
-    for (const auto& input : spec.inputs) connect(input, target);
   }
   for (std::size_t i = 0; i < topology.sinks.size(); ++i) {
     encoders_.emplace_back(topology.sinks[i].key, topology.sinks[i].value);
@@ -190,9 +214,11 @@ std::optional<std::int64_t> Pipeline::idle_timeout_ms(int subtopology, std::int6
   std::optional<std::int64_t> smallest;
   for (std::size_t i = 0; i < topology_.operators.size(); ++i) {
     if (subtopology_of_operator_[i] != subtopology) continue;
+    // A stream-stream join closes windows too (its unmatched results, its expiry), on the default timeout.
+    const bool stream_join = std::holds_alternative<topology::StreamJoinSpec>(topology_.operators[i].body);
     const auto* aggregate = std::get_if<topology::AggregateSpec>(&topology_.operators[i].body);
-    if (aggregate == nullptr || !aggregate->window) continue;
-    std::int64_t timeout = aggregate->idle_timeout_ms.value_or(default_ms);
+    if (!stream_join && (aggregate == nullptr || !aggregate->window)) continue;
+    std::int64_t timeout = stream_join ? default_ms : aggregate->idle_timeout_ms.value_or(default_ms);
     if (timeout > 0 && (!smallest || timeout < *smallest)) smallest = timeout;
   }
   return smallest;
@@ -301,6 +327,7 @@ void Pipeline::forward(const std::vector<Target>& targets, core::Record&& record
         const Node& node = *nodes_[target.index];
         Dispatch dispatch(*this, node, frame);
         ops::ProcessContext context = context_for(target.index, frame, dispatch);
+        context.input = target.input;
         auto result = node.op->process(std::move(current), context);
         if (!result.ok()) {
           dead_letter(node.op->name(), result.error(), frame);

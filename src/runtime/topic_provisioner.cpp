@@ -99,10 +99,18 @@ bool TopicProvisioner::check_and_plan(const std::vector<kafka::TopicInfo>& topic
       std::int32_t partitions = partitions_of(source.topic);
       std::int32_t& count = subtopology_partitions_[static_cast<std::size_t>(subtopology.id)];
       if (count != 0 && count != partitions) {
+        std::string others;
+        for (std::size_t other : subtopology.sources) {
+          if (other == index) break;
+          others += (others.empty() ? "" : ", ") + topology.sources[other].pointer + "/topic \"" +
+                    topology.sources[other].topic + "\"";
+        }
         logger_.error(component_, source.pointer + "/topic: topic \"" + source.topic + "\" has " +
                                       std::to_string(partitions) + " partitions but the other sources of sub-topology " +
-                                      std::to_string(subtopology.id) + " have " + std::to_string(count) +
-                                      "; sources joined in one sub-topology must have equal partition counts");
+                                      std::to_string(subtopology.id) + " (" + others + ") have " +
+                                      std::to_string(count) +
+                                      "; sources joined in one sub-topology (a stream-stream join's two sides, for "
+                                      "instance) must have equal partition counts (co-partitioning)");
         ok = false;
       }
       count = partitions;
@@ -131,13 +139,20 @@ bool TopicProvisioner::check_and_plan(const std::vector<kafka::TopicInfo>& topic
   }
   if (topology.subtopologies.empty()) subtopology_partitions_[0] = largest_source;
   for (const auto& operator_spec : topology.operators) {
-    if (!operator_spec.repartition_topic) continue;
-    for (const auto& internal : topology.internal_topics) {
-      if (internal.name != *operator_spec.repartition_topic) continue;
-      std::int32_t& count = subtopology_partitions_[static_cast<std::size_t>(internal.subtopology)];
-      // A sub-topology with a table takes the table's count (its repartition topic follows it).
-      const auto& sub = topology.subtopologies.at(static_cast<std::size_t>(internal.subtopology));
-      if (sub.tables.empty()) count = std::max(count, largest_source);
+    for (const auto& topic : operator_spec.repartition_topics()) {
+      for (const auto& internal : topology.internal_topics) {
+        if (internal.name != topic) continue;
+        std::int32_t& count = subtopology_partitions_[static_cast<std::size_t>(internal.subtopology)];
+        // A sub-topology with a table takes the table's count (its repartition topic follows it); one with a
+        // stream-stream join and source topics takes theirs, so a re-keyed side is co-partitioned with the
+        // side read straight from its topic.
+        const auto& sub = topology.subtopologies.at(static_cast<std::size_t>(internal.subtopology));
+        const bool stream_join_with_sources =
+            !sub.sources.empty() && std::any_of(sub.operators.begin(), sub.operators.end(), [&](std::size_t op) {
+              return std::holds_alternative<topology::StreamJoinSpec>(topology.operators[op].body);
+            });
+        if (sub.tables.empty() && !stream_join_with_sources) count = std::max(count, largest_source);
+      }
     }
   }
   for (auto& count : subtopology_partitions_) count = std::max(count, 1);

@@ -47,6 +47,7 @@ struct Edge {
   std::string branch;                      // the route output this edge carries, "" otherwise
   std::optional<std::string> repartition;  // the repartition topic records cross on this edge
   bool lookup = false;                     // a table looked up by a join (no records flow along it)
+  std::string join_side;                   // into a stream-stream join: the name of the side it feeds
 };
 
 struct Graph {
@@ -142,6 +143,16 @@ std::string operator_detail(const OperatorSpec& op) {
       if (spec.max_task_idle_ms) text += "; max task idle " + duration_text(*spec.max_task_idle_ms);
       return text;
     }
+    std::string operator()(const StreamJoinSpec& spec) const {
+      const std::string stream = op.inputs.size() > 1 ? op.inputs[1] : spec.other_name;
+      std::string text = std::string(to_string(spec.type)) + " join with stream " + stream + " within " +
+                         duration_text(spec.before_ms) + " before and " + duration_text(spec.after_ms) +
+                         " after, grace " + duration_text(spec.grace_ms) + "; sides " + spec.this_name + " (from), " +
+                         spec.other_name + " (stream)";
+      text += "; select " + (spec.fields.empty() ? "{" + spec.this_name + ", " + spec.other_name + "}"
+                                                 : assignments(spec.fields, false));
+      return text;
+    }
   };
   return std::visit(Detail{op}, op.body);
 }
@@ -200,13 +211,21 @@ Graph build_graph(const Topology& topology) {
     graph.predecessors[edge.to].push_back(graph.edges.size());
     graph.edges.push_back(std::move(edge));
   };
-  for (const detail::NodeEdge& edge : node_graph.edges) add_edge(Edge{edge.from, edge.to, edge.branch, edge.repartition});
+  for (const detail::NodeEdge& edge : node_graph.edges) {
+    Edge drawn{edge.from, edge.to, edge.branch, edge.repartition, false, ""};
+    if (graph.nodes[edge.to].op != nullptr) {
+      if (const auto* join = std::get_if<StreamJoinSpec>(&graph.nodes[edge.to].op->body)) {
+        drawn.join_side = edge.input == 0 ? join->this_name : join->other_name;
+      }
+    }
+    add_edge(std::move(drawn));
+  }
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
     const auto* join = std::get_if<JoinSpec>(&topology.operators[i].body);
     if (join == nullptr) continue;
     for (std::size_t t = 0; t < topology.tables.size(); ++t) {
       if (topology.tables[t].name == join->table) {
-        add_edge(Edge{first_table + t, node_graph.operator_node(i), "", std::nullopt, true});
+        add_edge(Edge{first_table + t, node_graph.operator_node(i), "", std::nullopt, true, ""});
       }
     }
   }
@@ -235,6 +254,7 @@ Graph printable_graph(Graph graph) {
   }
   for (Edge& edge : graph.edges) {
     edge.branch = shown(edge.branch);
+    edge.join_side = shown(edge.join_side);
     if (edge.repartition) edge.repartition = shown(*edge.repartition);
   }
   for (Subtopology& sub : graph.subtopologies) show_all(sub.source_topics);
@@ -309,6 +329,7 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
         out << "    --> " << graph.nodes[edge.to].name;
         if (edge.lookup) out << " (looked up)";
         if (!edge.branch.empty()) out << " (via " << edge.branch << ")";
+        if (!edge.join_side.empty()) out << " (joined as " << edge.join_side << ")";
         if (edge.repartition) out << " (through repartition topic " << *edge.repartition << ")";
         out << '\n';
       }
@@ -316,6 +337,7 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
         const Edge& edge = graph.edges[e];
         out << "    <-- " << graph.nodes[edge.from].name;
         if (edge.lookup) out << " (table looked up)";
+        if (!edge.join_side.empty()) out << " (joined as " << edge.join_side << ")";
         if (edge.repartition) out << " (through repartition topic " << *edge.repartition << ")";
         out << '\n';
       }
@@ -408,15 +430,18 @@ std::vector<DrawnEdge> drawn_edges(const Graph& graph) {
     const std::string& from = graph.nodes[edge.from].id;
     const std::string& to = graph.nodes[edge.to].id;
     const std::string topic = edge.repartition ? id_of(*edge.repartition) : std::string();
+    // An input of a stream-stream join is labelled with the side it is joined as.
+    const std::string side = edge.join_side.empty() ? std::string() : "join as " + edge.join_side;
+    const std::string label = edge.branch.empty() ? side : side.empty() ? edge.branch : edge.branch + ", " + side;
     if (topic.empty()) {
-      edges.push_back(DrawnEdge{from, to, edge.lookup ? "lookup" : edge.branch, edge.lookup});
+      edges.push_back(DrawnEdge{from, to, edge.lookup ? "lookup" : label, edge.lookup});
       continue;
     }
     edges.push_back(DrawnEdge{from, topic, edge.branch, false});
     const std::string reader_edge = topic + " " + to;
     if (std::find(repartition_readers.begin(), repartition_readers.end(), reader_edge) == repartition_readers.end()) {
       repartition_readers.push_back(reader_edge);
-      edges.push_back(DrawnEdge{topic, to, "", false});
+      edges.push_back(DrawnEdge{topic, to, side, false});
     }
   }
   for (const Node& node : graph.nodes) {
@@ -522,6 +547,11 @@ nlohmann::json operator_json(const Node& node) {
   if (node.op == nullptr) return json;
   const OperatorSpec& op = *node.op;
   if (op.repartition_topic) json["repartition_topic"] = *op.repartition_topic;
+  if (!op.input_repartition_topics.empty()) {
+    nlohmann::json per_input = nlohmann::json::array();
+    for (const auto& topic : op.input_repartition_topics) per_input.push_back(topic ? nlohmann::json(*topic) : nlohmann::json());
+    json["input_repartition_topics"] = std::move(per_input);
+  }
   if (op.changelog_topic) {
     json["store"] = op.name;
     json["changelog_topic"] = *op.changelog_topic;
@@ -558,6 +588,16 @@ nlohmann::json operator_json(const Node& node) {
     for (const auto& field : join->fields) fields[field.name] = field.expression.text();
     json["select"] = std::move(fields);
     if (join->max_task_idle_ms) json["max_task_idle"] = duration_text(*join->max_task_idle_ms);
+  } else if (const auto* stream_join = std::get_if<StreamJoinSpec>(&op.body)) {
+    if (op.inputs.size() > 1) json["stream"] = op.inputs[1];
+    json["join_type"] = to_string(stream_join->type);
+    json["within"] = {{"before", duration_text(stream_join->before_ms)}, {"after", duration_text(stream_join->after_ms)}};
+    json["grace"] = duration_text(stream_join->grace_ms);
+    json["as"] = stream_join->this_name;
+    json["other_as"] = stream_join->other_name;
+    nlohmann::json fields = nlohmann::json::object();
+    for (const auto& field : stream_join->fields) fields[field.name] = field.expression.text();
+    json["select"] = std::move(fields);
   }
   return json;
 }

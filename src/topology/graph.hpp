@@ -38,6 +38,7 @@ struct DraftOperator {
   // error, in which case references to unknown outputs are not reported a second time.
   std::vector<std::string> route_outputs;
   bool route_outputs_complete = true;
+  bool stream_join = false;  // a join with "stream" (two inputs: from, then stream) rather than "table"
 };
 
 // The node a reference leads to.

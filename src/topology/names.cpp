@@ -1,4 +1,5 @@
 // The spellings of enums and operator types, as written in topology files and shown by `sluice describe`.
+#include <algorithm>
 #include <array>
 
 #include "diagnostics.hpp"
@@ -10,8 +11,17 @@ namespace sluice::topology {
 std::string_view OperatorSpec::type_name() const noexcept {
   // The order of OperatorBody's alternatives.
   constexpr std::array<std::string_view, std::variant_size_v<OperatorBody>> names{
-      "filter", "map", "select", "flat_map", "rekey", "route", "merge", "aggregate", "dedupe", "join"};
+      "filter", "map", "select", "flat_map", "rekey", "route", "merge", "aggregate", "dedupe", "join", "join"};
   return names[body.index()];
+}
+
+std::vector<std::string> OperatorSpec::repartition_topics() const {
+  std::vector<std::string> topics;
+  if (repartition_topic) topics.push_back(*repartition_topic);
+  for (const auto& topic : input_repartition_topics) {
+    if (topic && std::find(topics.begin(), topics.end(), *topic) == topics.end()) topics.push_back(*topic);
+  }
+  return topics;
 }
 
 std::string ValidationError::to_string() const {
@@ -86,6 +96,7 @@ std::string_view to_string(JoinType type) noexcept {
   switch (type) {
     case JoinType::inner: return "inner";
     case JoinType::left: return "left";
+    case JoinType::outer: return "outer";
   }
   return "unknown";
 }

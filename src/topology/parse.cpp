@@ -39,10 +39,11 @@ using detail::in_quotes;
 constexpr std::int64_t kMaxTaskIdleMs = 86'400'000;  // as the max_task_idle setting
 constexpr std::int64_t kMaxHistoryMs = 365ll * 86'400'000;
 
-// The operator types, in the order of OperatorBody's alternatives.
+// The operator types, in the order of OperatorBody's alternatives; "join" chooses both JoinSpec (with "table")
+// and the last alternative, StreamJoinSpec (with "stream").
 constexpr std::array<std::string_view, 10> kOperatorTypes{"filter", "map",   "select",    "flat_map", "rekey",
                                                           "route",  "merge", "aggregate", "dedupe",   "join"};
-static_assert(kOperatorTypes.size() == std::variant_size_v<OperatorBody>);
+static_assert(kOperatorTypes.size() + 1 == std::variant_size_v<OperatorBody>);
 
 // Fields that belong to one operator type besides its type key.
 struct TypeOption {
@@ -97,7 +98,12 @@ class TopologyParser {
   DraftSink read_sink(const Json& sink, const std::string& pointer);
 
   void read_tables(const Json& document);
-  std::optional<OperatorBody> read_join(const Json& join, const std::string& pointer, const DraftOperator& draft);
+  std::optional<OperatorBody> read_join(const Json& join, const std::string& pointer, DraftOperator& draft);
+  std::optional<OperatorBody> read_stream_join(const Json& join, const std::string& pointer, DraftOperator& draft);
+  std::optional<std::vector<FieldAssignment>> read_join_select(const Json& join, const std::string& pointer);
+  // The key format of the partitioning of `reference`'s records in an assembled topology (for the repartition
+  // topic of the other side of a stream-stream join): a source's key format, json after a repartition topic.
+  static KeyFormat partitioning_key_format(const Topology& topology, const std::string& reference, int depth = 0);
   void check_tables();
   // Whether `name` is a table's and not also a source's or an operator's (a clash reported on its own).
   bool names_only_a_table(std::string_view name) const;
@@ -121,6 +127,8 @@ class TopologyParser {
   // Each join's table reference, for check_tables (operator index, reference).
   std::vector<std::pair<std::size_t, Located>> join_tables_;
   std::vector<bool> repartition_needed_;  // per draft operator, by check_internal_topics
+  // Per draft operator, per input: whether that input is re-keyed (stream-stream joins repartition per input).
+  std::vector<std::vector<bool>> input_rekeyed_;
 };
 
 std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const Json& document) {
@@ -194,7 +202,7 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
     std::vector<std::string> inputs;
     for (Located& input : draft.inputs) inputs.push_back(std::move(input.value));
     OperatorSpec spec{std::move(draft.name.value().value), std::move(inputs), std::move(draft.body.value()),
-                      draft.pointer, std::nullopt, std::nullopt};
+                      draft.pointer, std::nullopt, std::nullopt, {}};
     if (auto* join = std::get_if<JoinSpec>(&spec.body)) {
       // The table's topic is the join store's changelog.
       for (const TableSpec& table : topology.tables) {
@@ -207,6 +215,21 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
       if (repartition_needed_.at(index)) {
         spec.repartition_topic = detail::repartition_topic_name(topology.application_id, spec.name);
       }
+    } else if (auto* stream_join = std::get_if<StreamJoinSpec>(&spec.body)) {
+      spec.changelog_topic = detail::changelog_topic_name(topology.application_id, spec.name);
+      const std::vector<bool>& rekeyed = input_rekeyed_.at(index);
+      spec.input_repartition_topics.resize(spec.inputs.size());
+      std::optional<std::size_t> kept;  // an input that keeps its partitioning
+      for (std::size_t input = 0; input < spec.inputs.size(); ++input) {
+        if (rekeyed.at(input)) {
+          spec.input_repartition_topics[input] =
+              detail::join_repartition_topic_name(topology.application_id, spec.name, input);
+        } else if (!kept) {
+          kept = input;
+        }
+      }
+      stream_join->repartition_key =
+          kept ? partitioning_key_format(topology, spec.inputs[*kept]) : KeyFormat::json;
     } else if (detail::key_use_of(spec.type_name()) == detail::KeyUse::needs_partitioned_by_key) {
       spec.changelog_topic = detail::changelog_topic_name(topology.application_id, spec.name);
       if (repartition_needed_.at(index)) {
@@ -768,8 +791,20 @@ void TopologyParser::read_tables(const Json& document) {
 }
 
 std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const std::string& pointer,
-                                                      const DraftOperator& draft) {
+                                                      DraftOperator& draft) {
   if (!reader_.expect_object(join, pointer)) return std::nullopt;
+  if (join.contains("table") && join.contains("stream")) {
+    errors_.add(pointer, "a join has either \"table\" (a stream-table join) or \"stream\" (a windowed "
+                         "stream-stream join), not both");
+    return std::nullopt;
+  }
+  if (join.contains("stream")) return read_stream_join(join, pointer, draft);
+  if (!join.contains("table")) {
+    errors_.add(pointer, "missing required field \"table\" or \"stream\": the table to look up (e.g. {\"table\": "
+                         "\"customers\"}) or the stream to join within a time window (e.g. {\"stream\": "
+                         "\"impressions\", \"within\": \"10m\"})");
+    return std::nullopt;
+  }
   reader_.reject_unknown_fields(join, pointer, strings({"table", "type", "as", "select", "max_task_idle"}));
   const std::size_t errors_before = errors_.size();
   JoinSpec spec;
@@ -787,6 +822,9 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
         spec.type = JoinType::inner;
       } else if (*text == "left") {
         spec.type = JoinType::left;
+      } else if (*text == "outer") {
+        errors_.add(type_pointer, "\"outer\" is not a stream-table join type: an outer join needs two streams "
+                                  "(\"stream\" instead of \"table\"); a stream-table join is inner or left");
       } else {
         errors_.add(type_pointer, in_quotes(*text) + " is not a stream-table join type; expected inner (no output "
                                                      "without a table row) or left (null without one)" +
@@ -820,17 +858,135 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
       }
     }
   }
-  if (const Json* select = FieldReader::find(join, "select")) {
-    const std::string select_pointer = pointer_child(pointer, "select");
-    if (!select->is_object()) {
-      errors_.add(select_pointer, std::string("expected an object {\"output field\": \"expression\"}, e.g. "
-                                              "{\"tier\": \"customers.tier\"}, got ") + select->type_name());
-    } else if (auto parsed = read_select(*select, select_pointer)) {
-      spec.fields = std::move(std::get<SelectSpec>(*parsed).fields);
-    }
-  }
+  if (auto fields = read_join_select(join, pointer)) spec.fields = std::move(*fields);
   if (errors_.size() != errors_before) return std::nullopt;
   return spec;
+}
+
+std::optional<std::vector<FieldAssignment>> TopologyParser::read_join_select(const Json& join,
+                                                                            const std::string& pointer) {
+  const Json* select = FieldReader::find(join, "select");
+  if (select == nullptr) return std::nullopt;
+  const std::string select_pointer = pointer_child(pointer, "select");
+  if (!select->is_object()) {
+    errors_.add(select_pointer, std::string("expected an object {\"output field\": \"expression\"}, e.g. "
+                                            "{\"tier\": \"customers.tier\"}, got ") + select->type_name());
+    return std::nullopt;
+  }
+  auto parsed = read_select(*select, select_pointer);
+  if (!parsed) return std::nullopt;
+  return std::move(std::get<SelectSpec>(*parsed).fields);
+}
+
+std::optional<OperatorBody> TopologyParser::read_stream_join(const Json& join, const std::string& pointer,
+                                                             DraftOperator& draft) {
+  reader_.reject_unknown_fields(join, pointer,
+                                strings({"stream", "within", "grace", "type", "as", "other_as", "select"}));
+  const std::size_t errors_before = errors_.size();
+  draft.stream_join = true;
+  StreamJoinSpec spec;
+  detail::StatefulReader durations(reader_, errors_);
+  // The side names default to the references without a route prefix ("by_type.clicks" is "clicks").
+  const auto default_name = [](const std::string& reference) {
+    const std::size_t dot = reference.find('.');
+    return dot == std::string::npos ? reference : reference.substr(dot + 1);
+  };
+  if (draft.inputs.size() > 1) {
+    errors_.add(draft.inputs[1].pointer, "a stream-stream join reads one stream on each side: \"from\" and "
+                                         "\"stream\"; merge the streams of a side first");
+  }
+  const std::string stream_pointer = pointer_child(pointer, "stream");
+  if (auto reference = reader_.string(join.at("stream"), stream_pointer)) {
+    if (!draft.inputs.empty() && draft.inputs.front().value == *reference) {
+      errors_.add(stream_pointer, in_quotes(*reference) + " is also this join's \"from\"; joining a stream with "
+                                  "itself is not supported");
+    } else if (draft.inputs.size() == 1) {
+      spec.other_name = default_name(*reference);
+      // The second input: resolved, ordered and checked like any other reference.
+      draft.inputs.push_back(Located{std::move(*reference), stream_pointer});
+    }
+  }
+  if (const Json* within = FieldReader::find(join, "within")) {
+    const std::string within_pointer = pointer_child(pointer, "within");
+    if (within->is_object()) {
+      reader_.reject_unknown_fields(*within, within_pointer, strings({"before", "after"}));
+      for (const char* side : {"before", "after"}) {
+        if (const Json* value = reader_.require(*within, within_pointer, side)) {
+          const auto ms = durations.bounded_duration(*value, pointer_child(within_pointer, side), true);
+          (std::string_view(side) == "before" ? spec.before_ms : spec.after_ms) = ms.value_or(0);
+        }
+      }
+    } else if (within->is_string()) {
+      spec.before_ms = spec.after_ms = durations.bounded_duration(*within, within_pointer, true).value_or(0);
+    } else {
+      errors_.add(within_pointer, std::string("expected a duration such as \"10m\" (the other side's record within "
+                                              "10 minutes before or after) or {\"before\": \"10m\", \"after\": "
+                                              "\"0s\"}, got ") + within->type_name());
+    }
+  } else {
+    errors_.add(pointer, "missing required field \"within\": how far apart in event time two records may be to "
+                         "join, e.g. \"10m\" or {\"before\": \"10m\", \"after\": \"0s\"}");
+  }
+  if (const Json* grace = FieldReader::find(join, "grace")) {
+    spec.grace_ms = durations.bounded_duration(*grace, pointer_child(pointer, "grace"), true).value_or(0);
+  }
+  if (const Json* type = FieldReader::find(join, "type")) {
+    const std::string type_pointer = pointer_child(pointer, "type");
+    if (auto text = reader_.string(*type, type_pointer)) {
+      if (*text == "inner") {
+        spec.type = JoinType::inner;
+      } else if (*text == "left") {
+        spec.type = JoinType::left;
+      } else if (*text == "outer") {
+        spec.type = JoinType::outer;
+      } else {
+        errors_.add(type_pointer, in_quotes(*text) + " is not a stream-stream join type; expected inner (pairs only), "
+                                                     "left (also \"from\" records without a match) or outer (also "
+                                                     "records of either side without a match)" +
+                                      detail::did_you_mean(*text, strings({"inner", "left", "outer"})));
+      }
+    }
+  }
+  if (const Json* as = FieldReader::find(join, "as")) {
+    if (auto name = reader_.name(*as, pointer_child(pointer, "as"))) spec.this_name = std::move(*name);
+  } else if (!draft.inputs.empty()) {
+    spec.this_name = default_name(draft.inputs.front().value);
+  }
+  if (const Json* other_as = FieldReader::find(join, "other_as")) {
+    if (auto name = reader_.name(*other_as, pointer_child(pointer, "other_as"))) spec.other_name = std::move(*name);
+  }
+  if (!spec.this_name.empty() && spec.this_name == spec.other_name) {
+    errors_.add(pointer, "both sides are called " + in_quotes(spec.this_name) +
+                             " in expressions; name them apart with \"as\" (the \"from\" side) or \"other_as\" "
+                             "(the \"stream\" side)");
+  }
+  if (auto fields = read_join_select(join, pointer)) spec.fields = std::move(*fields);
+  if (errors_.size() != errors_before) return std::nullopt;
+  return spec;
+}
+
+KeyFormat TopologyParser::partitioning_key_format(const Topology& topology, const std::string& reference, int depth) {
+  for (const SourceSpec& source : topology.sources) {
+    if (source.name == reference) return source.key;
+  }
+  const std::string producer = reference.substr(0, reference.find('.'));
+  if (depth > 64) return KeyFormat::json;  // a long chain of stateless operators: json, like repartitions
+  for (const OperatorSpec& op : topology.operators) {
+    if (op.name != producer && op.name != reference) continue;
+    if (const auto* join = std::get_if<JoinSpec>(&op.body)) {
+      if (op.repartition_topic) return join->table_key;
+    } else if (const auto* stream_join = std::get_if<StreamJoinSpec>(&op.body)) {
+      for (std::size_t input = 0; input < op.inputs.size(); ++input) {
+        if (!op.repartition_of(input)) return partitioning_key_format(topology, op.inputs[input], depth + 1);
+      }
+      return stream_join->repartition_key;
+    } else if (op.repartition_topic) {
+      return KeyFormat::json;
+    }
+    if (op.inputs.empty()) return KeyFormat::json;
+    return partitioning_key_format(topology, op.inputs.front(), depth + 1);
+  }
+  return KeyFormat::json;
 }
 
 bool TopologyParser::names_only_a_table(std::string_view name) const {
@@ -933,9 +1089,17 @@ void TopologyParser::check_internal_topics(
       if (producer && producer->is_operator) operator_inputs[i].push_back(producer->index);
     }
   }
-  repartition_needed_ = detail::repartition_needed(uses, operator_inputs, order);
+  std::vector<bool> rekeyed;
+  repartition_needed_ = detail::repartition_needed(uses, operator_inputs, order, &rekeyed);
+  input_rekeyed_.assign(operators_.size(), {});
+  for (std::size_t i = 0; i < operators_.size(); ++i) {
+    for (const auto& producer : producers[i]) {
+      input_rekeyed_[i].push_back(producer && producer->is_operator && rekeyed.at(producer->index));
+    }
+  }
   if (!application_id_) return;
 
+  std::map<std::string, std::string, std::less<>> owner_of_topic;  // internal topic -> operator pointer
   for (std::size_t i = 0; i < operators_.size(); ++i) {
     const DraftOperator& op = operators_[i];
     if (uses[i] != detail::KeyUse::needs_partitioned_by_key || !op.name) continue;
@@ -944,14 +1108,33 @@ void TopologyParser::check_internal_topics(
       std::string_view role;
     };
     std::vector<Needed> needed;
-    // A join's store is logged to its table's topic, not to a changelog of its own.
-    if (op.type != "join") needed.push_back({detail::changelog_topic_name(*application_id_, op.name->value), "changelog"});
-    if (repartition_needed_[i]) {
+    // A stream-table join's store is logged to its table's topic, not to a changelog of its own.
+    if (op.type != "join" || op.stream_join) {
+      needed.push_back({detail::changelog_topic_name(*application_id_, op.name->value), "changelog"});
+    }
+    if (op.stream_join) {
+      // One repartition topic per re-keyed side.
+      for (std::size_t input = 0; input < input_rekeyed_[i].size() && input < 2; ++input) {
+        if (!input_rekeyed_[i][input]) continue;
+        needed.push_back({detail::join_repartition_topic_name(*application_id_, op.name->value, input),
+                          input == 0 ? "repartition topic of \"from\"" : "repartition topic of \"stream\""});
+      }
+    } else if (repartition_needed_[i]) {
       needed.push_back({detail::repartition_topic_name(*application_id_, op.name->value), "repartition topic"});
+    }
+    for (const Needed& internal : needed) {
+      const auto [earlier, inserted] = owner_of_topic.try_emplace(internal.topic, op.pointer);
+      if (!inserted) {
+        errors_.add(op.name->pointer, "the internal topic " + in_quotes(internal.topic) + " (this operator's " +
+                                          std::string(internal.role) + ") is also an internal topic of the operator "
+                                          "at " + earlier->second + "; rename one of them");
+      }
     }
     if (needed.empty()) continue;
     // "-repartition" is the longer suffix: one message, for the longest name, says enough.
-    const Needed& longest = needed.back();
+    const Needed& longest = *std::max_element(needed.begin(), needed.end(), [](const Needed& a, const Needed& b) {
+      return a.topic.size() < b.topic.size();
+    });
     if (longest.topic.size() > 249) {
       errors_.add(op.name->pointer, "the internal topic " + in_quotes(longest.topic) + " (this operator's " +
                                         std::string(longest.role) + ") would be " +

@@ -61,6 +61,9 @@ std::map<std::string, std::string> changelog_configs(const OperatorBody& body) {
     }
   } else if (const auto* dedupe = std::get_if<DedupeSpec>(&body)) {
     retention_ms = saturating_sum({dedupe->within_ms, kChangelogRetentionMarginMs});
+  } else if (const auto* join = std::get_if<StreamJoinSpec>(&body)) {
+    // A record is kept until stream time passes its time + after (or before) + grace; the sum bounds both.
+    retention_ms = saturating_sum({join->before_ms, join->after_ms, join->grace_ms, kChangelogRetentionMarginMs});
   }
   if (!retention_ms) return {{"cleanup.policy", "compact"}};
   return {{"cleanup.policy", "compact,delete"}, {"retention.ms", std::to_string(*retention_ms)}};
@@ -78,7 +81,7 @@ KeyUse key_use_of(std::string_view operator_type) {
 
 std::vector<bool> repartition_needed(const std::vector<KeyUse>& uses,
                                      const std::vector<std::vector<std::size_t>>& operator_inputs,
-                                     const std::vector<std::size_t>& order) {
+                                     const std::vector<std::size_t>& order, std::vector<bool>* rekeyed_out) {
   // rekeyed[i]: operator i's output may hold records outside the partition of their key.
   std::vector<bool> rekeyed(uses.size(), false);
   std::vector<bool> needed(uses.size(), false);
@@ -96,6 +99,7 @@ std::vector<bool> repartition_needed(const std::vector<KeyUse>& uses,
         break;
     }
   }
+  if (rekeyed_out != nullptr) *rekeyed_out = std::move(rekeyed);
   return needed;
 }
 
@@ -105,6 +109,12 @@ std::string repartition_topic_name(std::string_view application_id, std::string_
 
 std::string changelog_topic_name(std::string_view application_id, std::string_view operator_name) {
   return std::string(application_id) + "-" + std::string(operator_name) + "-changelog";
+}
+
+std::string join_repartition_topic_name(std::string_view application_id, std::string_view operator_name,
+                                        std::size_t input) {
+  return std::string(application_id) + "-" + std::string(operator_name) + (input == 0 ? "-left" : "-right") +
+         "-repartition";
 }
 
 NodeGraph build_node_graph(const Topology& topology) {
@@ -117,9 +127,9 @@ NodeGraph build_node_graph(const Topology& topology) {
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
     node_by_name.emplace(topology.operators[i].name, graph.operator_node(i));
   }
-  const auto add_edges = [&](std::size_t to, const std::vector<std::string>& inputs,
-                             const std::optional<std::string>& repartition) {
-    for (const std::string& input : inputs) {
+  const auto add_edges = [&](std::size_t to, const std::vector<std::string>& inputs, const OperatorSpec* op) {
+    for (std::size_t index = 0; index < inputs.size(); ++index) {
+      const std::string& input = inputs[index];
       // A name, or "<route>.<branch>" (names have no dots, so the dot always separates a branch).
       std::string_view producer = input;
       std::string branch;
@@ -132,15 +142,16 @@ NodeGraph build_node_graph(const Topology& topology) {
       }
       const auto found = node_by_name.find(producer);
       if (found == node_by_name.end()) continue;
-      graph.edges.push_back(NodeEdge{found->second, to, std::move(branch), repartition});
+      graph.edges.push_back(NodeEdge{found->second, to, std::move(branch),
+                                     op != nullptr ? op->repartition_of(index) : std::nullopt, index});
     }
   };
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
     const OperatorSpec& op = topology.operators[i];
-    add_edges(graph.operator_node(i), op.inputs, op.repartition_topic);
+    add_edges(graph.operator_node(i), op.inputs, &op);
   }
   for (std::size_t i = 0; i < topology.sinks.size(); ++i) {
-    add_edges(graph.sink_node(i), {topology.sinks[i].from}, std::nullopt);
+    add_edges(graph.sink_node(i), {topology.sinks[i].from}, nullptr);
   }
   return graph;
 }
@@ -212,8 +223,8 @@ std::vector<Subtopology> split_subtopologies(const Topology& topology) {
       } else if (node < graph.source_count + graph.operator_count) {
         const std::size_t index = node - graph.source_count;
         sub.operators.push_back(index);
-        if (topology.operators[index].repartition_topic) {
-          append_unique(repartition_topics, *topology.operators[index].repartition_topic);
+        for (const std::string& topic : topology.operators[index].repartition_topics()) {
+          append_unique(repartition_topics, topic);
         }
       } else {
         sub.sinks.push_back(node - graph.source_count - graph.operator_count);
@@ -255,34 +266,45 @@ std::vector<InternalTopic> list_internal_topics(const Topology& topology,
   std::vector<InternalTopic> topics;
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
     const OperatorSpec& op = topology.operators[i];
-    if (!op.repartition_topic) continue;
-    InternalTopic topic;
-    topic.name = *op.repartition_topic;
-    topic.kind = InternalTopic::Kind::repartition;
-    topic.operator_name = op.name;
-    topic.subtopology = subtopology_of_node[graph.operator_node(i)];
-    topic.configs = {{"cleanup.policy", "delete"}, {"retention.ms", "-1"}, {"segment.ms", std::string(kRepartitionSegmentMs)}};
-    // Written by the tasks of the sub-topologies of the operator's inputs, in the order of their ids.
-    std::vector<int> writers;
-    for (const NodeEdge& edge : graph.edges) {
-      if (edge.to == graph.operator_node(i)) writers.push_back(subtopology_of_node[edge.from]);
-    }
-    std::sort(writers.begin(), writers.end());
-    if (const auto* join = std::get_if<JoinSpec>(&op.body)) {
-      // A join's stream must be partitioned like its table: the table's topic sets the count.
-      for (const TableSpec& table : topology.tables) {
-        if (table.name == join->table) topic.partitions_of = {table.topic};
+    for (const std::string& name : op.repartition_topics()) {
+      InternalTopic topic;
+      topic.name = name;
+      topic.kind = InternalTopic::Kind::repartition;
+      topic.operator_name = op.name;
+      topic.subtopology = subtopology_of_node[graph.operator_node(i)];
+      topic.configs = {{"cleanup.policy", "delete"}, {"retention.ms", "-1"}, {"segment.ms", std::string(kRepartitionSegmentMs)}};
+      // Written by the tasks of the sub-topologies of the operator's inputs through it, in the order of their ids.
+      std::vector<int> writers;
+      for (const NodeEdge& edge : graph.edges) {
+        if (edge.to == graph.operator_node(i) && edge.repartition == name) {
+          writers.push_back(subtopology_of_node[edge.from]);
+        }
       }
-      writers.clear();
-    }
-    for (const int writer : writers) {
-      for (const auto& source_topic : source_topics_of(writer)) {
-        // A sub-topology may read the repartition topic it writes (a flow merged back after an aggregate);
-        // the topic's count then comes from the others it reads.
-        if (source_topic != topic.name) append_unique(topic.partitions_of, source_topic);
+      std::sort(writers.begin(), writers.end());
+      if (const auto* join = std::get_if<JoinSpec>(&op.body)) {
+        // A join's stream must be partitioned like its table: the table's topic sets the count.
+        for (const TableSpec& table : topology.tables) {
+          if (table.name == join->table) topic.partitions_of = {table.topic};
+        }
+        writers.clear();
+      } else if (std::holds_alternative<StreamJoinSpec>(op.body)) {
+        // Co-partitioned with the other side: when the join's sub-topology reads source topics (a side that was
+        // not re-keyed), they set the count.
+        for (const Subtopology& sub : subtopologies) {
+          if (sub.id != topic.subtopology) continue;
+          for (const std::size_t source : sub.sources) append_unique(topic.partitions_of, topology.sources[source].topic);
+        }
+        if (!topic.partitions_of.empty()) writers.clear();
       }
+      for (const int writer : writers) {
+        for (const auto& source_topic : source_topics_of(writer)) {
+          // A sub-topology may read the repartition topic it writes (a flow merged back after an aggregate);
+          // the topic's count then comes from the others it reads.
+          if (source_topic != topic.name) append_unique(topic.partitions_of, source_topic);
+        }
+      }
+      topics.push_back(std::move(topic));
     }
-    topics.push_back(std::move(topic));
   }
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
     const OperatorSpec& op = topology.operators[i];

@@ -29,14 +29,19 @@ KeyUse key_use_of(std::string_view operator_type);
 // or a keyed operator, whose output keeps the key it was partitioned by). `operator_inputs[i]` are the
 // operators that operator i reads (sources left out); `order` lists operators so that each follows its inputs
 // (operators left out of it, e.g. on a cycle, count as not needing one).
+// With `rekeyed`, also tells per operator whether its output may hold records outside the partition of their
+// key (for a stream-stream join, which repartitions each of its inputs on its own).
 std::vector<bool> repartition_needed(const std::vector<KeyUse>& uses,
                                      const std::vector<std::vector<std::size_t>>& operator_inputs,
-                                     const std::vector<std::size_t>& order);
+                                     const std::vector<std::size_t>& order, std::vector<bool>* rekeyed = nullptr);
 
 // Internal topics are named after names written in the topology (never generated counters), so that a changed
 // topology keeps its state.
 std::string repartition_topic_name(std::string_view application_id, std::string_view operator_name);
 std::string changelog_topic_name(std::string_view application_id, std::string_view operator_name);
+// A stream-stream join's per-input repartition topics: input 0 (`from`) "left", input 1 (`stream`) "right".
+std::string join_repartition_topic_name(std::string_view application_id, std::string_view operator_name,
+                                        std::size_t input);
 
 // The graph of sources, operators and sinks as node indices: sources first (file order), then operators (in
 // Topology::operators order), then sinks.
@@ -45,6 +50,7 @@ struct NodeEdge {
   std::size_t to = 0;
   std::string branch;                      // the route output this edge carries, "" otherwise
   std::optional<std::string> repartition;  // the repartition topic the edge goes through, if any
+  std::size_t input = 0;                   // which input of the consuming node (index into its inputs)
 };
 struct NodeGraph {
   std::size_t source_count = 0;

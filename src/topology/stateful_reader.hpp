@@ -31,9 +31,10 @@ class StatefulReader {
   std::optional<AggregationSpec> aggregation(const std::string& name, const Json& value, const std::string& pointer);
   std::optional<WindowSpec> window(const Json& window, const std::string& pointer);
 
- private:
-  // A duration in (0, kMaxDurationMs], or [0, kMaxDurationMs] when `allow_zero`.
+  // A duration in (0, kMaxDurationMs], or [0, kMaxDurationMs] when `allow_zero` (also a join's within and grace).
   std::optional<std::int64_t> bounded_duration(const Json& value, const std::string& pointer, bool allow_zero);
+
+ private:
 
   FieldReader& reader_;
   ErrorList& errors_;

@@ -307,3 +307,95 @@ TEST(ExampleTopologies, AStreamAndATableWithDifferentPartitionCountsAreAStartupE
   EXPECT_NE(log.find("/tables/0/topic: topic \"" + customers + "\" has 3 partitions"), std::string::npos) << log;
   EXPECT_NE(log.find("/sources/0/topic \"" + orders + "\") has 2"), std::string::npos) << log;
 }
+
+// Issue 12, windowed stream-stream join: clicks re-keyed by impression id (through a repartition topic that takes
+// the impressions topic's 2 partitions, not the 3 of the clicks topic) and left-joined with the impressions shown
+// up to 10 minutes before them, against the real broker. Attributed clicks come out as pairs; unattributed ones
+// come out exactly once with null impression fields, only after later records move stream time past their window
+// and grace (no sleeps: the test waits on the consumed-records metric, then sends those later records).
+TEST(ExampleTopologies, ClicksAttributedJoinsImpressionsWithinTenMinutesAndEmitsUnattributedClicksOnce) {
+  auto topology = isolate_example("clicks-attributed.json");
+  const std::string impressions = topology.topic.at("ad-impressions");
+  const std::string clicks = topology.topic.at("ad-clicks");
+  const std::string output = topology.topic.at("clicks-attributed");
+  const std::string repartition = topology.application_id + "-attributed-left-repartition";
+  create_topic(impressions, 2);
+  create_topic(clicks, 3);
+  constexpr std::int64_t t0 = 1'795'255'200'000;  // 2026-11-21T10:00:00Z
+  constexpr std::int64_t minute = 60'000;
+  // Impressions are keyed by their id and partitioned by murmur2, as a Java producer (and sluice) would.
+  auto impression = [&](const std::string& id, std::int64_t ts) {
+    return json_record({{"id", id}, {"campaign", "camp-" + id}, {"ts", ts}}, id,
+                       sluice::runtime::murmur2_partition(id, 2));
+  };
+  auto click = [&](const std::string& id, const std::string& impression_id, std::int64_t ts, int partition) {
+    return json_record({{"id", id}, {"impression_id", impression_id}, {"ts", ts}}, id, partition);
+  };
+  produce(impressions, {impression("i0", t0), impression("i1", t0 + minute), impression("i2", t0 + 2 * minute),
+                        impression("i4", t0 + 4 * minute)});
+  produce(clicks, {click("c0", "i0", t0 + 5 * minute, 0),            // 5 minutes after i0: attributed
+                   click("c1", "i1", t0 + 11 * minute, 1),           // exactly 10 minutes after i1: attributed
+                   click("c2", "i2", t0 + 12 * minute + 1, 2),       // 10 minutes and 1 ms after i2: not
+                   click("c3", "i-unknown", t0 + 6 * minute, 0),     // no such impression: not
+                   click("c4", "i4", t0 + 3 * minute, 1),            // before i4 was shown: not
+                   click("c5", "i0", t0 + 7 * minute, 2)});          // a second click on i0: attributed
+  auto running = start_sluice(topology.path);
+  auto pairs = consume(output, 3, 60s);
+  ASSERT_EQ(pairs.size(), 3u) << running.process->log();
+  std::map<std::string, json> by_click;
+  for (const auto& record : pairs) {
+    const json value = json::parse(*record.value);
+    by_click[value["click_id"]] = value;
+    EXPECT_EQ(*record.key, value["impression_id"]);
+    EXPECT_EQ(record.timestamp_ms, value["clicked_at"].get<std::int64_t>());  // the later of the pair
+  }
+  EXPECT_EQ(by_click["c0"], json({{"click_id", "c0"}, {"impression_id", "i0"}, {"clicked_at", t0 + 5 * minute},
+                                  {"shown_at", t0}, {"campaign", "camp-i0"}, {"attributed", true}}));
+  EXPECT_EQ(by_click["c1"]["shown_at"], t0 + minute);
+  EXPECT_EQ(by_click["c5"]["impression_id"], "i0");
+
+  // Every click has reached the join (through the repartition topic): now move stream time of both join tasks
+  // past every click + grace (15m) with an impression on each partition.
+  std::string metrics;
+  ASSERT_TRUE(eventually([&] {
+    metrics = http_get(running.port, "/metrics").body;
+    return metric_value(metrics, "sluice_records_consumed_total", {{"topic", repartition}}).value_or(0) == 6 &&
+           metric_value(metrics, "sluice_records_consumed_total", {{"topic", impressions}}).value_or(0) == 4;
+  }, 60s)) << metrics;
+  EXPECT_EQ(consume(output, 4, 2s).size(), 3u) << "no unattributed click before its window closed";
+  produce(impressions, {json_record({{"id", "tick-0"}, {"ts", t0 + 60 * minute}}, "tick-0", 0),
+                        json_record({{"id", "tick-1"}, {"ts", t0 + 60 * minute}}, "tick-1", 1)});
+  auto all = consume(output, 6, 60s, 2s);
+  running.process->signal(SIGTERM);
+  EXPECT_EQ(running.process->wait(30s), 0) << running.process->log();
+  ASSERT_EQ(all.size(), 6u) << "each unattributed click exactly once";
+  std::set<std::string> unattributed;
+  for (const auto& record : all) {
+    const json value = json::parse(*record.value);
+    if (value["attributed"].get<bool>()) continue;
+    unattributed.insert(value["click_id"].get<std::string>());
+    EXPECT_TRUE(value["shown_at"].is_null() && value["campaign"].is_null()) << value.dump();
+    EXPECT_EQ(*record.key, value["impression_id"]);
+    EXPECT_EQ(record.timestamp_ms, value["clicked_at"].get<std::int64_t>());  // the click's own time
+  }
+  EXPECT_EQ(unattributed, (std::set<std::string>{"c2", "c3", "c4"}));
+  EXPECT_EQ(consume(topology.dead_letter_topic, 1, 2s).size(), 0u);
+}
+
+TEST(ExampleTopologies, TwoJoinedStreamsWithDifferentPartitionCountsAreAStartupError) {
+  const std::string clicks = unique_name("cp-clicks");
+  const std::string impressions = unique_name("cp-impressions");
+  create_topic(clicks, 2);
+  create_topic(impressions, 3);
+  json document = {{"application_id", unique_name("copartition-streams")},
+                   {"sources", {{{"name", "clicks"}, {"topic", clicks}}, {{"name", "impressions"}, {"topic", impressions}}}},
+                   {"operators", {{{"name", "joined"}, {"from", "clicks"},
+                                   {"join", {{"stream", "impressions"}, {"within", "10m"}}}}}},
+                   {"sinks", {{{"from", "joined"}, {"topic", unique_name("cp-out")}}}}};
+  SluiceProcess process({"run", write_temp_file("copartition-streams.json", document.dump()), "--bootstrap", bootstrap(),
+                         "--set", "http_address=127.0.0.1", "--set", "http_port=" + std::to_string(free_port())});
+  EXPECT_EQ(process.wait(60s), 2) << process.log();
+  const std::string log = process.log();
+  EXPECT_NE(log.find("/sources/1/topic: topic \"" + impressions + "\" has 3 partitions"), std::string::npos) << log;
+  EXPECT_NE(log.find("(/sources/0/topic \"" + clicks + "\") have 2"), std::string::npos) << log;
+}

@@ -125,7 +125,24 @@ def join_invalid_cases():
         ("table with a timestamp", with_change(lambda d: d["tables"][0].update({"timestamp": "record"}), JOIN_BASE)),
         ("table history not a duration", with_change(lambda d: d["tables"][0].update({"history": 5}), JOIN_BASE)),
         ("join max_task_idle not a duration", with_change(lambda d: join(d).update({"max_task_idle": "soon"}), JOIN_BASE)),
+        ("stream join without within", with_change(lambda d: join(d).pop("within"), STREAM_JOIN_BASE)),
+        ("stream join with a table too", with_change(lambda d: join(d).update({"table": "customers"}),
+                                                     STREAM_JOIN_BASE)),
+        ("stream join within not a duration", with_change(lambda d: join(d).update({"within": "10x"}),
+                                                          STREAM_JOIN_BASE)),
+        ("stream join within without after", with_change(lambda d: join(d).update({"within": {"before": "1m"}}),
+                                                         STREAM_JOIN_BASE)),
+        ("stream join bad grace", with_change(lambda d: join(d).update({"grace": "soon"}), STREAM_JOIN_BASE)),
+        ("stream join unknown type", with_change(lambda d: join(d).update({"type": "full"}), STREAM_JOIN_BASE)),
+        ("stream join unknown field", with_change(lambda d: join(d).update({"on": "id"}), STREAM_JOIN_BASE)),
     ]
+
+
+# A windowed stream-stream join, as valid; the cases above break one thing in a copy of it.
+STREAM_JOIN_BASE = copy.deepcopy(BASE)
+STREAM_JOIN_BASE["operators"].append({"name": "joined", "from": "big",
+                                      "join": {"stream": "orders", "within": {"before": "10m", "after": "0s"},
+                                               "grace": "1m", "type": "outer", "as": "a", "other_as": "b"}})
 
 
 def stateful_invalid_cases():
@@ -216,6 +233,10 @@ def main():
     result(validator.is_valid(BASE), "the base of the invalid cases is itself valid")
     result(validator.is_valid(STATEFUL_BASE), "the stateful base of the invalid cases is itself valid")
     result(validator.is_valid(JOIN_BASE), "the join base of the invalid cases is itself valid")
+    result(validator.is_valid(STREAM_JOIN_BASE), "the stream join base of the invalid cases is itself valid")
+    symmetric = copy.deepcopy(STREAM_JOIN_BASE)
+    symmetric["operators"][2]["join"]["within"] = "10m"
+    result(validator.is_valid(symmetric), "a stream join with one symmetric within duration is valid")
     for description, document in invalid_cases():
         result(not validator.is_valid(document), f"rejects: {description}", "the schema accepted it")
 

@@ -23,6 +23,9 @@ class Emitter {
  public:
   virtual ~Emitter() = default;
   virtual void emit(std::size_t port, core::Record&& record) = 0;
+  // A result built without an input record (in on_time) that cannot be emitted: the runtime dead-letters it,
+  // with `record`'s value written as JSON and the error's kind and message in the headers.
+  virtual void dead_letter(const core::RecordError& error, const core::Record& record) = 0;
 };
 
 // Time of the task being processed. Stream time is the largest event time the task has seen, advanced with
@@ -47,12 +50,16 @@ struct ProcessContext {
   OperatorTaskState* task_state = nullptr;
   const TaskTime* time = nullptr;
   core::JsonParser* parser = nullptr;  // the thread's parser, for operators that decode stored rows (joins)
+  // Which of the operator's inputs (an index into OperatorSpec::inputs) the record came from; a stream-stream
+  // join tells its sides apart by it.
+  std::size_t input = 0;
 };
 
 // What happened to a record that produced no error.
 enum class Disposition : std::uint8_t {
   forwarded,  // emitted at least once
   discarded,  // dropped on purpose: a filter that did not match, a route with no matching branch, an empty array
+  kept,       // stored for later, nothing emitted yet: a stream-stream join record waiting for its match
 };
 
 class Operator {

@@ -21,6 +21,8 @@ std::unique_ptr<Operator> make_aggregate_operator(const std::string& name, const
 std::unique_ptr<Operator> make_dedupe_operator(const std::string& name, const topology::DedupeSpec& spec);
 // A stream-table join; its store holds the table (see Pipeline: table records are written there).
 std::unique_ptr<Operator> make_join_operator(const std::string& name, const topology::JoinSpec& spec);
+// A windowed stream-stream join (stream_join.cpp); ProcessContext::input tells the side (0: from, 1: stream).
+std::unique_ptr<Operator> make_stream_join_operator(const std::string& name, const topology::StreamJoinSpec& spec);
 
 // A versioned table (`history`) keeps its rows in store family 1, one entry per version:
 //   [key length, 4 bytes big-endian][key bytes][timestamp, 8 bytes big-endian, sign bit flipped]

@@ -139,8 +139,9 @@ struct TableSpec {
 };
 
 enum class JoinType : std::uint8_t {
-  inner,  // a stream record without a table row gives no output (counted as discarded)
-  left,   // a stream record without a table row joins null
+  inner,  // a stream record without a table row (a record without a match) gives no output (counted as discarded)
+  left,   // a stream record without a table row joins null (stream-stream: once its window has closed)
+  outer,  // stream-stream only: a record of either side without a match joins null, once its window has closed
 };
 
 // Stream-table join: each stream record looks up the table row with the same key (the key bytes as the table
@@ -163,8 +164,33 @@ struct JoinSpec {
   std::optional<std::int64_t> table_history_ms;  // the table's history (a versioned table: an as-of join)
 };
 
+// Windowed stream-stream join: the operator's inputs are [from, stream] (this side, the other side); a record of
+// one side joins every record of the other side with an equal key whose event time is in [t - before_ms,
+// t + after_ms] for this side's record at t (so a record of the other side at t' joins this side's records in
+// [t' - after_ms, t' + before_ms]). Records are kept in the operator's store (changelogged) until no record that
+// is not late can match them any more: a record at t is late once stream time > t + grace_ms. Output: a pair
+// when its second record arrives; left (this side) and outer (both sides): a record that never matched, once,
+// with the other side null, when stream time passes t + after_ms + grace_ms (this side) or
+// t + before_ms + grace_ms (other side). See src/ops/README.md, "Stream-stream joins".
+struct StreamJoinSpec {
+  JoinType type = JoinType::inner;
+  std::int64_t before_ms = 0;
+  std::int64_t after_ms = 0;
+  std::int64_t grace_ms = 0;
+  // Expressions read {<this_name>: this side's value, <other_name>: the other side's value}; a side without a
+  // match is null. this_name: `as`, default the `from` reference without a route prefix; other_name:
+  // `other_as`, default the `stream` reference without a route prefix.
+  std::string this_name;
+  std::string other_name;
+  std::vector<FieldAssignment> fields;  // the output object; empty: {<this_name>: value, <other_name>: value}
+  // Key format of the repartition topics of re-keyed sides: that of the other side's partitioning (the source
+  // topic it comes from unchanged), so that equal keys of both sides land in one partition; json when both
+  // sides are re-keyed. Set when the topology is assembled.
+  KeyFormat repartition_key = KeyFormat::json;
+};
+
 using OperatorBody = std::variant<FilterSpec, MapSpec, SelectSpec, FlatMapSpec, RekeySpec, RouteSpec, MergeSpec,
-                                  AggregateSpec, DedupeSpec, JoinSpec>;
+                                  AggregateSpec, DedupeSpec, JoinSpec, StreamJoinSpec>;
 
 struct OperatorSpec {
   std::string name;
@@ -177,9 +203,19 @@ struct OperatorSpec {
   // Keyed operators keep state in a store named after the operator, logged to "<application_id>-<name>-changelog";
   // a join's store is its table, whose changelog is the table's own topic.
   std::optional<std::string> changelog_topic;
+  // A stream-stream join reads each input through a repartition topic of its own when that input was re-keyed
+  // ("<application_id>-<name>-left-repartition" for `from`, "-right-repartition" for `stream`): per input,
+  // in the order of `inputs`. Empty for every other operator (repartition_topic then covers all inputs).
+  std::vector<std::optional<std::string>> input_repartition_topics;
 
-  // "filter", "map", ... (the JSON key that chose the operator type)
+  // "filter", "map", ... (the JSON key that chose the operator type; "join" for both kinds of join)
   std::string_view type_name() const noexcept;
+  // The repartition topic that input `input` (an index into `inputs`) is read through, if any.
+  const std::optional<std::string>& repartition_of(std::size_t input) const noexcept {
+    return input < input_repartition_topics.size() ? input_repartition_topics[input] : repartition_topic;
+  }
+  // Every repartition topic the operator reads, in input order, each once.
+  std::vector<std::string> repartition_topics() const;
 };
 
 struct SinkSpec {

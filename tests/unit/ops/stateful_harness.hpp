@@ -80,7 +80,9 @@ class CollectingEmitter final : public Emitter {
     EXPECT_EQ(port, 0u);
     records.push_back(std::move(record));
   }
+  void dead_letter(const core::RecordError& error, const core::Record&) override { errors.push_back(error); }
   std::vector<core::Record> records;
+  std::vector<core::RecordError> errors;
 };
 
 class StatefulHarness {
