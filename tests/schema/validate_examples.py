@@ -123,6 +123,8 @@ def join_invalid_cases():
                                                  JOIN_BASE)),
         ("table without topic", with_change(lambda d: d["tables"][0].pop("topic"), JOIN_BASE)),
         ("table with a timestamp", with_change(lambda d: d["tables"][0].update({"timestamp": "record"}), JOIN_BASE)),
+        ("global that is not a boolean", with_change(lambda d: d["tables"][0].update({"global": "yes"}), JOIN_BASE)),
+        ("lookup that is not a string", with_change(lambda d: join(d).update({"lookup": ["card_id"]}), JOIN_BASE)),
     ]
 
 

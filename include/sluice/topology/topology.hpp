@@ -132,6 +132,10 @@ struct TableSpec {
   KeyFormat key = KeyFormat::string;
   ValueFormat value = ValueFormat::json;
   std::string pointer;  // e.g. "/tables/0"
+  // A global table: every instance reads all partitions of the topic into one local store before any task
+  // processes, and keeps following it; joins look it up by any expression of the record (`lookup`), so it
+  // needs no co-partitioning and no repartition. Its updates are not ordered with stream time.
+  bool global = false;
 };
 
 enum class JoinType : std::uint8_t {
@@ -153,6 +157,12 @@ struct JoinSpec {
   // The table topic's formats (copied from its TableSpec when the topology is assembled).
   KeyFormat table_key = KeyFormat::string;
   ValueFormat table_value = ValueFormat::json;
+  // Whether the table is global (copied from its TableSpec): the join is then stateless for its task and reads
+  // the instance's store of the whole table.
+  bool global_table = false;
+  // Global tables only: the expression, evaluated on the stream record (its value's fields and `key`), whose
+  // result written in the table's key format is the key looked up; nullopt: the record key.
+  std::optional<expr::Expression> lookup;
 };
 
 using OperatorBody = std::variant<FilterSpec, MapSpec, SelectSpec, FlatMapSpec, RekeySpec, RouteSpec, MergeSpec,
