@@ -881,9 +881,11 @@ void TopologyParser::check_tables() {
   // A lookup expression finds a row of a global table by anything in the record; a partitioned table is found
   // by the record key only, in the task that holds both (as Kafka Streams allows foreign keys only on a
   // GlobalKTable).
-  for (const auto& [index, lookup_pointer] : join_lookups_) {
+  for (const auto& lookup : join_lookups_) {
+    const std::size_t index = lookup.first;
+    const std::string& lookup_pointer = lookup.second;
     const auto table = std::find_if(join_tables_.begin(), join_tables_.end(),
-                                    [&](const auto& entry) { return entry.first == index; });
+                                    [index](const auto& entry) { return entry.first == index; });
     if (table == join_tables_.end() || joins_global_table(index)) continue;
     const bool known = std::find(table_names.begin(), table_names.end(), table->second.value) != table_names.end();
     if (!known) continue;  // reported above
