@@ -364,13 +364,6 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
           return state::open_rocksdb_global_table(resources, table.name);
         },
         *clients, client, global_options, metrics, logger, clock);
-    try {
-      global_tables->start();
-    } catch (const std::exception& error) {
-      logger.error("app", std::string("global tables: ") + error.what());
-      http.stop();
-      return exit_failure;
-    }
     options.global_tables = global_tables.get();
   }
   std::vector<runtime::RunOutcome> outcomes(static_cast<std::size_t>(threads), runtime::RunOutcome::stopped);

@@ -59,6 +59,10 @@ GlobalTables::GlobalTables(const Pipeline& pipeline, StoreOpener open_store, kaf
 GlobalTables::~GlobalTables() { stop(); }
 
 void GlobalTables::start() {
+  std::call_once(started_, [this] { start_once(); });
+}
+
+void GlobalTables::start_once() {
   if (tables_.empty()) {
     std::lock_guard lock(mutex_);
     loaded_ = true;
@@ -271,10 +275,13 @@ bool GlobalTables::store_applied() {
   if (!dirty_) return true;
   if (dead_letters_sent_) {
     // The offsets past a bad row are stored only once its dead letter is written.
-    if (kafka::KafkaError error = producer_->flush(30s); !error.ok() || delivery_failures_.load() > 0) {
-      logger_.warn(kComponent, "dead letters not acknowledged (" + (error.ok() ? std::string("delivery failed") : error.message) +
+    kafka::KafkaError error = producer_->flush(30s);
+    // A dead letter the cluster refused is lost unless the rows after it are read again: stop without storing
+    // the offsets past it (a restart reads them again and dead-letters again).
+    if (delivery_failures_.load() > 0) throw std::runtime_error("dead letters of the global tables could not be written");
+    if (!error.ok()) {
+      logger_.warn(kComponent, "dead letters not acknowledged yet (" + error.message +
                                    "); the table offsets are stored once they are");
-      delivery_failures_ = 0;
       return false;
     }
     dead_letters_sent_ = false;
@@ -308,6 +315,7 @@ void GlobalTables::update_progress() {
       remaining += std::max<std::int64_t>(0, table.ends[p] - table.positions[p]);
     }
     table.remaining->Set(static_cast<double>(remaining));
+    table.rows->Set(static_cast<double>(table.store->rows()));
     if (!table.loaded && remaining == 0) {
       table.loaded = true;
       const std::int64_t elapsed = std::max<std::int64_t>(1, now_ms() - started_ms_);
@@ -388,6 +396,7 @@ void GlobalTables::run() {
       failure_ = error.what();
       status_ = std::string("global tables failed: ") + error.what();
     }
+    failed_ = true;
     changed_.notify_all();
   }
 }

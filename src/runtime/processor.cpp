@@ -145,6 +145,7 @@ std::optional<RunOutcome> Processor::open(const std::atomic<bool>& stop_requeste
   // Every global table is read whole before any task processes; lookups then read the instance's stores.
   if (!pipeline_.global_tables().empty()) {
     if (options_.global_tables == nullptr) throw std::logic_error("the topology has global tables but no reader");
+    options_.global_tables->start();
     switch (options_.global_tables->wait_loaded(stop_requested, [this](const std::string& status) {
       health_.beat(now_ms());
       health_.set_ready(false, status);
@@ -245,6 +246,10 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
 
 bool Processor::step() {
   if (stop_requested_->load() || state_ == ThreadState::failed) return false;
+  if (options_.global_tables != nullptr && options_.global_tables->failed()) {
+    fail(options_.global_tables->status());
+    return false;
+  }
   {
     std::int64_t now = now_ms();
     health_.beat(now);

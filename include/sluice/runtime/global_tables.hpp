@@ -69,8 +69,11 @@ class GlobalTables {
   GlobalTables& operator=(const GlobalTables&) = delete;
 
   bool empty() const noexcept { return tables_.empty(); }
-  // Opens the stores and starts the reader thread. Throws if a store cannot be opened.
+  // Opens the stores and starts the reader thread, once (later calls return at once; every processing thread
+  // calls it once the topics are provisioned, so the dead-letter topic exists). Throws if a store cannot be opened.
   void start();
+  // The reader failed (a store that cannot be written, dead letters the cluster refused): the instance stops.
+  bool failed() const noexcept { return failed_.load(); }
   // Blocks until every global table is loaded, `stop` is set, or the reader failed; calls `progress` with the
   // status (what is loading and how far, or why it waits) about every `report_every`.
   GlobalLoadOutcome wait_loaded(const std::atomic<bool>& stop, const std::function<void(const std::string&)>& progress,
@@ -99,6 +102,7 @@ class GlobalTables {
     prometheus::Counter* updates = nullptr;
     prometheus::Counter* deletes = nullptr;
   };
+  void start_once();
   void run();
   bool prepare();  // partitions, ends, where to start; assigns. False: not yet (retry later)
   void apply(const kafka::Message& message);
@@ -135,6 +139,8 @@ class GlobalTables {
 
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> failed_{false};
+  std::once_flag started_;
   std::atomic<std::int64_t> records_read_{0};
   mutable std::mutex mutex_;  // guards status_, loaded_, failure_
   std::condition_variable changed_;
