@@ -53,10 +53,10 @@ Metrics::Metrics(std::string_view application_id)
                                   "nulls), per join.",
                                   application_id_)),
       table_updates_family_(counter(*registry_, "sluice_table_updates_total",
-                                    "Table records with a value applied to the local table stores, per table.",
+                                    "Table records with a value applied to the local table stores since start, per table (a partitioned table's restore not counted).",
                                     application_id_)),
       table_deletes_family_(counter(*registry_, "sluice_table_deletes_total",
-                                    "Table tombstones applied to the local table stores, per table.", application_id_)),
+                                    "Table tombstones applied to the local table stores since start, per table (a partitioned table's restore not counted).", application_id_)),
       global_table_rows_family_(prometheus::BuildGauge()
                                     .Name("sluice_global_table_rows")
                                     .Help("Rows in the local store of a global table (exact).")

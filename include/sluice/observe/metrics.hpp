@@ -47,8 +47,8 @@ class Metrics {
   prometheus::Counter& join_lookups(std::string_view join) { return cached(join_lookups_family_, join_lookups_, "join", join); }
   prometheus::Counter& join_hits(std::string_view join) { return cached(join_hits_family_, join_hits_, "join", join); }
   prometheus::Counter& join_misses(std::string_view join) { return cached(join_misses_family_, join_misses_, "join", join); }
-  // Tables, per table: records applied to the local stores (updates, and tombstones as deletes), restores
-  // included.
+  // Tables, per table: records applied to the local stores since start (updates, and tombstones as deletes): by
+  // the tasks of a partitioned table (its store's restore not counted) or by a global table's reader.
   prometheus::Counter& table_updates(std::string_view table) {
     return cached(table_updates_family_, table_updates_, "table", table);
   }
