@@ -343,6 +343,29 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   options.state_resources = state::make_state_resources(state_options);
   // The production Kafka clients, built here and handed to the runtime, which sees only their interfaces.
   std::unique_ptr<kafka::ClientFactory> clients = kafka::librdkafka_clients();
+  // The global tables: one reader for the instance, whose stores every processing thread looks up; each thread
+  // waits in open() until they are loaded (its /readyz reason says how far).
+  std::unique_ptr<runtime::GlobalTables> global_tables;
+  if (!pipeline.global_tables().empty()) {
+    kafka::ClientSettings client;
+    client.bootstrap_servers = options.bootstrap_servers;
+    client.pass_through = options.kafka;
+    client.application_id = topology->application_id;
+    client.client_id = "sluice-" + topology->application_id;
+    client.consumer_queue_max_kbytes = options.consumer_queue_max_kbytes;
+    client.producer_queue_max_records = options.producer_queue_max_records;
+    runtime::GlobalTablesOptions global_options;
+    global_options.batch_records = options.restore_batch_records;
+    global_options.backoff_max_ms = options.startup_backoff_max.count();
+    global_options.commit_interval = options.commit_interval;
+    global_tables = std::make_unique<runtime::GlobalTables>(
+        pipeline,
+        [resources = options.state_resources](const topology::TableSpec& table) {
+          return state::open_rocksdb_global_table(resources, table.name);
+        },
+        *clients, client, global_options, metrics, logger, clock);
+    options.global_tables = global_tables.get();
+  }
   std::vector<runtime::RunOutcome> outcomes(static_cast<std::size_t>(threads), runtime::RunOutcome::stopped);
   auto run_thread = [&](int thread) {
     auto& outcome = outcomes[static_cast<std::size_t>(thread)];
@@ -364,6 +387,7 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   for (int thread = 1; thread < threads; ++thread) workers.emplace_back(run_thread, thread);
   run_thread(0);
   for (auto& worker : workers) worker.join();
+  if (global_tables) global_tables->stop();
   http.stop();
   auto has = [&](runtime::RunOutcome wanted) { return std::find(outcomes.begin(), outcomes.end(), wanted) != outcomes.end(); };
   if (has(runtime::RunOutcome::config_error)) return exit_usage;

@@ -43,7 +43,32 @@ Metrics::Metrics(std::string_view application_id)
                           .Name("sluice_restore_remaining_records")
                           .Help("Changelog records a restoring task still has to replay before it processes.")
                           .Labels({{"application_id", application_id_}})
-                          .Register(*registry_)) {
+                          .Register(*registry_)),
+      join_lookups_family_(counter(*registry_, "sluice_join_lookups_total",
+                                   "Table rows looked up by a join, per join (hits + misses).", application_id_)),
+      join_hits_family_(counter(*registry_, "sluice_join_hits_total",
+                                "Join lookups that found a table row, per join.", application_id_)),
+      join_misses_family_(counter(*registry_, "sluice_join_misses_total",
+                                  "Join lookups that found no table row (an inner join emits nothing, a left join "
+                                  "nulls), per join.",
+                                  application_id_)),
+      table_updates_family_(counter(*registry_, "sluice_table_updates_total",
+                                    "Table records with a value applied to the local table stores since start, per table (a partitioned table's restore not counted).",
+                                    application_id_)),
+      table_deletes_family_(counter(*registry_, "sluice_table_deletes_total",
+                                    "Table tombstones applied to the local table stores since start, per table (a partitioned table's restore not counted).", application_id_)),
+      global_table_rows_family_(prometheus::BuildGauge()
+                                    .Name("sluice_global_table_rows")
+                                    .Help("Rows in the local store of a global table (exact).")
+                                    .Labels({{"application_id", application_id_}})
+                                    .Register(*registry_)),
+      global_table_remaining_family_(
+          prometheus::BuildGauge()
+              .Name("sluice_global_table_restore_remaining_offsets")
+              .Help("Offsets of a global table's topic left to read before this instance processes (the ends seen "
+                    "at start minus the positions); 0 once loaded.")
+              .Labels({{"application_id", application_id_}})
+              .Register(*registry_)) {
   auto base = prometheus::Labels{{"application_id", application_id_}};
   processing_latency_ = &prometheus::BuildHistogram()
                              .Name("sluice_processing_latency_seconds")
@@ -115,6 +140,16 @@ prometheus::Counter& Metrics::cached(CounterFamily& family,
   std::lock_guard lock(mutex_);
   if (auto it = cache.find(label); it != cache.end()) return *it->second;
   prometheus::Counter& created = family.Add({{label_name, std::string(label)}});
+  cache.emplace(std::string(label), &created);
+  return created;
+}
+
+prometheus::Gauge& Metrics::cached_gauge(prometheus::Family<prometheus::Gauge>& family,
+                                         std::map<std::string, prometheus::Gauge*, std::less<>>& cache,
+                                         const std::string& label_name, std::string_view label) {
+  std::lock_guard lock(mutex_);
+  if (auto it = cache.find(label); it != cache.end()) return *it->second;
+  prometheus::Gauge& created = family.Add({{label_name, std::string(label)}});
   cache.emplace(std::string(label), &created);
   return created;
 }

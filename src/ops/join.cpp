@@ -36,24 +36,42 @@ class JoinOperator final : public Operator {
  public:
   JoinOperator(std::string name, const topology::JoinSpec& spec) : Operator(std::move(name)), spec_(spec) {}
 
-  std::uint8_t store_families() const noexcept override { return spec_.table_history_ms ? 2 : 1; }
+  // A global table lives outside the task (the instance's store): the operator has no store of its own.
+  std::uint8_t store_families() const noexcept override {
+    return spec_.global_table ? 0 : spec_.table_history_ms ? 2 : 1;
+  }
 
   core::Result<Disposition> process(core::Record&& record, ProcessContext& context) const override {
-    if (context.store == nullptr || context.parser == nullptr) {
+    if ((spec_.global_table ? context.global_table == nullptr : context.store == nullptr) || context.parser == nullptr) {
       throw std::logic_error("join '" + name() + "' called without its table store");
     }
-    if (record.key.is_null()) {
-      return core::make_error(core::RecordErrorKind::missing_field,
-                              "join '" + name() + "' looks up table '" + spec_.table + "' by the record key; the key is null");
-    }
     std::string key;
-    if (core::Status status = encode_key(record.key, spec_.table_key, key); !status.ok()) {
-      return std::move(status).error();
+    if (spec_.lookup) {
+      auto looked_up = spec_.lookup->evaluate(record, context.eval);
+      if (!looked_up.ok()) return std::move(looked_up).error();
+      if (looked_up.value().is_null()) {
+        return core::make_error(core::RecordErrorKind::missing_field, "join '" + name() + "' looks up table '" +
+                                                                          spec_.table + "' by " + spec_.lookup->text() +
+                                                                          ", which is null or missing in this record");
+      }
+      if (core::Status status = encode_key(looked_up.value(), spec_.table_key, key); !status.ok()) {
+        return std::move(status).error();
+      }
+    } else {
+      if (record.key.is_null()) {
+        return core::make_error(core::RecordErrorKind::missing_field, "join '" + name() + "' looks up table '" +
+                                                                          spec_.table + "' by the record key; the key is null");
+      }
+      if (core::Status status = encode_key(record.key, spec_.table_key, key); !status.ok()) {
+        return std::move(status).error();
+      }
     }
     std::string row_bytes;
     core::Value row;
     bool found = false;
-    if (spec_.table_history_ms) {
+    if (spec_.global_table) {
+      found = context.global_table->get(key, row_bytes);
+    } else if (spec_.table_history_ms) {
       // As of the record's time: the newest version at or before it. Older than the history, that version may
       // be gone already, so the record is late (a lookup whose answer would depend on when it ran).
       const std::int64_t horizon = horizon_ms(context);
@@ -69,6 +87,7 @@ class JoinOperator final : public Operator {
     } else {
       found = context.store->get(0, key, row_bytes);
     }
+    if (context.join_observer != nullptr) context.join_observer->looked_up(found);
     if (found) {
       auto decoded = decode_value(spec_.table_value, row_bytes, *context.parser);
       if (!decoded.ok()) {

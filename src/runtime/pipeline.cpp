@@ -89,8 +89,18 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
   }
   std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> operator_ports;  // ref -> (node, port)
   store_slot_.assign(topology.operators.size(), -1);
+  global_table_of_operator_.assign(topology.operators.size(), -1);
   for (std::size_t i = 0; i < topology.operators.size(); ++i) {
     const auto& spec = topology.operators[i];
+    if (const auto* join = std::get_if<topology::JoinSpec>(&spec.body); join != nullptr && join->global_table) {
+      for (std::size_t t = 0; t < topology.tables.size(); ++t) {
+        if (topology.tables[t].name != join->table) continue;
+        global_table_of_operator_[i] = static_cast<int>(t);
+        if (std::find(global_tables_.begin(), global_tables_.end(), t) == global_tables_.end()) {
+          global_tables_.push_back(t);
+        }
+      }
+    }
     auto node = std::make_unique<Node>();
     node->op = ops::make_operator(spec);
     node->ports.resize(node->op->port_count());
@@ -171,6 +181,7 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
   // records are never decoded into the graph; update_table writes them into the stores of the joins.
   table_readers_.resize(sources_.size());
   table_of_source_.resize(sources_.size(), nullptr);
+  table_index_of_source_.resize(sources_.size(), 0);
   for (const auto& sub : topology.subtopologies) {
     for (const std::size_t table_index : sub.tables) {
       const topology::TableSpec& table = topology.tables[table_index];
@@ -191,6 +202,7 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
       decoders_.emplace_back(repartition_specs_.back());  // unused for records; keeps decoders_ per source
       source_targets_.emplace_back();
       table_of_source_.push_back(&table);
+      table_index_of_source_.push_back(table_index);
     }
   }
 }
@@ -200,6 +212,13 @@ Pipeline::~Pipeline() = default;
 std::optional<std::size_t> Pipeline::source_for_topic(std::string_view topic) const {
   for (std::size_t i = 0; i < sources_.size(); ++i) {
     if (sources_[i].topic == topic) return i;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::size_t> Pipeline::global_table_for_topic(std::string_view topic) const {
+  for (const std::size_t table : global_tables_) {
+    if (topology_.tables[table].topic == topic) return table;
   }
   return std::nullopt;
 }
@@ -278,6 +297,15 @@ ops::ProcessContext Pipeline::context_for(std::size_t node_index, Frame& frame, 
     context.task_state = frame.task.operator_memory.empty() ? nullptr : frame.task.operator_memory[node_index].get();
     context.time = &frame.task.time;
   }
+  if (const int table = global_table_of_operator_[node_index]; table >= 0) {
+    const auto index = static_cast<std::size_t>(table);
+    if (index >= frame.state.global_tables.size() || frame.state.global_tables[index] == nullptr) {
+      throw std::logic_error("join '" + topology_.operators[node_index].name + "' runs before global table '" +
+                             topology_.tables[index].name + "' is loaded");
+    }
+    context.global_table = frame.state.global_tables[index];
+  }
+  if (node_index < frame.state.join_observers.size()) context.join_observer = frame.state.join_observers[node_index];
   return context;
 }
 
@@ -427,6 +455,12 @@ void Pipeline::update_table(std::size_t source_index, Frame& frame) const {
       store.remove(0, origin.raw_key);  // a tombstone deletes the row
     }
     task.table_offsets.at(slot) = origin.offset;
+  }
+  if (const std::size_t table_index = table_index_of_source_[source_index];
+      table_index < frame.state.table_counters.size()) {
+    const TableCounters& counters = frame.state.table_counters[table_index];
+    prometheus::Counter* counter = origin.has_value ? counters.updates : counters.deletes;
+    if (counter != nullptr) counter->Increment();
   }
 }
 

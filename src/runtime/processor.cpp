@@ -33,7 +33,9 @@ Processor::Processor(const Pipeline& pipeline, ProcessorOptions options, kafka::
       clock_(clock),
       health_(health),
       component_(options_.thread_index > 0 ? "runtime-" + std::to_string(options_.thread_index) : "runtime"),
-      state_data_(clock) {
+      state_data_(clock),
+      pipeline_metrics_(pipeline, metrics) {
+  pipeline_metrics_.bind(state_data_);
   for (const auto& source : pipeline_.sources()) consumed_by_source_.push_back(&metrics_.consumed(source.topic));
   inputs_of_subtopology_.resize(static_cast<std::size_t>(std::max(1, pipeline_.subtopology_count())));
   input_index_.resize(pipeline_.sources().size());
@@ -162,6 +164,22 @@ std::optional<RunOutcome> Processor::open(const std::atomic<bool>& stop_requeste
     }
     trouble_.reset();
   }
+  // Every global table is read whole before any task processes; lookups then read the instance's stores.
+  if (!pipeline_.global_tables().empty()) {
+    if (options_.global_tables == nullptr) throw std::logic_error("the topology has global tables but no reader");
+    options_.global_tables->start();
+    switch (options_.global_tables->wait_loaded(stop_requested, [this](const std::string& status) {
+      health_.beat(now_ms());
+      health_.set_ready(false, status);
+    })) {
+      case GlobalLoadOutcome::loaded: break;
+      case GlobalLoadOutcome::stopped: return RunOutcome::stopped;
+      case GlobalLoadOutcome::failed:
+        logger_.error(component_, options_.global_tables->status());
+        return RunOutcome::fatal;
+    }
+    state_data_.global_tables = options_.global_tables->stores();
+  }
 
   bool stateful = false;
   for (int subtopology = 0; subtopology < std::max(1, pipeline_.subtopology_count()); ++subtopology) {
@@ -250,6 +268,10 @@ RunOutcome Processor::run(const std::atomic<bool>& stop_requested) {
 
 bool Processor::step() {
   if (stop_requested_->load() || state_ == ThreadState::failed) return false;
+  if (options_.global_tables != nullptr && options_.global_tables->failed()) {
+    fail(options_.global_tables->status());
+    return false;
+  }
   {
     std::int64_t now = now_ms();
     health_.beat(now);

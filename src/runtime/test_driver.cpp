@@ -102,11 +102,18 @@ TestDriver::TestDriver(const topology::Topology& topology, const core::Clock& cl
     : clock_(clock),
       options_(options),
       pipeline_(topology),
+      metrics_(topology.application_id),
+      pipeline_metrics_(pipeline_, metrics_),
       state_(clock),
       tasks_(pipeline_, state_,
              [](const TaskId&, const std::vector<std::uint8_t>& families) { return state::make_memory_task_stores(families); },
              options.default_idle_timeout_ms),
-      partitions_(std::move(partitions)) {}
+      partitions_(std::move(partitions)) {
+  pipeline_metrics_.bind(state_);
+  global_tables_.resize(topology.tables.size());
+  for (const std::size_t table : pipeline_.global_tables()) global_tables_[table] = state::make_memory_global_table();
+  for (const auto& store : global_tables_) state_.global_tables.push_back(store.get());
+}
 
 TestDriver::~TestDriver() = default;
 
@@ -154,6 +161,11 @@ void TestDriver::drain_repartitions(ProcessSummary& summary) {
 ProcessSummary TestDriver::pipe(const std::string& topic, std::optional<std::string> key,
                                 std::optional<std::string> value, std::int64_t timestamp_ms, std::int32_t partition,
                                 std::vector<core::Header> headers) {
+  if (auto table = pipeline_.global_table_for_topic(topic)) {
+    ProcessSummary summary;
+    pipe_global(*table, topic, partition, std::move(key), std::move(value), timestamp_ms, summary);
+    return summary;
+  }
   auto source = pipeline_.source_for_topic(topic);
   if (!source || pipeline_.sources()[*source].repartition) {
     throw std::invalid_argument("topic '" + topic + "' is not read by any source of the topology");
@@ -164,6 +176,40 @@ ProcessSummary TestDriver::pipe(const std::string& topic, std::optional<std::str
   punctuate();
   if (options_.auto_commit) commit();
   return summary;
+}
+
+void TestDriver::pipe_global(std::size_t table_index, const std::string& topic, std::int32_t partition,
+                             std::optional<std::string> key, std::optional<std::string> value, std::int64_t timestamp_ms,
+                             ProcessSummary& summary) {
+  const topology::TableSpec& table = pipeline_.topology().tables[table_index];
+  state::GlobalTableStore& store = *global_tables_[table_index];
+  const std::int64_t offset = next_offset_[{topic, partition}]++;
+  const auto value_view = value ? std::optional<std::string_view>(*value) : std::nullopt;
+  const GlobalRow row = classify_global_row(table, key.has_value(), value_view, state_.parser);
+  switch (row.kind) {
+    case GlobalRow::Kind::put: store.put(*key, *value); break;
+    case GlobalRow::Kind::remove: store.remove(*key); break;
+    case GlobalRow::Kind::dead_letter: {
+      DriverRecord letter;
+      letter.topic = pipeline_.topology().dead_letter_topic;
+      letter.key = std::move(key);
+      letter.value = std::move(value);
+      letter.timestamp_ms = timestamp_ms;
+      letter.headers = {{std::string(dead_letter_header::error_kind), std::string(core::to_string(row.error))},
+                        {std::string(dead_letter_header::error_message), row.why},
+                        {std::string(dead_letter_header::operator_name), "table:" + table.name},
+                        {std::string(dead_letter_header::source_topic), topic},
+                        {std::string(dead_letter_header::source_partition), std::to_string(partition)},
+                        {std::string(dead_letter_header::source_offset), std::to_string(offset)},
+                        {std::string(dead_letter_header::application_id), pipeline_.topology().application_id}};
+      outputs_[letter.topic].push_back(std::move(letter));
+      ++dead_lettered_;
+      ++summary.dead_letters;
+      return;
+    }
+  }
+  store.set_next_offset(partition, offset + 1);
+  store.commit();
 }
 
 void TestDriver::punctuate() {

@@ -69,4 +69,8 @@ class DurableBackend {
 std::unique_ptr<TaskStores> make_buffered_task_stores(std::unique_ptr<DurableBackend> backend,
                                                       std::vector<std::uint8_t> families);
 
+// The options the shared resources were made with (the state directory), for stores opened outside
+// rocksdb_backend.cpp (global tables).
+const StateOptions& options_of(const StateResources& resources);
+
 }  // namespace sluice::state::detail

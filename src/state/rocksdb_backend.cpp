@@ -360,3 +360,9 @@ void delete_task_directory(const StateOptions& options, const std::string& task_
 }
 
 }  // namespace sluice::state
+
+namespace sluice::state::detail {
+
+const StateOptions& options_of(const StateResources& resources) { return resources.options; }
+
+}  // namespace sluice::state::detail

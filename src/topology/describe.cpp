@@ -38,6 +38,7 @@ struct Node {
   const OperatorSpec* op = nullptr;           // processors only
   std::optional<std::string> changelog_topic;  // the store's changelog, for operators that have one
   const TableSpec* table = nullptr;            // tables only
+  bool global = false;  // a global table: in no sub-topology (every instance reads it whole)
 };
 
 
@@ -135,9 +136,11 @@ std::string operator_detail(const OperatorSpec& op) {
     }
     std::string operator()(const DedupeSpec& spec) const { return "within " + duration_text(spec.within_ms); }
     std::string operator()(const JoinSpec& spec) const {
-      std::string text = std::string(to_string(spec.type)) + " join with table " + spec.table +
+      std::string text = std::string(to_string(spec.type)) + " join with " +
+                         (spec.global_table ? "global table " : "table ") + spec.table +
                          (spec.table_history_ms ? " as of the stream record's time" : "") + ", stream as " +
                          spec.stream_name;
+      if (spec.global_table) text += "; lookup " + (spec.lookup ? spec.lookup->text() : std::string("key"));
       text += "; select " + (spec.fields.empty() ? "{" + spec.stream_name + ", " + spec.table + "}"
                                                  : assignments(spec.fields, false));
       if (spec.max_task_idle_ms) text += "; max task idle " + duration_text(*spec.max_task_idle_ms);
@@ -198,7 +201,7 @@ Graph build_graph(const Topology& topology) {
     const TableSpec& table = topology.tables[i];
     graph.nodes.push_back(
         Node{NodeKind::table, "table_" + std::to_string(i), table.name, "table", {}, table.topic, 0, nullptr,
-             std::nullopt, &table});
+             std::nullopt, &table, table.global});
   }
   for (const Subtopology& sub : graph.subtopologies) {
     for (const std::size_t table : sub.tables) graph.nodes[first_table + table].subtopology = static_cast<std::size_t>(sub.id);
@@ -310,7 +313,7 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
     out << subtopology_title(sub) << '\n';
     for (std::size_t n = 0; n < graph.nodes.size(); ++n) {
       const Node& node = graph.nodes[n];
-      if (node.subtopology != static_cast<std::size_t>(sub.id)) continue;
+      if (node.subtopology != static_cast<std::size_t>(sub.id) || node.global) continue;
       switch (node.kind) {
         case NodeKind::source: out << "  Source: " << node.name << " (topic: " << node.detail << ")\n"; break;
         case NodeKind::processor:
@@ -342,6 +345,15 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
         out << '\n';
       }
     }
+  }
+  bool globals_listed = false;
+  for (std::size_t n = 0; n < graph.nodes.size(); ++n) {
+    const Node& node = graph.nodes[n];
+    if (!node.global) continue;
+    if (!globals_listed) out << "Global tables (every instance reads all partitions before processing):\n";
+    globals_listed = true;
+    out << "  Table: " << node.name << " (topic: " << node.detail << ", global)\n";
+    for (const std::size_t e : graph.successors[n]) out << "    --> " << graph.nodes[graph.edges[e].to].name << " (looked up)\n";
   }
   bool stores_listed = false;
   for (const Node& node : graph.nodes) {
@@ -386,7 +398,8 @@ std::string node_label(const Node& node, std::string_view line_break) {
     case NodeKind::source:
     case NodeKind::sink: return node.name + std::string(line_break) + "topic: " + node.detail;
     case NodeKind::table:
-      return node.name + std::string(line_break) + "table, topic: " + node.detail + history_text(node);
+      return node.name + std::string(line_break) + (node.global ? "global table, topic: " : "table, topic: ") +
+             node.detail + history_text(node);
     case NodeKind::processor: break;
   }
   std::string label = node.name + std::string(line_break) + node.type + ": " + node.detail;
@@ -463,7 +476,7 @@ std::string describe_dot(const Topology& topology, const Graph& graph) {
                                       join_strings(sub.source_topics, ", "))
         << ";\n";
     for (const Node& node : graph.nodes) {
-      if (node.subtopology != static_cast<std::size_t>(sub.id)) continue;
+      if (node.subtopology != static_cast<std::size_t>(sub.id) || node.global) continue;
       out << "    " << node.id << " [label=" << dot_string(node_label(node, "\n"));
       if (node.kind == NodeKind::table) {
         out << ", shape=cylinder";
@@ -473,6 +486,10 @@ std::string describe_dot(const Topology& topology, const Graph& graph) {
       out << "];\n";
     }
     out << "  }\n";
+  }
+  // Global tables outside the sub-topologies: every task of every sub-topology may look them up.
+  for (const Node& node : graph.nodes) {
+    if (node.global) out << "  " << node.id << " [label=" << dot_string(node_label(node, "\n")) << ", shape=cylinder];\n";
   }
   for (std::size_t i = 0; i < graph.internal_topics.size(); ++i) {
     out << "  internal_" << i << " [label=" << dot_string(internal_topic_label(graph.internal_topics[i], "\n"))
@@ -518,7 +535,7 @@ std::string describe_mermaid(const Graph& graph) {
                           join_strings(sub.source_topics, ", "))
         << "]\n";
     for (const Node& node : graph.nodes) {
-      if (node.subtopology != static_cast<std::size_t>(sub.id)) continue;
+      if (node.subtopology != static_cast<std::size_t>(sub.id) || node.global) continue;
       // Topics (sources and sinks) as stadiums, processors as boxes.
       const bool is_topic = node.kind != NodeKind::processor;
       const bool is_table = node.kind == NodeKind::table;
@@ -526,6 +543,10 @@ std::string describe_mermaid(const Graph& graph) {
           << (is_table ? ")]" : is_topic ? "])" : "]") << '\n';
     }
     out << "  end\n";
+  }
+  // Global tables outside the sub-topologies too: every task may look them up.
+  for (const Node& node : graph.nodes) {
+    if (node.global) out << "  " << node.id << "[(" << mermaid_string(node_label(node, "\n")) << ")]\n";
   }
   // Internal topics as cylinders, outside the sub-topologies: they connect them.
   for (std::size_t i = 0; i < graph.internal_topics.size(); ++i) {
@@ -583,6 +604,10 @@ nlohmann::json operator_json(const Node& node) {
   } else if (const auto* join = std::get_if<JoinSpec>(&op.body)) {
     json["table"] = join->table;
     json["join_type"] = to_string(join->type);
+    if (join->global_table) {
+      json["global_table"] = true;
+      json["lookup"] = join->lookup ? nlohmann::json(join->lookup->text()) : nlohmann::json(nullptr);
+    }
     json["stream_name"] = join->stream_name;
     nlohmann::json fields = nlohmann::json::object();
     for (const auto& field : join->fields) fields[field.name] = field.expression.text();
@@ -637,7 +662,10 @@ nlohmann::json describe_json(const Topology& topology) {
   nlohmann::json tables = nlohmann::json::array();
   for (const Node& node : graph.nodes) {
     if (node.kind != NodeKind::table) continue;
-    tables.push_back({{"name", node.name}, {"topic", node.detail}, {"subtopology", node.subtopology}});
+    tables.push_back({{"name", node.name},
+                      {"topic", node.detail},
+                      {"global", node.global},
+                      {"subtopology", node.global ? nlohmann::json(nullptr) : nlohmann::json(node.subtopology)}});
     if (node.table != nullptr && node.table->history_ms) tables.back()["history"] = duration_text(*node.table->history_ms);
   }
   nlohmann::json internal_topics = nlohmann::json::array();

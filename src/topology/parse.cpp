@@ -80,7 +80,7 @@ class TopologyParser {
 
  private:
   void read_sources(const Json& document);
-  // `table`: a table entry (which may also say "history").
+  // `table`: a table entry (which may also say "history" and "global").
   DraftSource read_source(const Json& source, const std::string& pointer, bool table = false);
   std::optional<TimestampSpec> read_timestamp(const Json& timestamp, const std::string& pointer);
 
@@ -124,6 +124,11 @@ class TopologyParser {
   std::vector<DraftSink> sinks_;
   std::vector<DraftSource> tables_;  // a table reads like a source: name, topic, key and value formats
   std::vector<std::optional<std::int64_t>> table_history_;  // per table: its "history", if it says one
+  std::vector<bool> tables_global_;  // per table draft: "global": true
+  // Each join's `lookup` (operator index, pointer), for check_tables: only a global table's join may have one.
+  std::vector<std::pair<std::size_t, std::string>> join_lookups_;
+  // Whether a join (by draft operator index) looks up a global table: such a join is not keyed.
+  bool joins_global_table(std::size_t operator_index) const;
   // Each join's table reference, for check_tables (operator index, reference).
   std::vector<std::pair<std::size_t, Located>> join_tables_;
   std::vector<bool> repartition_needed_;  // per draft operator, by check_internal_topics
@@ -195,8 +200,9 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
   for (std::size_t i = 0; i < tables_.size(); ++i) {
     SourceSpec& spec = tables_[i].spec.value();
     topology.tables.push_back(TableSpec{std::move(spec.name), std::move(spec.topic), spec.key, spec.value, spec.pointer,
-                                        table_history_.at(i)});
+                                        table_history_.at(i), false});
   }
+  for (std::size_t t = 0; t < topology.tables.size(); ++t) topology.tables[t].global = tables_global_.at(t);
   for (const std::size_t index : order) {
     DraftOperator& draft = operators_[index];
     std::vector<std::string> inputs;
@@ -207,12 +213,14 @@ std::variant<Topology, std::vector<ValidationError>> TopologyParser::parse(const
       // The table's topic is the join store's changelog.
       for (const TableSpec& table : topology.tables) {
         if (table.name != join->table) continue;
-        spec.changelog_topic = table.topic;
         join->table_key = table.key;
         join->table_value = table.value;
         join->table_history_ms = table.history_ms;
+        join->global_table = table.global;
+        // A global table is read whole by every instance, into a store of its own: no changelog, no repartition.
+        if (!table.global) spec.changelog_topic = table.topic;
       }
-      if (repartition_needed_.at(index)) {
+      if (!join->global_table && repartition_needed_.at(index)) {
         spec.repartition_topic = detail::repartition_topic_name(topology.application_id, spec.name);
       }
     } else if (auto* stream_join = std::get_if<StreamJoinSpec>(&spec.body)) {
@@ -285,7 +293,7 @@ DraftSource TopologyParser::read_source(const Json& source, const std::string& p
   draft.pointer = pointer;
   if (!reader_.expect_object(source, pointer)) return draft;
   reader_.reject_unknown_fields(source, pointer,
-                                table ? strings({"name", "topic", "key", "value", "timestamp", "history", "description"})
+                                table ? strings({"name", "topic", "key", "value", "timestamp", "history", "global", "description"})
                                       : strings({"name", "topic", "key", "value", "timestamp", "description"}));
   const std::size_t errors_before = errors_.size();
 
@@ -772,6 +780,26 @@ void TopologyParser::read_tables(const Json& document) {
       }
     }
     table_history_.push_back(history);
+    bool global = false;
+    if (table.is_object()) {
+      if (const Json* flag = FieldReader::find(table, "global")) {
+        if (flag->is_boolean()) {
+          global = flag->get<bool>();
+        } else {
+          errors_.add(pointer_child(pointer, "global"),
+                      std::string("expected true (every instance reads the whole table; joins look it up by any "
+                                  "expression) or false (partitioned like the stream), got ") +
+                          flag->type_name());
+          draft.spec.reset();
+        }
+      }
+    }
+    tables_global_.push_back(global);
+    if (global && history) {
+      errors_.add(pointer_child(pointer, "history"), "a global table is not versioned: its updates are not ordered "
+                                                     "with stream time, so there is no \"as of\" to look up");
+      draft.spec.reset();
+    }
     for (const DraftSource& source : sources_) {
       if (draft.topic && source.topic && source.topic->value == draft.topic->value) {
         errors_.add(draft.topic->pointer, "topic " + in_quotes(draft.topic->value) + " is already read by the source at " +
@@ -805,7 +833,7 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
                          "\"impressions\", \"within\": \"10m\"})");
     return std::nullopt;
   }
-  reader_.reject_unknown_fields(join, pointer, strings({"table", "type", "as", "select", "max_task_idle"}));
+  reader_.reject_unknown_fields(join, pointer, strings({"table", "type", "as", "lookup", "select", "max_task_idle"}));
   const std::size_t errors_before = errors_.size();
   JoinSpec spec;
   if (const Json* table = reader_.require(join, pointer, "table")) {
@@ -857,6 +885,11 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
         spec.max_task_idle_ms = *ms;
       }
     }
+  }
+  if (const Json* lookup = FieldReader::find(join, "lookup")) {
+    const std::string lookup_pointer = pointer_child(pointer, "lookup");
+    spec.lookup = reader_.expression(*lookup, lookup_pointer);
+    join_lookups_.emplace_back(operators_.size(), lookup_pointer);
   }
   if (auto fields = read_join_select(join, pointer)) spec.fields = std::move(*fields);
   if (errors_.size() != errors_before) return std::nullopt;
@@ -989,6 +1022,16 @@ KeyFormat TopologyParser::partitioning_key_format(const Topology& topology, cons
   return KeyFormat::json;
 }
 
+bool TopologyParser::joins_global_table(std::size_t operator_index) const {
+  for (const auto& [index, reference] : join_tables_) {
+    if (index != operator_index) continue;
+    for (std::size_t t = 0; t < tables_.size(); ++t) {
+      if (tables_[t].name && tables_[t].name->value == reference.value) return tables_global_[t];
+    }
+  }
+  return false;
+}
+
 bool TopologyParser::names_only_a_table(std::string_view name) const {
   const auto named = [&](const auto& drafts) {
     return std::any_of(drafts.begin(), drafts.end(),
@@ -1027,6 +1070,21 @@ void TopologyParser::check_tables() {
                                    : "known tables: " + detail::join(table_names) +
                                          detail::did_you_mean(reference.value, table_names);
     errors_.add(reference.pointer, message);
+  }
+  // A lookup expression finds a row of a global table by anything in the record; a partitioned table is found
+  // by the record key only, in the task that holds both (as Kafka Streams allows foreign keys only on a
+  // GlobalKTable).
+  for (const auto& lookup : join_lookups_) {
+    const std::size_t index = lookup.first;
+    const std::string& lookup_pointer = lookup.second;
+    const auto table = std::find_if(join_tables_.begin(), join_tables_.end(),
+                                    [index](const auto& entry) { return entry.first == index; });
+    if (table == join_tables_.end() || joins_global_table(index)) continue;
+    const bool known = std::find(table_names.begin(), table_names.end(), table->second.value) != table_names.end();
+    if (!known) continue;  // reported above
+    errors_.add(lookup_pointer, "\"lookup\" needs a global table; " + in_quotes(table->second.value) +
+                                    " is partitioned like the stream and is looked up by the record key (rekey the "
+                                    "stream first), or declare the table with \"global\": true");
   }
   // A stream input that names a table gets a hint instead of "not a source".
   for (const DraftOperator& op : operators_) {
@@ -1085,6 +1143,8 @@ void TopologyParser::check_internal_topics(
   std::vector<std::vector<std::size_t>> operator_inputs(operators_.size());
   for (std::size_t i = 0; i < operators_.size(); ++i) {
     uses.push_back(operators_[i].type ? detail::key_use_of(*operators_[i].type) : detail::KeyUse::keeps);
+    // A join with a global table finds its row in every task: it keeps the key and needs no partitioning.
+    if (operators_[i].type == "join" && joins_global_table(i)) uses.back() = detail::KeyUse::keeps;
     for (const auto& producer : producers[i]) {
       if (producer && producer->is_operator) operator_inputs[i].push_back(producer->index);
     }

@@ -234,7 +234,8 @@ std::vector<Subtopology> split_subtopologies(const Topology& topology) {
     // The tables its joins look up: their topics are read by its tasks, co-partitioned with its streams.
     for (const std::size_t index : sub.operators) {
       const auto* join = std::get_if<JoinSpec>(&topology.operators[index].body);
-      if (join == nullptr) continue;
+      // A global table is read by every instance whole, outside the tasks.
+      if (join == nullptr || join->global_table) continue;
       for (std::size_t t = 0; t < topology.tables.size(); ++t) {
         if (topology.tables[t].name != join->table) continue;
         if (std::find(sub.tables.begin(), sub.tables.end(), t) == sub.tables.end()) sub.tables.push_back(t);

@@ -399,3 +399,96 @@ TEST(ExampleTopologies, TwoJoinedStreamsWithDifferentPartitionCountsAreAStartupE
   EXPECT_NE(log.find("/sources/1/topic: topic \"" + impressions + "\" has 3 partitions"), std::string::npos) << log;
   EXPECT_NE(log.find("(/sources/0/topic \"" + clicks + "\") have 2"), std::string::npos) << log;
 }
+
+TEST(ExampleTopologies, PaymentsCheckedLooksUpCardsInAGlobalTableAndResumesFromItsStoredOffsets) {
+  auto topology = isolate_example("payments-checked.json");
+  const std::string payments = topology.topic.at("payments");
+  const std::string cards = topology.topic.at("cards");
+  const std::string checked = topology.topic.at("payments-checked");
+  const std::string alerts = topology.topic.at("payment-alerts");
+  // Different partition counts, and card rows in partitions unrelated to their keys: a global table needs no
+  // co-partitioning.
+  create_topic(payments, 3);
+  create_topic(cards, 2);
+  auto card_row = [](int id, int limit, int partition) {
+    return json_record({{"limit", limit}}, "c" + std::to_string(id), partition);
+  };
+  std::vector<TestRecord> rows;
+  for (int id = 0; id < 10; ++id) rows.push_back(card_row(id, id * 10, id % 2));
+  TestRecord keyless = json_record({{"limit", 1}}, std::nullopt, 0);  // a bad row: dead-lettered, no stop
+  rows.push_back(keyless);
+  produce(cards, rows);
+  const std::string state_dir = "/tmp/" + unique_name("global-state");
+
+  auto running = start_sluice(topology.path, {"--set", "state_dir=" + state_dir});
+  std::string metrics = http_get(running.port, "/metrics").body;
+  EXPECT_EQ(metric_value(metrics, "sluice_global_table_rows", {{"table", "cards"}}), 10) << running.process->log();
+  EXPECT_EQ(metric_value(metrics, "sluice_global_table_restore_remaining_offsets", {{"table", "cards"}}), 0);
+  // Payments keyed by account; cards c10 and c11 have no row.
+  std::vector<TestRecord> batch;
+  int expected_alerts = 0;
+  for (int i = 0; i < 30; ++i) {
+    const int card = i % 12;
+    const int amount = i * 4;
+    if (card >= 10 || amount > card * 10) ++expected_alerts;
+    batch.push_back(json_record({{"id", "p" + std::to_string(i)}, {"card_id", "c" + std::to_string(card)}, {"amount", amount}},
+                                "a" + std::to_string(i % 4), i % 3));
+  }
+  produce(payments, batch);
+  auto first = consume(checked, 30, 60s, 1s);
+  ASSERT_EQ(first.size(), 30u) << http_get(running.port, "/metrics").body << running.process->log();
+  for (const auto& record : first) {
+    const json value = json::parse(*record.value);
+    const int card = std::stoi(value["card_id"].get<std::string>().substr(1));
+    const int amount = value["amount"];
+    EXPECT_EQ(value["account"], *record.key);
+    EXPECT_EQ(value["known_card"], card < 10) << value.dump();
+    EXPECT_EQ(value["limit"], card < 10 ? json(card * 10) : json()) << value.dump();
+    EXPECT_EQ(value["over_limit"], card >= 10 || amount > card * 10) << value.dump();
+  }
+  auto alert_records = consume(alerts, static_cast<std::size_t>(expected_alerts), 60s, 1s);
+  EXPECT_EQ(alert_records.size(), static_cast<std::size_t>(expected_alerts));
+  auto dead = consume(topology.dead_letter_topic, 1, 60s, 1s);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].header("sluice.operator"), "table:cards");
+  EXPECT_EQ(dead[0].header("sluice.error.kind"), "missing_field");
+  metrics = http_get(running.port, "/metrics").body;
+  EXPECT_EQ(metric_value(metrics, "sluice_join_lookups_total", {{"join", "checked"}}), 30) << metrics;
+  EXPECT_EQ(metric_value(metrics, "sluice_join_hits_total", {{"join", "checked"}}), 26);
+  EXPECT_EQ(metric_value(metrics, "sluice_join_misses_total", {{"join", "checked"}}), 4);
+  EXPECT_EQ(metric_value(metrics, "sluice_table_updates_total", {{"table", "cards"}}), 10);
+  running.process->signal(SIGTERM);
+  ASSERT_EQ(running.process->wait(30s), 0) << running.process->log();
+
+  // While it is down: c0's limit rises, c1 is deleted (tombstone), c10 appears.
+  TestRecord tombstone;
+  tombstone.key = "c1";
+  tombstone.partition = 1;
+  produce(cards, {card_row(0, 1000, 0), tombstone, card_row(10, 5, 1)});
+  auto restarted = start_sluice(topology.path, {"--set", "state_dir=" + state_dir});
+  metrics = http_get(restarted.port, "/metrics").body;
+  // Only the tail was read: the 3 records written while it was down, not the 11 before them.
+  EXPECT_EQ(metric_value(metrics, "sluice_table_updates_total", {{"table", "cards"}}), 2) << metrics;
+  EXPECT_EQ(metric_value(metrics, "sluice_table_deletes_total", {{"table", "cards"}}), 1) << metrics;
+  EXPECT_EQ(metric_value(metrics, "sluice_global_table_rows", {{"table", "cards"}}), 10) << metrics;
+  produce(payments, {json_record({{"id", "q0"}, {"card_id", "c0"}, {"amount", 500}}, "a0", 0),
+                     json_record({{"id", "q1"}, {"card_id", "c1"}, {"amount", 1}}, "a1", 1),
+                     json_record({{"id", "q2"}, {"card_id", "c2"}, {"amount", 1}}, "a2", 2),
+                     json_record({{"id", "q10"}, {"card_id", "c10"}, {"amount", 1}}, "a3", 0)});
+  auto all = consume(checked, 34, 60s, 1s);
+  restarted.process->signal(SIGTERM);
+  EXPECT_EQ(restarted.process->wait(30s), 0) << restarted.process->log();
+  ASSERT_EQ(all.size(), 34u);
+  std::map<std::string, json> by_id;
+  for (const auto& record : all) {
+    const json value = json::parse(*record.value);
+    by_id[value["payment_id"]] = value;
+  }
+  EXPECT_EQ(by_id["q0"]["over_limit"], false);  // the new limit
+  EXPECT_EQ(by_id["q1"]["known_card"], false);  // deleted
+  EXPECT_EQ(by_id["q2"]["limit"], 20);          // from the local store, not read again
+  EXPECT_EQ(by_id["q10"]["limit"], 5);
+  const std::string log = restarted.process->log();
+  EXPECT_NE(log.find("resuming from the offsets of the local store"), std::string::npos) << log;
+  EXPECT_NE(log.find("global table cards loaded: 3 records read"), std::string::npos) << log;
+}

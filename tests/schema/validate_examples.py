@@ -135,6 +135,8 @@ def join_invalid_cases():
         ("stream join bad grace", with_change(lambda d: join(d).update({"grace": "soon"}), STREAM_JOIN_BASE)),
         ("stream join unknown type", with_change(lambda d: join(d).update({"type": "full"}), STREAM_JOIN_BASE)),
         ("stream join unknown field", with_change(lambda d: join(d).update({"on": "id"}), STREAM_JOIN_BASE)),
+        ("global that is not a boolean", with_change(lambda d: d["tables"][0].update({"global": "yes"}), JOIN_BASE)),
+        ("lookup that is not a string", with_change(lambda d: join(d).update({"lookup": ["card_id"]}), JOIN_BASE)),
     ]
 
 

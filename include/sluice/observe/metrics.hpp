@@ -43,6 +43,27 @@ class Metrics {
   prometheus::Counter& changelog_records() { return *changelog_records_; }
   prometheus::Gauge& active_tasks() { return *active_tasks_; }
 
+  // Joins, per join operator: rows looked up, found, not found (lookups = hits + misses).
+  prometheus::Counter& join_lookups(std::string_view join) { return cached(join_lookups_family_, join_lookups_, "join", join); }
+  prometheus::Counter& join_hits(std::string_view join) { return cached(join_hits_family_, join_hits_, "join", join); }
+  prometheus::Counter& join_misses(std::string_view join) { return cached(join_misses_family_, join_misses_, "join", join); }
+  // Tables, per table: records applied to the local stores since start (updates, and tombstones as deletes): by
+  // the tasks of a partitioned table (its store's restore not counted) or by a global table's reader.
+  prometheus::Counter& table_updates(std::string_view table) {
+    return cached(table_updates_family_, table_updates_, "table", table);
+  }
+  prometheus::Counter& table_deletes(std::string_view table) {
+    return cached(table_deletes_family_, table_deletes_, "table", table);
+  }
+  // Global tables, per table: rows in the local store (exact), and the offsets left to read before the
+  // instance may process (the ends seen at start minus the positions; 0 once loaded).
+  prometheus::Gauge& global_table_rows(std::string_view table) {
+    return cached_gauge(global_table_rows_family_, global_table_rows_, "table", table);
+  }
+  prometheus::Gauge& global_table_remaining(std::string_view table) {
+    return cached_gauge(global_table_remaining_family_, global_table_remaining_, "table", table);
+  }
+
   prometheus::Histogram& processing_latency() { return *processing_latency_; }
   prometheus::Histogram& commit_latency() { return *commit_latency_; }
   prometheus::Counter& commits() { return *commits_; }
@@ -61,6 +82,9 @@ class Metrics {
   using CounterFamily = prometheus::Family<prometheus::Counter>;
   prometheus::Counter& cached(CounterFamily& family, std::map<std::string, prometheus::Counter*, std::less<>>& cache,
                               const std::string& label_name, std::string_view label);
+  prometheus::Gauge& cached_gauge(prometheus::Family<prometheus::Gauge>& family,
+                                  std::map<std::string, prometheus::Gauge*, std::less<>>& cache,
+                                  const std::string& label_name, std::string_view label);
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::string application_id_;
@@ -93,6 +117,16 @@ class Metrics {
   prometheus::Gauge* assigned_partitions_;
   prometheus::Gauge* producer_queue_;
   prometheus::Gauge* ready_;
+  CounterFamily& join_lookups_family_;
+  CounterFamily& join_hits_family_;
+  CounterFamily& join_misses_family_;
+  CounterFamily& table_updates_family_;
+  CounterFamily& table_deletes_family_;
+  prometheus::Family<prometheus::Gauge>& global_table_rows_family_;
+  prometheus::Family<prometheus::Gauge>& global_table_remaining_family_;
+  std::map<std::string, prometheus::Counter*, std::less<>> join_lookups_, join_hits_, join_misses_, table_updates_,
+      table_deletes_;
+  std::map<std::string, prometheus::Gauge*, std::less<>> global_table_rows_, global_table_remaining_;
 };
 
 }  // namespace sluice::observe

@@ -11,6 +11,7 @@
 
 #include "sluice/core/json.hpp"
 #include "sluice/core/record.hpp"
+#include "sluice/state/global_table_store.hpp"
 #include "sluice/state/store.hpp"
 #include "sluice/core/result.hpp"
 #include "sluice/expr/expression.hpp"
@@ -42,6 +43,15 @@ class OperatorTaskState {
   virtual ~OperatorTaskState() = default;
 };
 
+// Where a join reports each lookup (metrics: lookups, hits, misses). Implemented by the runtime with handles
+// resolved once per thread, so a lookup costs a virtual call and a few atomic increments.
+class JoinObserver {
+ public:
+  virtual ~JoinObserver() = default;
+  // A row was looked up: found (hit) or not (miss).
+  virtual void looked_up(bool hit) noexcept = 0;
+};
+
 struct ProcessContext {
   expr::EvalContext& eval;
   Emitter& out;
@@ -53,6 +63,9 @@ struct ProcessContext {
   // Which of the operator's inputs (an index into OperatorSpec::inputs) the record came from; a stream-stream
   // join tells its sides apart by it.
   std::size_t input = 0;
+  // A join with a global table: the instance's store of that table (shared, read-only here).
+  const state::GlobalTableStore* global_table = nullptr;
+  JoinObserver* join_observer = nullptr;  // joins only; null: not counted
 };
 
 // What happened to a record that produced no error.

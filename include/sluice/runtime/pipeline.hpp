@@ -17,12 +17,15 @@
 #include <string_view>
 #include <vector>
 
+#include <prometheus/counter.h>
+
 #include "sluice/core/clock.hpp"
 #include "sluice/core/json.hpp"
 #include "sluice/core/record.hpp"
 #include "sluice/expr/expression.hpp"
 #include "sluice/ops/operator.hpp"
 #include "sluice/ops/serde.hpp"
+#include "sluice/state/global_table_store.hpp"
 #include "sluice/state/store.hpp"
 #include "sluice/topology/topology.hpp"
 
@@ -103,6 +106,12 @@ struct PipelineSource {
   bool table = false;  // a table's topic: its records update the table's stores, they are not processed
 };
 
+// Counters of one table's records applied to its stores (a tombstone counts as a delete). Handles resolved once.
+struct TableCounters {
+  prometheus::Counter* updates = nullptr;
+  prometheus::Counter* deletes = nullptr;
+};
+
 // Per-thread mutable state for processing. Not thread-safe.
 class PipelineState {
  public:
@@ -112,6 +121,13 @@ class PipelineState {
   std::string key_buffer;
   std::string value_buffer;
   std::vector<core::Header> dead_letter_headers;
+  // Per Topology::tables index: the instance's store of a global table (null for the others). Set before the
+  // first record once the global tables are loaded; a join with a global table needs its entry.
+  std::vector<const state::GlobalTableStore*> global_tables;
+  // Per Topology::operators index: where a join reports its lookups (empty or null: not counted).
+  std::vector<ops::JoinObserver*> join_observers;
+  // Per Topology::tables index: counters of a partitioned table's rows applied (empty: not counted).
+  std::vector<TableCounters> table_counters;
 };
 
 // What became of one input record.
@@ -155,6 +171,11 @@ class Pipeline {
   // idle_timeout of its windowed aggregates, else `default_ms`; nullopt when the sub-topology has no windows
   // or the timeout is 0 (disabled).
   std::optional<std::int64_t> idle_timeout_ms(int subtopology, std::int64_t default_ms) const;
+
+  // The global tables (Topology::tables indexes) some join looks up: every instance loads them before processing.
+  const std::vector<std::size_t>& global_tables() const noexcept { return global_tables_; }
+  // The global table whose topic is `topic` (a Topology::tables index), if any.
+  std::optional<std::size_t> global_table_for_topic(std::string_view topic) const;
 
   // Creates the operator memory of a task whose stores (if any) are already open.
   void init_task(TaskState& task) const;
@@ -205,6 +226,9 @@ class Pipeline {
   std::vector<std::vector<std::size_t>> table_readers_;
   std::vector<const topology::TableSpec*> table_of_source_;  // per pipeline source: its table, or null
   std::vector<int> store_slot_;                            // per operator: slot in its task's stores, or -1
+  std::vector<int> global_table_of_operator_;              // per operator: a join's global table index, or -1
+  std::vector<std::size_t> global_tables_;
+  std::vector<std::size_t> table_index_of_source_;         // per pipeline source reading a table: its tables index
   std::vector<int> subtopology_of_operator_;
 };
 

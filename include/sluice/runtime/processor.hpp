@@ -31,9 +31,11 @@
 #include "sluice/observe/metrics.hpp"
 #include "sluice/runtime/changelog_restorer.hpp"
 #include "sluice/runtime/committer.hpp"
+#include "sluice/runtime/global_tables.hpp"
 #include "sluice/runtime/health.hpp"
 #include "sluice/runtime/input_queue.hpp"
 #include "sluice/runtime/pipeline.hpp"
+#include "sluice/runtime/pipeline_metrics.hpp"
 #include "sluice/runtime/record_collector.hpp"
 #include "sluice/runtime/task_manager.hpp"
 #include "sluice/runtime/topic_provisioner.hpp"
@@ -82,6 +84,9 @@ struct ProcessorOptions {
   bool exactly_once = true;
   std::string transactional_id;
   std::chrono::milliseconds transaction_timeout{60'000};
+  // The instance's global tables (shared by its processing threads, started by app): open() waits until they
+  // are loaded before joining the group, reporting the progress in /readyz. Null when there are none.
+  GlobalTables* global_tables = nullptr;
 };
 
 enum class RunOutcome : std::uint8_t {
@@ -163,6 +168,7 @@ class Processor final : public kafka::RebalanceListener {
   Health& health_;
   std::string component_;  // log component: "runtime", or "runtime-<thread>" for threads after the first
   PipelineState state_data_;
+  PipelineMetrics pipeline_metrics_;
   ThreadState state_ = ThreadState::created;
   const std::atomic<bool>* stop_requested_ = nullptr;
   std::optional<std::string> trouble_;          // why commits or the cluster are failing now (not ready)

@@ -16,7 +16,10 @@
 #include <vector>
 
 #include "sluice/core/clock.hpp"
+#include "sluice/observe/metrics.hpp"
+#include "sluice/runtime/global_tables.hpp"
 #include "sluice/runtime/pipeline.hpp"
+#include "sluice/runtime/pipeline_metrics.hpp"
 #include "sluice/runtime/task_manager.hpp"
 #include "sluice/topology/topology.hpp"
 
@@ -56,7 +59,10 @@ class TestDriver {
   // The state of a task's store slot, for assertions: the number of keys per family.
   std::size_t state_keys(int subtopology, std::int32_t partition, std::size_t slot, std::uint8_t family);
 
-  // Feeds one record into `topic` (must be a source topic). Offsets count up per topic-partition.
+  // Feeds one record into `topic` (a source topic, or a table's). Offsets count up per topic-partition. A record of a
+  // global table's topic updates the driver's store of that table at once (or is dead-lettered), as the
+  // instance's reader would.
+
   ProcessSummary pipe(const std::string& topic, std::optional<std::string> key, std::optional<std::string> value,
                       std::int64_t timestamp_ms = 0, std::int32_t partition = 0, std::vector<core::Header> headers = {});
 
@@ -66,6 +72,10 @@ class TestDriver {
 
   std::uint64_t dead_lettered() const noexcept { return dead_lettered_; }
   std::uint64_t discarded() const noexcept { return discarded_; }
+  // The driver's metrics (join lookups, hits, misses; table rows), as an instance would expose them.
+  observe::Metrics& metrics() noexcept { return metrics_; }
+  // The store of a global table (by Topology::tables index), for assertions.
+  const state::GlobalTableStore& global_table(std::size_t table) const { return *global_tables_.at(table); }
 
  private:
   class Collector;
@@ -77,9 +87,15 @@ class TestDriver {
   void drain_repartitions(ProcessSummary& summary);
   std::int32_t partition_count(const std::string& topic) const;
 
+  void pipe_global(std::size_t table, const std::string& topic, std::int32_t partition, std::optional<std::string> key,
+                   std::optional<std::string> value, std::int64_t timestamp_ms, ProcessSummary& summary);
+
   const core::Clock& clock_;
   Options options_;
   Pipeline pipeline_;
+  observe::Metrics metrics_;
+  PipelineMetrics pipeline_metrics_;
+  std::vector<std::unique_ptr<state::GlobalTableStore>> global_tables_;  // per Topology::tables index, or null
   PipelineState state_;
   TaskManager tasks_;
   std::vector<DriverRecord> repartition_queue_;

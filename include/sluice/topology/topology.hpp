@@ -136,6 +136,10 @@ struct TableSpec {
   // time), and a join looks up the value current at the stream record's time (an as-of join); nullopt: only
   // the latest value.
   std::optional<std::int64_t> history_ms;
+  // A global table: every instance reads all partitions of the topic into one local store before any task
+  // processes, and keeps following it; joins look it up by any expression of the record (`lookup`), so it
+  // needs no co-partitioning and no repartition. Its updates are not ordered with stream time.
+  bool global = false;
 };
 
 enum class JoinType : std::uint8_t {
@@ -162,6 +166,12 @@ struct JoinSpec {
   KeyFormat table_key = KeyFormat::string;
   ValueFormat table_value = ValueFormat::json;
   std::optional<std::int64_t> table_history_ms;  // the table's history (a versioned table: an as-of join)
+  // Whether the table is global (copied from its TableSpec): the join is then stateless for its task and reads
+  // the instance's store of the whole table.
+  bool global_table = false;
+  // Global tables only: the expression, evaluated on the stream record (its value's fields and `key`), whose
+  // result written in the table's key format is the key looked up; nullopt: the record key.
+  std::optional<expr::Expression> lookup;
 };
 
 // Windowed stream-stream join: the operator's inputs are [from, stream] (this side, the other side); a record of

@@ -37,7 +37,7 @@ std::string write(const std::string& name, const std::string& content) {
 
 TEST(Cli, ValidateAcceptsEveryExample) {
   for (const char* example : {"word-count-split.json", "orders-enrichment.json", "event-router.json", "orders-with-customers.json",
-                              "clicks-attributed.json"}) {
+                              "clicks-attributed.json", "payments-checked.json"}) {
     auto outcome = run({"validate", std::string(SLUICE_SOURCE_DIR) + "/topologies/" + example});
     EXPECT_EQ(outcome.code, exit_ok) << example << outcome.err;
     EXPECT_NE(outcome.out.find("valid"), std::string::npos);
