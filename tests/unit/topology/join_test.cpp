@@ -135,6 +135,11 @@ TEST(TopologyJoinTest, ATableWithHistoryIsVersioned) {
       testing::errors_of(document(R"([{"name": "customers", "topic": "customers", "history": 5}])",
                                   R"({"table": "customers"})")),
       "/tables/0/history", "expected a string"));
+  // A global table's updates are not ordered with stream time: no "as of" to look up.
+  EXPECT_TRUE(testing::has_only_error(
+      testing::errors_of(document(R"([{"name": "customers", "topic": "customers", "global": true, "history": "1h"}])",
+                                  R"({"table": "customers"})")),
+      "/tables/0/history", "a global table is not versioned"));
   // "history" belongs to tables, not sources.
   EXPECT_TRUE(testing::has_error(
       testing::errors_of(R"({"application_id": "app", "sources": [{"name": "orders", "topic": "orders", "history": "1h"}],
