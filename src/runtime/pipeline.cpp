@@ -420,9 +420,10 @@ std::pair<std::string, std::optional<std::string>> Pipeline::table_store_entry(i
 void Pipeline::update_table(std::size_t source_index, Frame& frame) const {
   const topology::TableSpec& table = *table_of_source_[source_index];
   const core::Origin& origin = frame.origin;
-  const std::string where = "table:" + table.name;
+  // The dead-letter operator name is built only for a bad row, not for every table record.
+  const auto where = [&table] { return "table:" + table.name; };
   if (!origin.has_key) {
-    dead_letter(where, core::RecordError{core::RecordErrorKind::missing_field, "a table row needs a key; this one has none"},
+    dead_letter(where(), core::RecordError{core::RecordErrorKind::missing_field, "a table row needs a key; this one has none"},
                 frame);
     return;
   }
@@ -431,7 +432,7 @@ void Pipeline::update_table(std::size_t source_index, Frame& frame) const {
   if (origin.has_value && table.value == topology::ValueFormat::json) {
     auto parsed = frame.state.parser.parse(origin.raw_value);
     if (!parsed.ok()) {
-      dead_letter(where, core::RecordError{core::RecordErrorKind::deserialization, "value: " + parsed.error().message},
+      dead_letter(where(), core::RecordError{core::RecordErrorKind::deserialization, "value: " + parsed.error().message},
                   frame);
       return;
     }
