@@ -52,10 +52,13 @@ Processor::Processor(const Pipeline& pipeline, ProcessorOptions options, kafka::
   std::vector<bool> overridden(task_idle_ms_.size(), false);
   for (const auto& sub : pipeline_.topology().subtopologies) {
     for (const std::size_t op : sub.operators) {
-      const auto* join = std::get_if<topology::JoinSpec>(&pipeline_.topology().operators[op].body);
-      if (join == nullptr || !join->max_task_idle_ms) continue;
+      const auto& body = pipeline_.topology().operators[op].body;
+      std::optional<std::int64_t> join_idle;
+      if (const auto* join = std::get_if<topology::JoinSpec>(&body)) join_idle = join->max_task_idle_ms;
+      if (const auto* join = std::get_if<topology::StreamJoinSpec>(&body)) join_idle = join->max_task_idle_ms;
+      if (!join_idle) continue;
       auto& idle = task_idle_ms_.at(static_cast<std::size_t>(sub.id));
-      idle = overridden[static_cast<std::size_t>(sub.id)] ? std::max(idle, *join->max_task_idle_ms) : *join->max_task_idle_ms;
+      idle = overridden[static_cast<std::size_t>(sub.id)] ? std::max(idle, *join_idle) : *join_idle;
       overridden[static_cast<std::size_t>(sub.id)] = true;
     }
   }

@@ -154,6 +154,7 @@ std::string operator_detail(const OperatorSpec& op) {
                          spec.other_name + " (stream)";
       text += "; select " + (spec.fields.empty() ? "{" + spec.this_name + ", " + spec.other_name + "}"
                                                  : assignments(spec.fields, false));
+      if (spec.max_task_idle_ms) text += "; max task idle " + duration_text(*spec.max_task_idle_ms);
       return text;
     }
   };
@@ -620,6 +621,7 @@ nlohmann::json operator_json(const Node& node) {
     json["grace"] = duration_text(stream_join->grace_ms);
     json["as"] = stream_join->this_name;
     json["other_as"] = stream_join->other_name;
+    if (stream_join->max_task_idle_ms) json["max_task_idle"] = duration_text(*stream_join->max_task_idle_ms);
     nlohmann::json fields = nlohmann::json::object();
     for (const auto& field : stream_join->fields) fields[field.name] = field.expression.text();
     json["select"] = std::move(fields);

@@ -100,6 +100,8 @@ class TopologyParser {
   void read_tables(const Json& document);
   std::optional<OperatorBody> read_join(const Json& join, const std::string& pointer, DraftOperator& draft);
   std::optional<OperatorBody> read_stream_join(const Json& join, const std::string& pointer, DraftOperator& draft);
+  // A join's "max_task_idle" (nullopt when absent or wrong, the error reported).
+  std::optional<std::int64_t> read_max_task_idle(const Json& join, const std::string& pointer);
   std::optional<std::vector<FieldAssignment>> read_join_select(const Json& join, const std::string& pointer);
   // The key format of the partitioning of `reference`'s records in an assembled topology (for the repartition
   // topic of the other side of a stream-stream join): a source's key format, json after a repartition topic.
@@ -876,16 +878,7 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
     errors_.add(pointer, "the stream and the table are both called " + in_quotes(spec.table) +
                              " in expressions; name the stream side with \"as\"");
   }
-  if (const Json* idle = FieldReader::find(join, "max_task_idle")) {
-    const std::string idle_pointer = pointer_child(pointer, "max_task_idle");
-    if (auto ms = reader_.duration_ms(*idle, idle_pointer)) {
-      if (*ms > kMaxTaskIdleMs) {
-        errors_.add(idle_pointer, "at most 1d: a task waits this long for a quiet input before it goes on");
-      } else {
-        spec.max_task_idle_ms = *ms;
-      }
-    }
-  }
+  spec.max_task_idle_ms = read_max_task_idle(join, pointer);
   if (const Json* lookup = FieldReader::find(join, "lookup")) {
     const std::string lookup_pointer = pointer_child(pointer, "lookup");
     spec.lookup = reader_.expression(*lookup, lookup_pointer);
@@ -894,6 +887,18 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
   if (auto fields = read_join_select(join, pointer)) spec.fields = std::move(*fields);
   if (errors_.size() != errors_before) return std::nullopt;
   return spec;
+}
+
+std::optional<std::int64_t> TopologyParser::read_max_task_idle(const Json& join, const std::string& pointer) {
+  const Json* idle = FieldReader::find(join, "max_task_idle");
+  if (idle == nullptr) return std::nullopt;
+  const std::string idle_pointer = pointer_child(pointer, "max_task_idle");
+  auto ms = reader_.duration_ms(*idle, idle_pointer);
+  if (ms && *ms > kMaxTaskIdleMs) {
+    errors_.add(idle_pointer, "at most 1d: a task waits this long for a quiet input before it goes on");
+    return std::nullopt;
+  }
+  return ms;
 }
 
 std::optional<std::vector<FieldAssignment>> TopologyParser::read_join_select(const Json& join,
@@ -914,7 +919,8 @@ std::optional<std::vector<FieldAssignment>> TopologyParser::read_join_select(con
 std::optional<OperatorBody> TopologyParser::read_stream_join(const Json& join, const std::string& pointer,
                                                              DraftOperator& draft) {
   reader_.reject_unknown_fields(join, pointer,
-                                strings({"stream", "within", "grace", "type", "as", "other_as", "select"}));
+                                strings({"stream", "within", "grace", "type", "as", "other_as", "select",
+                                         "max_task_idle"}));
   const std::size_t errors_before = errors_.size();
   draft.stream_join = true;
   StreamJoinSpec spec;
@@ -993,6 +999,7 @@ std::optional<OperatorBody> TopologyParser::read_stream_join(const Json& join, c
                              " in expressions; name them apart with \"as\" (the \"from\" side) or \"other_as\" "
                              "(the \"stream\" side)");
   }
+  spec.max_task_idle_ms = read_max_task_idle(join, pointer);
   if (auto fields = read_join_select(join, pointer)) spec.fields = std::move(*fields);
   if (errors_.size() != errors_before) return std::nullopt;
   return spec;

@@ -197,6 +197,8 @@ struct StreamJoinSpec {
   // topic it comes from unchanged), so that equal keys of both sides land in one partition; json when both
   // sides are re-keyed. Set when the topology is assembled.
   KeyFormat repartition_key = KeyFormat::json;
+  // As JoinSpec::max_task_idle_ms: how long the task waits for a side with nothing buffered.
+  std::optional<std::int64_t> max_task_idle_ms;
 };
 
 using OperatorBody = std::variant<FilterSpec, MapSpec, SelectSpec, FlatMapSpec, RekeySpec, RouteSpec, MergeSpec,

@@ -199,3 +199,19 @@ TEST(TopologyStreamJoinTest, DescribeShowsBothSidesInEveryFormat) {
 
 }  // namespace
 }  // namespace sluice::topology
+
+namespace sluice::topology {
+namespace {
+
+TEST(TopologyStreamJoinTest, AStreamJoinMayOverrideMaxTaskIdle) {
+  const Topology topology =
+      testing::topology_of(document(R"({"stream": "impressions", "within": "10m", "max_task_idle": "3s"})"));
+  EXPECT_EQ(std::get<StreamJoinSpec>(join_operator(topology).body).max_task_idle_ms, 3'000);
+  EXPECT_NE(describe(topology, DescribeFormat::text).find("max task idle 3s"), std::string::npos);
+  EXPECT_TRUE(testing::has_only_error(
+      testing::errors_of(document(R"({"stream": "impressions", "within": "10m", "max_task_idle": "2d"})")),
+      "/operators/0/join/max_task_idle", "at most 1d"));
+}
+
+}  // namespace
+}  // namespace sluice::topology
