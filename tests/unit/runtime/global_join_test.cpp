@@ -8,22 +8,12 @@
 #include "sluice/core/clock.hpp"
 #include "sluice/runtime/test_driver.hpp"
 #include "sluice/topology/topology.hpp"
+#include "support/parsed_topology.hpp"
 
 using namespace sluice;
 using nlohmann::json;
 
 namespace {
-
-topology::Topology parse(const json& document) {
-  auto parsed = topology::parse_topology(document);
-  if (auto* errors = std::get_if<std::vector<topology::ValidationError>>(&parsed)) {
-    std::string all;
-    for (const auto& error : *errors) all += error.to_string() + "\n";
-    ADD_FAILURE() << all;
-    std::abort();
-  }
-  return std::get<topology::Topology>(std::move(parsed));
-}
 
 json payments(const std::string& type, const json& join_extra = json::object()) {
   json join = {{"table", "cards"},
@@ -55,7 +45,7 @@ class GlobalJoinTest : public ::testing::Test {
 };
 
 TEST_F(GlobalJoinTest, LooksUpByAnExpressionFromEveryPartitionWithoutRepartitioning) {
-  auto topology = parse(payments("inner", {{"lookup", "card.id"}}));
+  auto topology = sluice::testing::parse_valid(payments("inner", {{"lookup", "card.id"}}));
   runtime::TestDriver driver(topology, clock, {{"payments", 3}, {"out", 3}});
   driver.pipe("cards", "c1", R"({"limit": 100})", 1, 0);
   driver.pipe("cards", "c2", R"({"limit": 10})", 2, 1);  // another table partition: every row reaches every task
@@ -79,7 +69,7 @@ TEST_F(GlobalJoinTest, LooksUpByAnExpressionFromEveryPartitionWithoutRepartition
 }
 
 TEST_F(GlobalJoinTest, WithoutLookupTheRecordKeyIsLookedUpAndALeftJoinGivesNulls) {
-  auto topology = parse(payments("left"));
+  auto topology = sluice::testing::parse_valid(payments("left"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("cards", "c1", R"({"limit": 100})", 1);
   driver.pipe("payments", "c1", R"({"id": 1, "amount": 500})", 10);
@@ -92,7 +82,7 @@ TEST_F(GlobalJoinTest, WithoutLookupTheRecordKeyIsLookedUpAndALeftJoinGivesNulls
 }
 
 TEST_F(GlobalJoinTest, UpdatesAndTombstonesAreSeenByTheNextLookup) {
-  auto topology = parse(payments("left", {{"lookup", "card_id"}}));
+  auto topology = sluice::testing::parse_valid(payments("left", {{"lookup", "card_id"}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("cards", "c1", R"({"limit": 100})", 1);
   driver.pipe("payments", "a", R"({"id": 1, "amount": 50, "card_id": "c1"})", 10);
@@ -110,7 +100,7 @@ TEST_F(GlobalJoinTest, UpdatesAndTombstonesAreSeenByTheNextLookup) {
 }
 
 TEST_F(GlobalJoinTest, ANullOrFailingLookupIsADeadLetterNeverADrop) {
-  auto topology = parse(payments("left", {{"lookup", "lower(card_id)"}}));
+  auto topology = sluice::testing::parse_valid(payments("left", {{"lookup", "lower(card_id)"}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("cards", "c1", R"({"limit": 100})", 1);
   driver.pipe("payments", "a", R"({"id": 1, "amount": 50})", 10);                   // no card_id
@@ -129,7 +119,7 @@ TEST_F(GlobalJoinTest, ANullOrFailingLookupIsADeadLetterNeverADrop) {
 }
 
 TEST_F(GlobalJoinTest, BadTableRowsAreDeadLetteredAndTheTableGoesOn) {
-  auto topology = parse(payments("inner", {{"lookup", "card_id"}}));
+  auto topology = sluice::testing::parse_valid(payments("inner", {{"lookup", "card_id"}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("cards", std::nullopt, R"({"limit": 1})", 1);  // no key
   driver.pipe("cards", "c1", "{not json", 2);
@@ -149,7 +139,7 @@ TEST_F(GlobalJoinTest, AStreamTableJoinCountsItsLookupsAndItsTableRows) {
   // The partitioned (co-partitioned) join reports through the same counters, and its table rows are counted.
   json document = payments("left");
   document["tables"][0].erase("global");
-  auto topology = parse(document);
+  auto topology = sluice::testing::parse_valid(document);
   runtime::TestDriver driver(topology, clock);
   driver.pipe("cards", "c1", R"({"limit": 100})", 1);
   driver.pipe("cards", "c2", R"({"limit": 100})", 2);

@@ -9,22 +9,12 @@
 #include "sluice/core/clock.hpp"
 #include "sluice/runtime/test_driver.hpp"
 #include "sluice/topology/topology.hpp"
+#include "support/parsed_topology.hpp"
 
 using namespace sluice;
 using nlohmann::json;
 
 namespace {
-
-topology::Topology parse(const json& document) {
-  auto parsed = topology::parse_topology(document);
-  if (auto* errors = std::get_if<std::vector<topology::ValidationError>>(&parsed)) {
-    std::string all;
-    for (const auto& error : *errors) all += error.to_string() + "\n";
-    ADD_FAILURE() << all;
-    std::abort();
-  }
-  return std::get<topology::Topology>(std::move(parsed));
-}
 
 constexpr std::int64_t kMinute = 60'000;
 
@@ -59,7 +49,7 @@ class StreamJoinTest : public ::testing::Test {
 };
 
 TEST_F(StreamJoinTest, InnerJoinEmitsEachPairOnceWhenItsSecondRecordArrives) {
-  auto topology = parse(attribution("inner"));
+  auto topology = sluice::testing::parse_valid(attribution("inner"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("impressions", "u1", R"({"ad": "a"})", 10 * kMinute);
   EXPECT_EQ(driver.pending("out"), 0u);
@@ -86,7 +76,7 @@ TEST_F(StreamJoinTest, InnerJoinEmitsEachPairOnceWhenItsSecondRecordArrives) {
 }
 
 TEST_F(StreamJoinTest, WindowBoundsAreInclusive) {
-  auto topology = parse(attribution("inner"));
+  auto topology = sluice::testing::parse_valid(attribution("inner"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("impressions", "u1", R"({"ad": "a"})", 0);
   driver.pipe("clicks", "u1", R"({"n": 1})", 10 * kMinute);  // exactly 10 minutes after: joins
@@ -96,7 +86,7 @@ TEST_F(StreamJoinTest, WindowBoundsAreInclusive) {
 }
 
 TEST_F(StreamJoinTest, SelectReadsBothSidesByName) {
-  auto topology = parse(attribution("left", {{"as", "click"},
+  auto topology = sluice::testing::parse_valid(attribution("left", {{"as", "click"},
                                              {"other_as", "impression"},
                                              {"select", {{"user", "click.user"}, {"ad", "impression.ad"}}}}));
   runtime::TestDriver driver(topology, clock);
@@ -106,7 +96,7 @@ TEST_F(StreamJoinTest, SelectReadsBothSidesByName) {
 }
 
 TEST_F(StreamJoinTest, LeftJoinEmitsAnUnmatchedRecordOnceWhenItsWindowClosesAndNotBefore) {
-  auto topology = parse(attribution("left", {{"grace", "1m"}}));
+  auto topology = sluice::testing::parse_valid(attribution("left", {{"grace", "1m"}}));
   runtime::TestDriver driver(topology, clock);
   const std::int64_t click = 100 * kMinute;
   driver.pipe("clicks", "u1", R"({"n": 1})", click);
@@ -128,7 +118,7 @@ TEST_F(StreamJoinTest, LeftJoinEmitsAnUnmatchedRecordOnceWhenItsWindowClosesAndN
 }
 
 TEST_F(StreamJoinTest, LeftJoinNeverEmitsAMatchedRecordAsUnmatchedNorAnUnmatchedImpression) {
-  auto topology = parse(attribution("left"));
+  auto topology = sluice::testing::parse_valid(attribution("left"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("clicks", "u1", R"({"n": 1})", 5 * kMinute);
   driver.pipe("impressions", "u1", R"({"ad": "a"})", 5 * kMinute);  // matches the click (same time)
@@ -139,7 +129,7 @@ TEST_F(StreamJoinTest, LeftJoinNeverEmitsAMatchedRecordAsUnmatchedNorAnUnmatched
 }
 
 TEST_F(StreamJoinTest, OuterJoinEmitsUnmatchedRecordsOfBothSidesAtTheirOwnClose) {
-  auto topology = parse(attribution("outer"));
+  auto topology = sluice::testing::parse_valid(attribution("outer"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("impressions", "u1", R"({"ad": "a"})", 0);  // may match clicks up to 10m: closes after 10m
   driver.pipe("clicks", "u2", R"({"n": 2})", kMinute);    // may match impressions up to 1m: closes after 1m
@@ -157,7 +147,7 @@ TEST_F(StreamJoinTest, OuterJoinEmitsUnmatchedRecordsOfBothSidesAtTheirOwnClose)
 }
 
 TEST_F(StreamJoinTest, OutOfOrderRecordsWithinGraceStillJoinAndLaterOnesAreDeadLettered) {
-  auto topology = parse(attribution("left", {{"grace", "2m"}}));
+  auto topology = sluice::testing::parse_valid(attribution("left", {{"grace", "2m"}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("clicks", "u1", R"({"n": 1})", 10 * kMinute);
   driver.pipe("clicks", "u2", R"({"n": 2})", 12 * kMinute);  // stream time 12m
@@ -179,7 +169,7 @@ TEST_F(StreamJoinTest, OutOfOrderRecordsWithinGraceStillJoinAndLaterOnesAreDeadL
 }
 
 TEST_F(StreamJoinTest, NullKeysAreDeadLetteredOnEitherSide) {
-  auto topology = parse(attribution("outer"));
+  auto topology = sluice::testing::parse_valid(attribution("outer"));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("clicks", std::nullopt, R"({"n": 1})", 1000);
   driver.pipe("impressions", std::nullopt, R"({"ad": "a"})", 1000);
@@ -191,7 +181,7 @@ TEST_F(StreamJoinTest, NullKeysAreDeadLetteredOnEitherSide) {
 }
 
 TEST_F(StreamJoinTest, EachPartitionHasItsOwnStreamTime) {
-  auto topology = parse(attribution("left"));
+  auto topology = sluice::testing::parse_valid(attribution("left"));
   runtime::TestDriver driver(topology, clock, {{"clicks", 3}, {"impressions", 3}, {"out", 3}});
   driver.pipe("clicks", "u1", R"({"n": 1})", kMinute, 1);
   // Stream time of partition 2 moves on; the click on partition 1 is not closed by it.
@@ -209,7 +199,7 @@ TEST_F(StreamJoinTest, EachPartitionHasItsOwnStreamTime) {
 
 TEST_F(StreamJoinTest, AReKeyedSideGoesThroughItsOwnRepartitionTopicInTheOtherSidesKeyFormat) {
   json rekey = json::array({{{"name", "by_user"}, {"from", "impressions"}, {"rekey", "user"}}});
-  auto topology = parse(attribution("left", json::object(), rekey, "clicks", "by_user"));
+  auto topology = sluice::testing::parse_valid(attribution("left", json::object(), rekey, "clicks", "by_user"));
   const auto& join = topology.operators.back();
   EXPECT_FALSE(join.repartition_topic.has_value());
   ASSERT_EQ(join.input_repartition_topics.size(), 2u);
@@ -241,7 +231,7 @@ TEST_F(StreamJoinTest, AReKeyedSideGoesThroughItsOwnRepartitionTopicInTheOtherSi
 TEST_F(StreamJoinTest, BothSidesReKeyedGoThroughTwoRepartitionTopics) {
   json rekeys = json::array({{{"name", "clicks_by_user"}, {"from", "clicks"}, {"rekey", "user"}},
                              {{"name", "impressions_by_user"}, {"from", "impressions"}, {"rekey", "user"}}});
-  auto topology = parse(attribution("inner", {{"as", "clicks"}, {"other_as", "impressions"}}, rekeys,
+  auto topology = sluice::testing::parse_valid(attribution("inner", {{"as", "clicks"}, {"other_as", "impressions"}}, rekeys,
                                     "clicks_by_user", "impressions_by_user"));
   const auto& join = topology.operators.back();
   EXPECT_EQ(join.input_repartition_topics[0], "ads-attributed-left-repartition");
@@ -257,7 +247,7 @@ TEST_F(StreamJoinTest, BothSidesReKeyedGoThroughTwoRepartitionTopics) {
 }
 
 TEST_F(StreamJoinTest, AnIdleTaskClosesWindowsOnTheWallClock) {
-  auto topology = parse(attribution("left"));
+  auto topology = sluice::testing::parse_valid(attribution("left"));
   runtime::TestDriver::Options options;
   options.default_idle_timeout_ms = 30'000;
   runtime::TestDriver driver(topology, clock, {}, options);
@@ -271,7 +261,7 @@ TEST_F(StreamJoinTest, AnIdleTaskClosesWindowsOnTheWallClock) {
 }
 
 TEST_F(StreamJoinTest, ASelectThatFailsDeadLettersTheRecordThatCompletesThePair) {
-  auto topology = parse(attribution("left", {{"select", {{"total", "clicks.n * impressions.weight"}}}}));
+  auto topology = sluice::testing::parse_valid(attribution("left", {{"select", {{"total", "clicks.n * impressions.weight"}}}}));
   runtime::TestDriver driver(topology, clock);
   driver.pipe("impressions", "u1", R"({"weight": "heavy"})", 1000);
   driver.pipe("clicks", "u1", R"({"n": 2})", 2000);
