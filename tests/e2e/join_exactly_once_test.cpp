@@ -20,6 +20,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <set>
+#include <stdexcept>
 #include <iostream>
 #include <map>
 #include <random>
@@ -140,6 +143,51 @@ std::string join_numbers(const std::vector<double>& values) {
   return text;
 }
 
+// Runs sluice kills + 1 times; before run i, `produce_slice(i)` writes slice i of the input. Runs 0..kills-1 are
+// killed with SIGKILL a seeded delay after they have consumed something; every restart must restore at most one
+// commit's worth of state. Returns the last run, still running. Throws on a run that misbehaves.
+struct KillRuns {
+  std::vector<double> restored, delays;
+};
+
+RunningTopology run_with_kills(const std::string& path, const std::vector<std::string>& arguments,
+                               const std::function<void(int run)>& produce_slice, std::uint64_t seed, KillRuns& runs) {
+  std::mt19937_64 random(seed);
+  std::uniform_int_distribution<int> delay(0, kill_delay_max_ms);
+  for (int run = 0;; ++run) {
+    produce_slice(run);
+    RunningTopology running = start_sluice(path, arguments);
+    const double restored =
+        metric_value(http_get(running.port, "/metrics").body, "sluice_restored_records_total").value_or(0);
+    runs.restored.push_back(restored);
+    if (run > 0) {
+      EXPECT_LE(restored, static_cast<double>(state_buffer_max_records) + restore_slack)
+          << "restart " << run << " after a kill -9 restored more than one commit's worth of state; log:\n"
+          << running.process->log();
+    }
+    if (run == kills) return running;
+    const bool consuming = eventually([&] {
+      return metric_value(http_get(running.port, "/metrics").body, "sluice_records_consumed_total").value_or(0) > 0 ||
+             !running.process->running();
+    }, 60s);
+    if (!consuming || !running.process->running()) {
+      throw std::runtime_error("run " + std::to_string(run) + " consumed nothing; log:\n" + running.process->log());
+    }
+    const int wait_ms = delay(random);
+    runs.delays.push_back(wait_ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));  // the test's randomness, not a wait
+    running.process->signal(SIGKILL);
+    if (running.process->wait(30s) != 128 + SIGKILL) {
+      throw std::runtime_error("run " + std::to_string(run) + " did not die of SIGKILL; log:\n" + running.process->log());
+    }
+  }
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 TEST(ExactlyOnce, KillNineRepeatedlyStreamTableJoinIsExact) {
@@ -171,42 +219,14 @@ TEST(ExactlyOnce, KillNineRepeatedlyStreamTableJoinIsExact) {
       "--set", "commit_interval=2s"};
 
   // Event times two hours ago: recent enough for any retention, old enough to be all in the past.
-  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
-  const Workload workload = make_workload(20261127, now_ms - 2 * 3'600'000);
+  const Workload workload = make_workload(20261127, now_ms() - 2 * 3'600'000);
   const auto expected = oracle(workload);
 
-  std::mt19937_64 random(4711);
-  std::uniform_int_distribution<int> delay(0, kill_delay_max_ms);
-  std::vector<double> restored, delays;
-  std::optional<RunningTopology> last;
-  for (int run = 0; run <= kills; ++run) {
+  KillRuns runs;
+  std::optional<RunningTopology> last = run_with_kills(path, arguments, [&](int run) {
     produce(table, workload.update_slices.at(static_cast<std::size_t>(run)));
     produce(orders, workload.order_slices.at(static_cast<std::size_t>(run)));
-    RunningTopology running = start_sluice(path, arguments);
-    const double run_restored =
-        metric_value(http_get(running.port, "/metrics").body, "sluice_restored_records_total").value_or(0);
-    restored.push_back(run_restored);
-    if (run > 0) {
-      EXPECT_LE(run_restored, static_cast<double>(state_buffer_max_records) + restore_slack)
-          << "restart " << run << " after a kill -9 restored more than one commit's worth of the table topic; log:\n"
-          << running.process->log();
-    }
-    if (run == kills) {
-      last = std::move(running);
-      break;
-    }
-    ASSERT_TRUE(eventually([&] {
-      return metric_value(http_get(running.port, "/metrics").body, "sluice_records_consumed_total").value_or(0) > 0 ||
-             !running.process->running();
-    }, 60s));
-    ASSERT_TRUE(running.process->running()) << running.process->log();
-    const int wait_ms = delay(random);
-    delays.push_back(wait_ms);
-    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));  // the test's randomness, not a wait
-    running.process->signal(SIGKILL);
-    ASSERT_EQ(running.process->wait(30s), 128 + SIGKILL) << running.process->log();
-  }
+  }, 4711, runs);
   std::string why;
   ASSERT_TRUE(wait_group_processed(application_id, {orders, table}, partitions, 180s, &why))
       << why << "\nlog:\n" << last->process->log();
@@ -235,8 +255,8 @@ TEST(ExactlyOnce, KillNineRepeatedlyStreamTableJoinIsExact) {
   std::cout << "[ figures ] stream-table join (" << guarantee() << "): kills " << kills << ", orders "
             << workload.orders.size() << ", table updates " << workload.updates.size() << ", outputs read "
             << records.size() << "\n"
-            << "[ figures ] kill delays (ms): " << join_numbers(delays) << "\n"
-            << "[ figures ] restored table records per run (run 0 = first start): " << join_numbers(restored) << "\n"
+            << "[ figures ] kill delays (ms): " << join_numbers(runs.delays) << "\n"
+            << "[ figures ] restored table records per run (run 0 = first start): " << join_numbers(runs.restored) << "\n"
             << "[ figures ] last run: records processed while an input waited in vain (enforced): "
             << metric_value(metrics, "sluice_enforced_processing_total").value_or(0) << "\n"
             << "[ figures ] missing " << missing << ", extra " << extra << ", duplicates " << duplicates << ", wrong "
@@ -249,5 +269,142 @@ TEST(ExactlyOnce, KillNineRepeatedlyStreamTableJoinIsExact) {
 
   last->process->signal(SIGTERM);
   EXPECT_EQ(last->process->wait(60s), 0) << last->process->log();
+  std::filesystem::remove_all(state_dir);
+}
+
+// The windowed stream-stream left join under the same kills: clicks (the `from` side) joined with the
+// impressions of the same id shown up to 5 minutes before them. Every pair must come out exactly once, and
+// every click without one exactly once as unmatched, when its window has closed (stream time moved past every
+// window by a later impression per partition at the end). Grace (1 h) exceeds the data's disorder, so no
+// record is late and the oracle needs no timing: it is the set of (click, impression) pairs within the window,
+// plus (click, null) for the clicks with none.
+TEST(ExactlyOnce, KillNineRepeatedlyWindowedLeftJoinIsExact) {
+  constexpr int keys = 2'000, impressions_per_slice = 3'000, clicks_per_slice = 6'000;
+  constexpr std::int64_t before_ms = 5 * 60'000;
+  const std::string impressions = unique_name("eos-impressions"), clicks = unique_name("eos-clicks"),
+                    output = unique_name("eos-attributed"), application_id = unique_name("eos-wjoin"),
+                    state_dir = "/tmp/" + unique_name("eos-wjoin-state");
+  create_topic(impressions, partitions);
+  create_topic(clicks, partitions);
+  json document = {
+      {"application_id", application_id},
+      {"sources", {{{"name", "clicks"}, {"topic", clicks}}, {{"name", "impressions"}, {"topic", impressions}}}},
+      {"operators",
+       {{{"name", "attributed"},
+         {"from", "clicks"},
+         {"join",
+          {{"stream", "impressions"},
+           {"type", "left"},
+           {"within", {{"before", "5m"}, {"after", "0s"}}},
+           {"grace", "1h"},
+           {"select", {{"click", "clicks.id"}, {"impression", "impressions.id"}}}}}}}},
+      {"sinks", {{{"from", "attributed"}, {"topic", output}}}}};
+  const std::string path = write_temp_file("eos-wjoin.json", document.dump(2));
+  const std::vector<std::string> arguments = {
+      "--set", "processing_guarantee=" + guarantee(), "--set", "instance_id=eos-wjoin-instance",
+      "--set", "state_dir=" + state_dir, "--set", "state_buffer_max_records=" + std::to_string(state_buffer_max_records),
+      "--set", "commit_interval=2s", "--set", "window_idle_timeout=0"};
+
+  // Slice i spans 3 minutes of event time; a click can match impressions of its own or the previous slices.
+  const std::int64_t base = now_ms() - 2 * 3'600'000;
+  constexpr std::int64_t slice_span = 3 * 60'000;
+  std::mt19937_64 random(20261128);
+  std::uniform_int_distribution<int> key(0, keys - 1);
+  std::uniform_int_distribution<std::int64_t> offset(0, slice_span - 1);
+  struct Shown {
+    std::string key, id;
+    std::int64_t t;
+  };
+  std::vector<Shown> all_impressions, all_clicks;
+  std::vector<std::vector<TestRecord>> impression_slices, click_slices;
+  auto record = [](const Shown& event) {
+    TestRecord out;
+    out.key = event.key;
+    out.value = json{{"id", event.id}}.dump();
+    out.partition = kafka_partition(event.key, partitions);
+    out.timestamp_ms = event.t;
+    return out;
+  };
+  for (int slice = 0; slice <= kills; ++slice) {
+    std::vector<TestRecord> shown, clicked;
+    for (int i = 0; i < impressions_per_slice; ++i) {
+      Shown event{"k" + std::to_string(key(random)), "i" + std::to_string(all_impressions.size()),
+                  base + slice * slice_span + offset(random)};
+      all_impressions.push_back(event);
+      shown.push_back(record(event));
+    }
+    for (int i = 0; i < clicks_per_slice; ++i) {
+      Shown event{"k" + std::to_string(key(random)), "c" + std::to_string(all_clicks.size()),
+                  base + slice * slice_span + offset(random)};
+      all_clicks.push_back(event);
+      clicked.push_back(record(event));
+    }
+    impression_slices.push_back(std::move(shown));
+    click_slices.push_back(std::move(clicked));
+  }
+  std::multiset<std::pair<std::string, std::string>> expected;  // (click, impression or "null")
+  std::map<std::string, std::vector<const Shown*>> impressions_of;
+  for (const auto& shown : all_impressions) impressions_of[shown.key].push_back(&shown);
+  for (const auto& click : all_clicks) {
+    bool matched = false;
+    for (const Shown* shown : impressions_of[click.key]) {
+      if (shown->t >= click.t - before_ms && shown->t <= click.t) {
+        expected.emplace(click.id, shown->id);
+        matched = true;
+      }
+    }
+    if (!matched) expected.emplace(click.id, "null");
+  }
+
+  KillRuns runs;
+  RunningTopology last = run_with_kills(path, arguments, [&](int run) {
+    produce(impressions, impression_slices.at(static_cast<std::size_t>(run)));
+    produce(clicks, click_slices.at(static_cast<std::size_t>(run)));
+  }, 8128, runs);
+  // Every record processed and committed first; then close every window: an impression a day later on each
+  // partition of the impressions topic (sent earlier, it could overtake clicks not yet fetched and make them late).
+  std::string why;
+  ASSERT_TRUE(wait_group_processed(application_id, {clicks, impressions}, partitions, 180s, &why))
+      << why << "\nlog:\n" << last.process->log();
+  std::vector<TestRecord> markers;
+  for (int partition = 0; partition < partitions; ++partition) {
+    markers.push_back(record(Shown{"marker-" + std::to_string(partition), "marker", base + 24 * 3'600'000}));
+    markers.back().partition = partition;
+  }
+  produce(impressions, markers);
+  ASSERT_TRUE(wait_group_processed(application_id, {clicks, impressions}, partitions, 180s, &why))
+      << why << "\nlog:\n" << last.process->log();
+
+  std::multiset<std::pair<std::string, std::string>> actual;
+  for (const auto& out : consume_to_end(output, partitions, 120s)) {
+    ASSERT_TRUE(out.value.has_value());
+    const json value = json::parse(*out.value);
+    actual.emplace(value.at("click").get<std::string>(),
+                   value.at("impression").is_null() ? "null" : value.at("impression").get<std::string>());
+  }
+  std::size_t missing = 0, extra = 0, duplicates = 0, unmatched = 0;
+  std::set<std::pair<std::string, std::string>> distinct(actual.begin(), actual.end());
+  duplicates = actual.size() - distinct.size();
+  for (const auto& pair : expected) {
+    missing += distinct.contains(pair) ? 0 : 1;
+    unmatched += pair.second == "null" ? 1 : 0;
+  }
+  for (const auto& pair : distinct) extra += expected.contains(pair) ? 0 : 1;
+  std::cout << "[ figures ] windowed left join (" << guarantee() << "): kills " << kills << ", clicks "
+            << all_clicks.size() << ", impressions " << all_impressions.size() << ", expected results "
+            << expected.size() << " (" << unmatched << " unmatched clicks), outputs read " << actual.size() << "\n"
+            << "[ figures ] kill delays (ms): " << join_numbers(runs.delays) << "\n"
+            << "[ figures ] restored changelog records per run (run 0 = first start): " << join_numbers(runs.restored)
+            << "\n"
+            << "[ figures ] missing " << missing << ", extra " << extra << ", duplicates " << duplicates << "\n";
+  EXPECT_EQ(missing, 0u);
+  EXPECT_EQ(extra, 0u);
+  EXPECT_EQ(duplicates, 0u);
+  const auto dead = consume_to_end(application_id + "-dlq", partitions, 60s);
+  EXPECT_TRUE(dead.empty()) << dead.size() << " dead letters, the first: " << dead.front().header("sluice.error.kind")
+                            << ": " << dead.front().header("sluice.error.message");
+
+  last.process->signal(SIGTERM);
+  EXPECT_EQ(last.process->wait(60s), 0) << last.process->log();
   std::filesystem::remove_all(state_dir);
 }
