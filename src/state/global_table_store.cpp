@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "durable.hpp"
+#include "meta_codec.hpp"
 
 namespace sluice::state {
 namespace {
@@ -16,22 +17,8 @@ constexpr std::uint8_t kMeta = 1;
 constexpr std::string_view kRowCountKey = "rows";
 const std::vector<std::uint8_t> kFamilies{2};
 
-std::string encode_int64(std::int64_t value) {
-  auto bits = static_cast<std::uint64_t>(value);
-  std::string bytes(8, '\0');
-  for (int index = 7; index >= 0; --index) {
-    bytes[static_cast<std::size_t>(index)] = static_cast<char>(bits & 0xffu);
-    bits >>= 8;
-  }
-  return bytes;
-}
-
-std::int64_t decode_int64(std::string_view bytes) {
-  if (bytes.size() != 8) throw std::runtime_error("state: corrupt global table meta entry");
-  std::uint64_t bits = 0;
-  for (const char byte : bytes) bits = (bits << 8) | static_cast<unsigned char>(byte);
-  return static_cast<std::int64_t>(bits);
-}
+using detail::decode_int64;
+using detail::encode_int64;
 
 // "o" + the partition, 4 bytes big-endian: in partition order, and never equal to "rows".
 std::string offset_key(std::int32_t partition) {
@@ -51,11 +38,11 @@ GlobalTableStore::GlobalTableStore(Opener open) : open_(std::move(open)) {
     if (key.size() != 5) return true;
     std::uint32_t bits = 0;
     for (std::size_t i = 1; i < 5; ++i) bits = (bits << 8) | static_cast<unsigned char>(key[i]);
-    committed_offsets_[static_cast<std::int32_t>(bits)] = decode_int64(value);
+    committed_offsets_[static_cast<std::int32_t>(bits)] = decode_int64(value, "global table offset");
     return true;
   });
   std::string count;
-  if (store.get(kMeta, kRowCountKey, count)) rows_ = decode_int64(count);
+  if (store.get(kMeta, kRowCountKey, count)) rows_ = decode_int64(count, "global table row count");
 }
 
 GlobalTableStore::~GlobalTableStore() {

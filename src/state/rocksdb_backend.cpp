@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "durable.hpp"
+#include "meta_codec.hpp"
 
 namespace sluice::state {
 
@@ -58,26 +59,8 @@ std::string family_name(std::size_t store, std::size_t family) {
 
 std::string offset_key(std::size_t store) { return std::string(kOffsetKeyPrefix) + std::to_string(store); }
 
-// Meta values are 8-byte big-endian two's complement: fixed size, and readable with any tool that dumps hex.
-std::string encode_int64(std::int64_t value) {
-  auto bits = static_cast<std::uint64_t>(value);
-  std::string bytes(8, '\0');
-  for (int index = 7; index >= 0; --index) {
-    bytes[static_cast<std::size_t>(index)] = static_cast<char>(bits & 0xffu);
-    bits >>= 8;
-  }
-  return bytes;
-}
-
-std::int64_t decode_int64(std::string_view bytes, std::string_view what) {
-  if (bytes.size() != 8) {
-    throw std::runtime_error("state: corrupt meta entry " + std::string(what) + ": " + std::to_string(bytes.size()) +
-                             " bytes, expected 8");
-  }
-  std::uint64_t bits = 0;
-  for (const char byte : bytes) bits = (bits << 8) | static_cast<unsigned char>(byte);
-  return static_cast<std::int64_t>(bits);
-}
+using detail::decode_int64;
+using detail::encode_int64;
 
 rocksdb::Slice to_slice(std::string_view text) { return {text.data(), text.size()}; }
 
