@@ -6,6 +6,8 @@
 //   sluice-nexmark print --events N [common options]          one line per event: key TAB timestamp TAB value
 // common: [--seed S] [--first-event I] [--events-per-second E] [--base-time-ms B]
 //         [--person-bytes B] [--auction-bytes B] [--bid-bytes B]
+// load and rate also take [--persons-topic T]: every person event is written to T as well (same key, value,
+// timestamp and partitioner), the table that Nexmark q3 joins the auctions with.
 //
 // Determinism: event i's content is a pure function of (seed, i): every event draws from its own random
 // generator seeded with a hash of (seed, i), so the same arguments always give the same bytes, in any mode and
@@ -61,6 +63,7 @@ struct Options {
   std::string mode;
   std::string bootstrap = "127.0.0.1:9092";
   std::string topic;
+  std::string persons_topic;  // load, rate: persons written here too (empty: not)
   std::int64_t events = -1;
   std::int32_t partitions = 4;
   std::uint64_t seed = 42;
@@ -79,6 +82,7 @@ int usage(const std::string& problem) {
             << "  sluice-nexmark load  --bootstrap H:P --topic T --events N [--partitions P] [common]\n"
             << "  sluice-nexmark rate  --bootstrap H:P --topic T --rate R (--seconds S | --events N) [--partitions P] [common]\n"
             << "  sluice-nexmark print --events N [common]\n"
+            << "load and rate: [--persons-topic T] writes every person to T as well\n"
             << "common: [--seed S] [--first-event I] [--events-per-second E] [--base-time-ms B]\n"
             << "        [--person-bytes B] [--auction-bytes B] [--bid-bytes B]\n";
   return 2;
@@ -336,7 +340,9 @@ int run_produce(const Options& options) {
   };
   {
     auto admin = sluice::kafka::make_admin(config, callbacks);
-    auto error = admin->create_topics({sluice::kafka::NewTopic{options.topic, options.partitions, -1, {}}}, 30s);
+    std::vector<sluice::kafka::NewTopic> topics = {{options.topic, options.partitions, -1, {}}};
+    if (!options.persons_topic.empty()) topics.push_back({options.persons_topic, options.partitions, -1, {}});
+    auto error = admin->create_topics(topics, 30s);
     if (!error.ok()) {
       std::cerr << "sluice-nexmark: cannot create " << options.topic << ": " << error.message << "\n";
       return 1;
@@ -362,6 +368,17 @@ int run_produce(const Options& options) {
   auto next_report = started + 1s;
   std::int64_t total = options.events >= 0 ? options.events
                                            : static_cast<std::int64_t>(std::llround(options.seconds * static_cast<double>(options.rate)));
+  auto produce_to = [&](const std::string& topic) {
+    for (;;) {
+      auto error = producer->produce(topic, event.key, event.value, event.timestamp_ms, nullptr);
+      if (error.code == sluice::kafka::ErrorCode::queue_full) {
+        producer->poll(5ms);
+        continue;
+      }
+      if (!error.ok()) std::cerr << "sluice-nexmark: produce to " << topic << ": " << error.message << "\n";
+      return error.ok();
+    }
+  };
   auto report = [&](std::chrono::steady_clock::time_point now) {
     double elapsed = std::chrono::duration<double>(now - started).count();
     std::fprintf(stderr, "sluice-nexmark: %lld/%lld events (%.0f%%), %.0f events/s\n",
@@ -382,17 +399,8 @@ int run_produce(const Options& options) {
       timestamp_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     }
     generator.make(index, timestamp_ms, event);
-    for (;;) {
-      auto error = producer->produce(options.topic, event.key, event.value, event.timestamp_ms, nullptr);
-      if (error.code == sluice::kafka::ErrorCode::queue_full) {
-        producer->poll(5ms);
-        continue;
-      }
-      if (!error.ok()) {
-        std::cerr << "sluice-nexmark: produce: " << error.message << "\n";
-        return 1;
-      }
-      break;
+    if (!produce_to(options.topic) || (event.type == 'p' && !options.persons_topic.empty() && !produce_to(options.persons_topic))) {
+      return 1;
     }
     totals.add(event);
     if ((produced & 1023) == 0) {
@@ -434,6 +442,7 @@ int main(int argc, char** argv) {
     try {
       if (flag == "--bootstrap") options.bootstrap = value;
       else if (flag == "--topic") options.topic = value;
+      else if (flag == "--persons-topic") options.persons_topic = value;
       else if (flag == "--events") options.events = std::stoll(value);
       else if (flag == "--partitions") options.partitions = std::stoi(value);
       else if (flag == "--seed") options.seed = std::stoull(value);

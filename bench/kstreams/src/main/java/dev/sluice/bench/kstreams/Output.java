@@ -13,6 +13,12 @@ final class Output {
     @JsonPropertyOrder({"auction", "price"})
     record Q2(long auction, long price) {}
 
+    @JsonPropertyOrder({"name", "city", "state", "id"})
+    record Q3(String name, String city, String state, long id) {}
+
+    @JsonPropertyOrder({"id", "name", "reserve"})
+    record Q8(long id, String name, long reserve) {}
+
     @JsonPropertyOrder({"auction", "window_start", "window_end", "count"})
     record Q5(long auction, @JsonProperty("window_start") long windowStart,
               @JsonProperty("window_end") long windowEnd, long count) {}

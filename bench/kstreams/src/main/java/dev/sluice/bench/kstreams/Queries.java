@@ -10,6 +10,8 @@ import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.JoinWindows;
+import org.apache.kafka.streams.kstream.Joined;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
@@ -17,15 +19,17 @@ import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.SessionWindowedKStream;
 import org.apache.kafka.streams.kstream.SessionWindows;
+import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.TimeWindowedKStream;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
+import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.SessionStore;
 import org.apache.kafka.streams.state.WindowStore;
 
 /**
- * The six queries as Kafka Streams DSL topologies. Event time is the record timestamp (the default
+ * The eight queries as Kafka Streams DSL topologies. Event time is the record timestamp (the default
  * timestamp extractor); the generator sets it to the event's date_time.
  */
 final class Queries {
@@ -40,17 +44,23 @@ final class Queries {
     private static final Duration WINDOW = Duration.ofSeconds(10);
     private static final Duration HOP = Duration.ofSeconds(2);
     private static final Duration SESSION_GAP = Duration.ofSeconds(10);
+    /** q8: how long each side of the join is kept after its window (bench/nexmark/q8.json: "grace": "60s"). */
+    private static final Duration Q8_GRACE = Duration.ofSeconds(60);
+    private static final java.util.Set<String> Q3_STATES = java.util.Set.of("OR", "ID", "CA");
 
     private final String input;
     private final String output;
+    /** q3's persons table topic (the generator's --persons-topic); null for the other queries. */
+    private final String persons;
     private final FinalMode finalMode;
     /** Retention of the window and session stores; null keeps Kafka Streams' default (window size or gap + grace). */
     private final Duration retention;
     private final Serde<Event> events = Json.serde(Event.class);
 
-    Queries(String input, String output, FinalMode finalMode, Duration retention) {
+    Queries(String input, String output, String persons, FinalMode finalMode, Duration retention) {
         this.input = input;
         this.output = output;
+        this.persons = persons;
         this.finalMode = finalMode;
         this.retention = retention;
     }
@@ -67,10 +77,12 @@ final class Queries {
             case "q0" -> q0(builder);
             case "q1" -> q1(builder);
             case "q2" -> q2(builder);
+            case "q3" -> q3(builder);
             case "q5" -> q5(builder);
             case "q7" -> q7(builder);
+            case "q8" -> q8(builder);
             case "q11" -> q11(builder);
-            default -> throw new IllegalArgumentException("unknown query " + query + " (q0|q1|q2|q5|q7|q11)");
+            default -> throw new IllegalArgumentException("unknown query " + query + " (q0|q1|q2|q3|q5|q7|q8|q11)");
         }
         return builder.build();
     }
@@ -101,6 +113,54 @@ final class Queries {
                 .filter((key, bid) -> Math.floorMod(bid.auction, 123L) == 0, Named.as("auction-mod-123"))
                 .mapValues(bid -> new Output.Q2(bid.auction, bid.price), Named.as("project"))
                 .to(output, Produced.with(Serdes.String(), Json.serde(Output.Q2.class)).withName("sink"));
+    }
+
+    /**
+     * q3: auctions of category 10 re-keyed by seller (repartition topic) and inner-joined with the persons table
+     * (a KTable over its own topic, keyed by person id), kept when the seller lives in OR, ID or CA. Kafka
+     * Streams' defaults: the table is materialized in RocksDB with a changelog topic of its own (source-topic
+     * reuse needs topology.optimization, which a default application does not set).
+     */
+    private void q3(StreamsBuilder builder) {
+        if (persons == null) {
+            throw new IllegalArgumentException("q3 needs --persons TOPIC (the persons table)");
+        }
+        KTable<String, Event> people = builder.table(persons, Consumed.with(Serdes.String(), events)
+                        .withName("persons-source"),
+                Materialized.<String, Event, KeyValueStore<Bytes, byte[]>>as("q3-persons")
+                        .withKeySerde(Serdes.String()).withValueSerde(events));
+        builder.stream(input, Consumed.with(Serdes.String(), events).withName("source"))
+                .filter((key, event) -> "auction".equals(event.type) && event.category == 10L,
+                        Named.as("auctions-category-10"))
+                .selectKey((id, auction) -> Long.toString(auction.seller), Named.as("key-by-seller"))
+                .join(people, (auction, person) -> new Output.Q3(person.name, person.city, person.state, auction.id),
+                        Joined.with(Serdes.String(), events, events, "with-seller"))
+                .filter((seller, result) -> Q3_STATES.contains(result.state()), Named.as("local"))
+                .to(output, Produced.with(Serdes.String(), Json.serde(Output.Q3.class)).withName("sink"));
+    }
+
+    /** The start of the 10 s tumbling window of event time t (q8's join key). */
+    private static long windowStart(long t) {
+        return t - Math.floorMod(t, WINDOW.toMillis());
+    }
+
+    /**
+     * q8: persons and auctions both re-keyed by (person id / seller, 10 s tumbling window start), joined within
+     * 10 s (any two records of one window are closer) with 60 s grace: each pair of a new person and an auction
+     * they opened in the same window, once, as bench/nexmark/q8.json.
+     */
+    private void q8(StreamsBuilder builder) {
+        KStream<String, Event> all = builder.stream(input, Consumed.with(Serdes.String(), events).withName("source"));
+        KStream<String, Event> people = all.filter((key, event) -> "person".equals(event.type), Named.as("persons"))
+                .selectKey((key, person) -> person.id + ":" + windowStart(person.dateTime), Named.as("persons-by-window"));
+        KStream<String, Event> auctions = all.filter((key, event) -> "auction".equals(event.type), Named.as("auctions"))
+                .selectKey((key, auction) -> auction.seller + ":" + windowStart(auction.dateTime),
+                        Named.as("auctions-by-window"));
+        people.join(auctions, (person, auction) -> new Output.Q8(person.id, person.name, auction.reserve),
+                        JoinWindows.ofTimeDifferenceAndGrace(WINDOW, Q8_GRACE),
+                        StreamJoined.with(Serdes.String(), events, events).withName("new-sellers")
+                                .withStoreName("q8-join"))
+                .to(output, Produced.with(Serdes.String(), Json.serde(Output.Q8.class)).withName("sink"));
     }
 
     /** q5: bids per auction in hopping windows of 10 s every 2 s, one final count per window. */
