@@ -12,13 +12,10 @@
 
 #include "sluice/ops/serde.hpp"
 #include "sluice/ops/stateful.hpp"
+#include "window.hpp"
 
 namespace sluice::ops {
 namespace {
-
-void append_be(std::string& out, std::uint64_t value, int bytes) {
-  for (int shift = (bytes - 1) * 8; shift >= 0; shift -= 8) out.push_back(static_cast<char>((value >> shift) & 0xff));
-}
 
 // The versions of `key` at or before `until_ms`, oldest first: (store key, stored value).
 void versions_until(state::Store& store, std::string_view key, std::int64_t until_ms,
@@ -126,9 +123,10 @@ class JoinOperator final : public Operator {
 std::string table_version_key(std::string_view key, std::int64_t timestamp_ms) {
   std::string out;
   out.reserve(4 + key.size() + 8);
-  append_be(out, key.size(), 4);
+  const auto length = static_cast<std::uint32_t>(key.size());
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((length >> shift) & 0xffu));
   out.append(key);
-  append_be(out, static_cast<std::uint64_t>(timestamp_ms) ^ (1ull << 63), 8);
+  detail::append_time(out, timestamp_ms);  // the windows' time encoding: byte order = numeric order
   return out;
 }
 

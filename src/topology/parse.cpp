@@ -103,6 +103,8 @@ class TopologyParser {
   // A join's "max_task_idle" (nullopt when absent or wrong, the error reported).
   std::optional<std::int64_t> read_max_task_idle(const Json& join, const std::string& pointer);
   std::optional<std::vector<FieldAssignment>> read_join_select(const Json& join, const std::string& pointer);
+  // A join's "type", when present and valid (errors named at /type otherwise); outer only between two streams.
+  std::optional<JoinType> read_join_type(const Json& join, const std::string& pointer, bool stream_stream);
   // The key format of the partitioning of `reference`'s records in an assembled topology (for the repartition
   // topic of the other side of a stream-stream join): a source's key format, json after a repartition topic.
   static KeyFormat partitioning_key_format(const Topology& topology, const std::string& reference, int depth = 0);
@@ -845,23 +847,7 @@ std::optional<OperatorBody> TopologyParser::read_join(const Json& join, const st
       join_tables_.emplace_back(operators_.size(), Located{std::move(*name), table_pointer});
     }
   }
-  if (const Json* type = FieldReader::find(join, "type")) {
-    const std::string type_pointer = pointer_child(pointer, "type");
-    if (auto text = reader_.string(*type, type_pointer)) {
-      if (*text == "inner") {
-        spec.type = JoinType::inner;
-      } else if (*text == "left") {
-        spec.type = JoinType::left;
-      } else if (*text == "outer") {
-        errors_.add(type_pointer, "\"outer\" is not a stream-table join type: an outer join needs two streams "
-                                  "(\"stream\" instead of \"table\"); a stream-table join is inner or left");
-      } else {
-        errors_.add(type_pointer, in_quotes(*text) + " is not a stream-table join type; expected inner (no output "
-                                                     "without a table row) or left (null without one)" +
-                                      detail::did_you_mean(*text, strings({"inner", "left"})));
-      }
-    }
-  }
+  if (auto type = read_join_type(join, pointer, false)) spec.type = *type;
   if (draft.inputs.size() > 1) {
     errors_.add(draft.inputs[1].pointer, "a join reads one stream; merge the streams first");
   }
@@ -914,6 +900,32 @@ std::optional<std::vector<FieldAssignment>> TopologyParser::read_join_select(con
   auto parsed = read_select(*select, select_pointer);
   if (!parsed) return std::nullopt;
   return std::move(std::get<SelectSpec>(*parsed).fields);
+}
+
+std::optional<JoinType> TopologyParser::read_join_type(const Json& join, const std::string& pointer,
+                                                       bool stream_stream) {
+  const Json* type = FieldReader::find(join, "type");
+  if (type == nullptr) return std::nullopt;
+  const std::string type_pointer = pointer_child(pointer, "type");
+  auto text = reader_.string(*type, type_pointer);
+  if (!text) return std::nullopt;
+  if (*text == "inner") return JoinType::inner;
+  if (*text == "left") return JoinType::left;
+  if (*text == "outer" && stream_stream) return JoinType::outer;
+  if (*text == "outer") {
+    errors_.add(type_pointer, "\"outer\" is not a stream-table join type: an outer join needs two streams "
+                              "(\"stream\" instead of \"table\"); a stream-table join is inner or left");
+  } else if (stream_stream) {
+    errors_.add(type_pointer, in_quotes(*text) + " is not a stream-stream join type; expected inner (pairs only), "
+                                                 "left (also \"from\" records without a match) or outer (also "
+                                                 "records of either side without a match)" +
+                                  detail::did_you_mean(*text, strings({"inner", "left", "outer"})));
+  } else {
+    errors_.add(type_pointer, in_quotes(*text) + " is not a stream-table join type; expected inner (no output "
+                                                 "without a table row) or left (null without one)" +
+                                  detail::did_you_mean(*text, strings({"inner", "left"})));
+  }
+  return std::nullopt;
 }
 
 std::optional<OperatorBody> TopologyParser::read_stream_join(const Json& join, const std::string& pointer,
@@ -969,23 +981,7 @@ std::optional<OperatorBody> TopologyParser::read_stream_join(const Json& join, c
   if (const Json* grace = FieldReader::find(join, "grace")) {
     spec.grace_ms = durations.bounded_duration(*grace, pointer_child(pointer, "grace"), true).value_or(0);
   }
-  if (const Json* type = FieldReader::find(join, "type")) {
-    const std::string type_pointer = pointer_child(pointer, "type");
-    if (auto text = reader_.string(*type, type_pointer)) {
-      if (*text == "inner") {
-        spec.type = JoinType::inner;
-      } else if (*text == "left") {
-        spec.type = JoinType::left;
-      } else if (*text == "outer") {
-        spec.type = JoinType::outer;
-      } else {
-        errors_.add(type_pointer, in_quotes(*text) + " is not a stream-stream join type; expected inner (pairs only), "
-                                                     "left (also \"from\" records without a match) or outer (also "
-                                                     "records of either side without a match)" +
-                                      detail::did_you_mean(*text, strings({"inner", "left", "outer"})));
-      }
-    }
-  }
+  if (auto type = read_join_type(join, pointer, true)) spec.type = *type;
   if (const Json* as = FieldReader::find(join, "as")) {
     if (auto name = reader_.name(*as, pointer_child(pointer, "as"))) spec.this_name = std::move(*name);
   } else if (!draft.inputs.empty()) {
