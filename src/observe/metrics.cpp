@@ -52,6 +52,22 @@ Metrics::Metrics(std::string_view application_id)
                                   "Join lookups that found no table row (an inner join emits nothing, a left join "
                                   "nulls), per join.",
                                   application_id_)),
+      stream_join_pairs_family_(counter(*registry_, "sluice_stream_join_pairs_total",
+                                        "Matching pairs emitted by a windowed stream-stream join, per join (counted "
+                                        "when the commit covering them succeeds).",
+                                        application_id_)),
+      stream_join_unmatched_family_(counter(
+          *registry_, "sluice_stream_join_unmatched_total",
+          "Unmatched results emitted by a left or outer stream-stream join when a record's window closed, per join "
+          "and side (left: the from side, right: the stream side; counted when the commit covering them succeeds).",
+          application_id_)),
+      stream_join_expired_family_(counter(
+          *registry_, "sluice_stream_join_expired_total",
+          "Records of a stream-stream join whose window closed without any match, per join and side (left: from, "
+          "right: stream). An inner join emitted nothing for them; for a side that emits unmatched results (left "
+          "join: left; outer: both) this equals sluice_stream_join_unmatched_total of that side, less any result "
+          "whose select failed at close and was dead-lettered. Counted when the commit covering them succeeds.",
+          application_id_)),
       table_updates_family_(counter(*registry_, "sluice_table_updates_total",
                                     "Table records with a value applied to the local table stores since start, per table (a partitioned table's restore not counted).",
                                     application_id_)),
@@ -151,6 +167,16 @@ prometheus::Gauge& Metrics::cached_gauge(prometheus::Family<prometheus::Gauge>& 
   if (auto it = cache.find(label); it != cache.end()) return *it->second;
   prometheus::Gauge& created = family.Add({{label_name, std::string(label)}});
   cache.emplace(std::string(label), &created);
+  return created;
+}
+
+prometheus::Counter& Metrics::cached(CounterFamily& family, PairCache& cache, const std::string& first_name,
+                                     std::string_view first, const std::string& second_name, std::string_view second) {
+  std::lock_guard lock(mutex_);
+  auto key = std::make_pair(std::string(first), std::string(second));
+  if (auto it = cache.find(key); it != cache.end()) return *it->second;
+  prometheus::Counter& created = family.Add({{first_name, key.first}, {second_name, key.second}});
+  cache.emplace(std::move(key), &created);
   return created;
 }
 

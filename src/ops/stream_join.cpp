@@ -10,7 +10,8 @@
 // when stream time passes its close time (t + after + grace for the from side, t + before + grace for the other):
 // then no record that is not late can match it, so an unmatched left/outer result is final and the record is
 // dropped; the index makes that a scan from the start of family 2 (collect_index), never a scan of every key.
-// The matched byte is written (and so changelogged) only for sides whose unmatched results are emitted.
+// The matched byte is kept for both sides (a record is rewritten once, at its first match), so that a record
+// closing without a match is known on every side: its unmatched result (left/outer) and the expired count.
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -120,7 +121,7 @@ class StreamJoinOperator final : public Operator {
     // Keep the record, with its close time in the index.
     const std::uint32_t sequence = next_sequence(store, memory, static_cast<std::uint8_t>(side), time);
     record_key(memory.store_key, memory.group_key, time, sequence);
-    memory.encoded.assign(1, static_cast<char>(!matches.empty() && emits_unmatched(side) ? 1 : 0));
+    memory.encoded.assign(1, static_cast<char>(!matches.empty() ? 1 : 0));
     append_value(record.value, memory.encoded);
     store.put(static_cast<std::uint8_t>(side), memory.store_key, memory.encoded);
     memory.index_key.clear();
@@ -128,16 +129,17 @@ class StreamJoinOperator final : public Operator {
     memory.index_key.push_back(static_cast<char>(side));
     memory.index_key += memory.store_key;
     store.put(kIndexFamily, memory.index_key, {});
-    // The matched records of the other side will not be emitted unmatched.
-    if (emits_unmatched(other)) {
-      for (const Kept& match : matches) {
-        if (match.matched) continue;
-        memory.encoded.assign(1, static_cast<char>(1));
-        append_value(match.value, memory.encoded);
-        store.put(static_cast<std::uint8_t>(other), match.key, memory.encoded);
-      }
+    // The matched records of the other side will not close unmatched.
+    for (const Kept& match : matches) {
+      if (match.matched) continue;
+      memory.encoded.assign(1, static_cast<char>(1));
+      append_value(match.value, memory.encoded);
+      store.put(static_cast<std::uint8_t>(other), match.key, memory.encoded);
     }
     for (core::Record& output : outputs) context.out.emit(0, std::move(output));
+    if (!outputs.empty() && context.stream_join_observer != nullptr) {
+      context.stream_join_observer->paired(outputs.size());
+    }
     return outputs.empty() ? Disposition::kept : Disposition::forwarded;
   }
 
@@ -154,14 +156,16 @@ class StreamJoinOperator final : public Operator {
       if (side > 1) corrupt_state(name(), "join index side");
       const std::string_view key = std::string_view(index_key).substr(time_bytes + 1);
       if (!store.get(side, key, value)) corrupt_state(name(), "indexed join record missing");
-      if (emits_unmatched(side)) {
-        std::string_view bytes = value;
-        core::Value self;
-        if (bytes.empty()) corrupt_state(name(), "join record");
-        const bool matched = bytes.front() != 0;
-        bytes.remove_prefix(1);
-        if (!read_value(bytes, self)) corrupt_state(name(), "join record value");
-        if (!matched) emit_unmatched(side, key, std::move(self), context, memory);
+      if (value.empty()) corrupt_state(name(), "join record");
+      if (value.front() == 0) {  // never matched
+        bool emitted = false;
+        if (emits_unmatched(side)) {
+          std::string_view bytes = std::string_view(value).substr(1);
+          core::Value self;
+          if (!read_value(bytes, self)) corrupt_state(name(), "join record value");
+          emitted = emit_unmatched(side, key, std::move(self), context, memory);
+        }
+        if (context.stream_join_observer != nullptr) context.stream_join_observer->expired(side, emitted);
       }
       store.remove(side, key);
       store.remove(kIndexFamily, index_key);
@@ -211,7 +215,8 @@ class StreamJoinOperator final : public Operator {
     return output;
   }
 
-  void emit_unmatched(std::size_t side, std::string_view key, core::Value self, ProcessContext& context,
+  // True if the unmatched result was emitted, false if it was dead-lettered.
+  bool emit_unmatched(std::size_t side, std::string_view key, core::Value self, ProcessContext& context,
                       StreamJoinTaskState& memory) const {
     const std::size_t terminator = key.find('\0');
     if (terminator == std::string_view::npos || key.size() != terminator + 1 + time_bytes + kSequenceBytes) {
@@ -227,9 +232,10 @@ class StreamJoinOperator final : public Operator {
       sides.push_back(core::Member{side_name(side), std::move(self)});
       context.out.dead_letter(output.error(), core::Record{std::move(parsed).value(),
                                                           core::Value::object(std::move(sides)), time, {}});
-      return;
+      return false;
     }
     context.out.emit(0, std::move(output).value());
+    return true;
   }
 
   // The records of `family` with the group key in memory.group_key and first <= time <= last, in order.

@@ -306,6 +306,9 @@ ops::ProcessContext Pipeline::context_for(std::size_t node_index, Frame& frame, 
     context.global_table = frame.state.global_tables[index];
   }
   if (node_index < frame.state.join_observers.size()) context.join_observer = frame.state.join_observers[node_index];
+  if (node_index < frame.state.stream_join_observers.size()) {
+    context.stream_join_observer = frame.state.stream_join_observers[node_index];
+  }
   return context;
 }
 

@@ -81,6 +81,7 @@ void TaskManager::close_all() {
   index_inputs();
   pending_offsets_.clear();
   committed_offsets_.clear();
+  if (state_.transactional_counts != nullptr) state_.transactional_counts->drop();
 }
 
 void TaskManager::record_consumed(std::string_view topic, std::int32_t partition, std::int64_t next_offset) {
@@ -159,6 +160,7 @@ CommitResult TaskManager::commit(std::int64_t wall_ms, OutputCollector& out, Cha
   const std::vector<kafka::TopicPartition> offsets = pending_offsets();
   const CommitResult result = committer.commit(offsets, why);
   if (result != CommitResult::committed) return result;
+  if (state_.transactional_counts != nullptr) state_.transactional_counts->publish();
   // 4. The stores reflect the committed changes.
   for (auto& [id, task] : tasks_) {
     if (!task.stores || !task.running()) continue;
@@ -181,6 +183,7 @@ void TaskManager::discard_uncommitted() {
     pipeline_.init_task(task);
   }
   pending_offsets_.clear();
+  if (state_.transactional_counts != nullptr) state_.transactional_counts->drop();
 }
 
 }  // namespace sluice::runtime

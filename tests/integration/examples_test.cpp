@@ -366,6 +366,21 @@ TEST(ExampleTopologies, ClicksAttributedJoinsImpressionsWithinTenMinutesAndEmits
   produce(impressions, {json_record({{"id", "tick-0"}, {"ts", t0 + 60 * minute}}, "tick-0", 0),
                         json_record({{"id", "tick-1"}, {"ts", t0 + 60 * minute}}, "tick-1", 1)});
   auto all = consume(output, 6, 60s, 2s);
+  // The join's counters move just after the transaction covering its outputs commits: wait for them. Closed by
+  // the ticks: clicks c2, c3, c4 (unmatched, emitted) and impressions i2, i4 (never matched; a left join emits
+  // nothing for them); i0 and i1 matched.
+  const std::map<std::string, std::string> left = {{"join", "attributed"}, {"side", "left"}};
+  const std::map<std::string, std::string> right = {{"join", "attributed"}, {"side", "right"}};
+  EXPECT_TRUE(eventually([&] {
+    metrics = http_get(running.port, "/metrics").body;
+    return metric_value(metrics, "sluice_stream_join_unmatched_total", left).value_or(0) == 3 &&
+           metric_value(metrics, "sluice_stream_join_expired_total", right).value_or(0) == 2;
+  }, 30s)) << metrics;
+  EXPECT_EQ(metric_value(metrics, "sluice_stream_join_pairs_total", {{"join", "attributed"}}), 3) << metrics;
+  EXPECT_EQ(metric_value(metrics, "sluice_stream_join_unmatched_total", left), 3);
+  EXPECT_EQ(metric_value(metrics, "sluice_stream_join_unmatched_total", right), 0);
+  EXPECT_EQ(metric_value(metrics, "sluice_stream_join_expired_total", left), 3);
+  EXPECT_EQ(metric_value(metrics, "sluice_stream_join_expired_total", right), 2);
   running.process->signal(SIGTERM);
   EXPECT_EQ(running.process->wait(30s), 0) << running.process->log();
   ASSERT_EQ(all.size(), 6u) << "each unattributed click exactly once";

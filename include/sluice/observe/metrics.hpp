@@ -47,6 +47,18 @@ class Metrics {
   prometheus::Counter& join_lookups(std::string_view join) { return cached(join_lookups_family_, join_lookups_, "join", join); }
   prometheus::Counter& join_hits(std::string_view join) { return cached(join_hits_family_, join_hits_, "join", join); }
   prometheus::Counter& join_misses(std::string_view join) { return cached(join_misses_family_, join_misses_, "join", join); }
+  // Windowed stream-stream joins, per join operator (side: "left" for `from`, "right" for `stream`): matching
+  // pairs emitted; unmatched results emitted at window close (left/outer); records whose window closed without a
+  // match (all join types). Counted when the commit covering them succeeds (see PipelineMetrics).
+  prometheus::Counter& stream_join_pairs(std::string_view join) {
+    return cached(stream_join_pairs_family_, stream_join_pairs_, "join", join);
+  }
+  prometheus::Counter& stream_join_unmatched(std::string_view join, std::string_view side) {
+    return cached(stream_join_unmatched_family_, stream_join_unmatched_, "join", join, "side", side);
+  }
+  prometheus::Counter& stream_join_expired(std::string_view join, std::string_view side) {
+    return cached(stream_join_expired_family_, stream_join_expired_, "join", join, "side", side);
+  }
   // Tables, per table: records applied to the local stores since start (updates, and tombstones as deletes): by
   // the tasks of a partitioned table (its store's restore not counted) or by a global table's reader.
   prometheus::Counter& table_updates(std::string_view table) {
@@ -82,6 +94,9 @@ class Metrics {
   using CounterFamily = prometheus::Family<prometheus::Counter>;
   prometheus::Counter& cached(CounterFamily& family, std::map<std::string, prometheus::Counter*, std::less<>>& cache,
                               const std::string& label_name, std::string_view label);
+  using PairCache = std::map<std::pair<std::string, std::string>, prometheus::Counter*>;
+  prometheus::Counter& cached(CounterFamily& family, PairCache& cache, const std::string& first_name,
+                              std::string_view first, const std::string& second_name, std::string_view second);
   prometheus::Gauge& cached_gauge(prometheus::Family<prometheus::Gauge>& family,
                                   std::map<std::string, prometheus::Gauge*, std::less<>>& cache,
                                   const std::string& label_name, std::string_view label);
@@ -120,12 +135,16 @@ class Metrics {
   CounterFamily& join_lookups_family_;
   CounterFamily& join_hits_family_;
   CounterFamily& join_misses_family_;
+  CounterFamily& stream_join_pairs_family_;
+  CounterFamily& stream_join_unmatched_family_;
+  CounterFamily& stream_join_expired_family_;
   CounterFamily& table_updates_family_;
   CounterFamily& table_deletes_family_;
   prometheus::Family<prometheus::Gauge>& global_table_rows_family_;
   prometheus::Family<prometheus::Gauge>& global_table_remaining_family_;
   std::map<std::string, prometheus::Counter*, std::less<>> join_lookups_, join_hits_, join_misses_, table_updates_,
-      table_deletes_;
+      table_deletes_, stream_join_pairs_;
+  PairCache stream_join_unmatched_, stream_join_expired_;
   std::map<std::string, prometheus::Gauge*, std::less<>> global_table_rows_, global_table_remaining_;
 };
 

@@ -52,6 +52,18 @@ class JoinObserver {
   virtual void looked_up(bool hit) noexcept = 0;
 };
 
+// Where a windowed stream-stream join reports what it emits and what expires (metrics: pairs, unmatched results,
+// expired records, per side: 0 the `from` side, 1 the `stream` side). Implemented by the runtime like
+// JoinObserver; no allocation per call.
+class StreamJoinObserver {
+ public:
+  virtual ~StreamJoinObserver() = default;
+  // `pairs` matching pairs were emitted for one record.
+  virtual void paired(std::size_t pairs) noexcept = 0;
+  // A record of `side` closed without ever matching; `emitted`: its unmatched result went out (left/outer).
+  virtual void expired(std::size_t side, bool emitted) noexcept = 0;
+};
+
 struct ProcessContext {
   expr::EvalContext& eval;
   Emitter& out;
@@ -66,6 +78,7 @@ struct ProcessContext {
   // A join with a global table: the instance's store of that table (shared, read-only here).
   const state::GlobalTableStore* global_table = nullptr;
   JoinObserver* join_observer = nullptr;  // joins only; null: not counted
+  StreamJoinObserver* stream_join_observer = nullptr;  // stream-stream joins only; null: not counted
 };
 
 // What happened to a record that produced no error.

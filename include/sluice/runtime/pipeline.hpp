@@ -112,6 +112,17 @@ struct TableCounters {
   prometheus::Counter* deletes = nullptr;
 };
 
+// Counts that become visible only once the commit covering them has succeeded (the stream-stream join metrics),
+// so that inputs processed again after a rollback are not counted twice. Held per thread; the TaskManager
+// publishes them after each successful commit and drops them when it discards uncommitted work or closes its
+// tasks uncommitted.
+class TransactionalCounts {
+ public:
+  virtual ~TransactionalCounts() = default;
+  virtual void publish() noexcept = 0;
+  virtual void drop() noexcept = 0;
+};
+
 // Per-thread mutable state for processing. Not thread-safe.
 class PipelineState {
  public:
@@ -126,6 +137,10 @@ class PipelineState {
   std::vector<const state::GlobalTableStore*> global_tables;
   // Per Topology::operators index: where a join reports its lookups (empty or null: not counted).
   std::vector<ops::JoinObserver*> join_observers;
+  // Per Topology::operators index: where a stream-stream join reports pairs and expired records (empty or
+  // null: not counted); their counts are held in `transactional_counts` until a commit.
+  std::vector<ops::StreamJoinObserver*> stream_join_observers;
+  TransactionalCounts* transactional_counts = nullptr;
   // Per Topology::tables index: counters of a partitioned table's rows applied (empty: not counted).
   std::vector<TableCounters> table_counters;
 };

@@ -209,6 +209,37 @@ TEST_F(ProcessorFaults, AbortRollsStateBackAndRewinds) {
   EXPECT_GE(metric("sluice_rewinds_total"), 1);
 }
 
+// The stream-stream join counters count what a commit covered: the pair of an aborted transaction, processed
+// again after the rewind, is counted once (sluice_stream_join_pairs_total), as it is output once.
+TEST_F(ProcessorFaults, AStreamJoinPairOfAnAbortedTransactionIsCountedOnce) {
+  cluster.create_topic("clicks", 2);
+  cluster.create_topic("impressions", 2);
+  json document = {
+      {"application_id", "app"},
+      {"sources", {{{"name", "clicks"}, {"topic", "clicks"}}, {{"name", "impressions"}, {"topic", "impressions"}}}},
+      {"operators",
+       {{{"name", "attributed"},
+         {"from", "clicks"},
+         {"join", {{"stream", "impressions"}, {"type", "inner"}, {"within", "10m"}}}}}},
+      {"sinks", {{{"from", "attributed"}, {"topic", "out"}}}},
+      {"dead_letter_topic", "dlq"}};
+  start(sluice::testing::parse_valid(document));
+  cluster.produce("impressions", 0, "u1", R"({"ad": "a"})", clock.wall_ms());
+  cluster.produce("clicks", 0, "u1", R"({"n": 1})", clock.wall_ms());
+  steps(6);
+  ASSERT_EQ(cluster.read_committed("out").size(), 1u) << log.str();
+  EXPECT_EQ(metric("sluice_stream_join_pairs_total"), 1);
+  cluster.produce("clicks", 0, "u1", R"({"n": 2})", clock.wall_ms());
+  // The broker refuses this commit: the pair of click 2 is undone and made again from the re-read input.
+  cluster.fail("producer.commit_transaction", make_error(ErrorCode::other, false, false, true));
+  steps(12);
+  EXPECT_GE(metric("sluice_transactions_aborted_total"), 1);
+  EXPECT_GE(metric("sluice_rewinds_total"), 1);
+  EXPECT_EQ(cluster.read_committed("out").size(), 2u) << log.str();
+  EXPECT_EQ(metric("sluice_stream_join_pairs_total"), 2) << "the aborted transaction's pair counted again";
+  EXPECT_EQ(metric("sluice_stream_join_expired_total"), 0);
+}
+
 TEST_F(ProcessorFaults, EndTxnTimeoutReplacesTheProducerAndNeverReusesIt) {
   start(counting_topology());
   for (int i = 0; i < 3; ++i) input("a", 0);
