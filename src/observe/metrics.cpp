@@ -128,6 +128,11 @@ Metrics::Metrics(std::string_view application_id)
                                   "the inputs is not guaranteed for these).",
                                   application_id_)
                               .Add({});
+  poll_idle_seconds_ = &counter(*registry_, "sluice_poll_idle_seconds_total",
+                                "Seconds the processing threads waited on the consumer with nothing to process (its "
+                                "rate is the threads' idle share: near 1 per thread while idle or starved of input).",
+                                application_id_)
+                            .Add({});
   auto gauge = [&](const std::string& name, const std::string& help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Labels(base).Register(*registry_).Add({});
   };

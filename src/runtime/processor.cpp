@@ -285,7 +285,11 @@ bool Processor::step() {
     }
     auto wait = restoring ? 0ms : std::chrono::milliseconds(std::clamp<std::int64_t>(next_commit_ms_ - now, 0, 100));
     if (!queues_.empty()) wait = queue_wait(clock_.wall_ms(), wait);
+    // Time blocked on an empty consumer queue is the thread's idle share (sluice_poll_idle_seconds_total): two
+    // clock reads per loop turn, not per record.
+    const std::int64_t poll_started_ns = wait > 0ms ? clock_.monotonic_ns() : 0;
     kafka::Message message = consumer_->poll(wait);
+    if (wait > 0ms) metrics_.poll_idle_seconds().Increment(static_cast<double>(clock_.monotonic_ns() - poll_started_ns) / 1e9);
     // Serve what the consumer has already fetched as one batch, without the loop's housekeeping (clock reads,
     // producer poll, commit check) between records; the batch is small enough to keep commits on time.
     batch_wall_ms_ = clock_.wall_ms();

@@ -152,6 +152,15 @@ TEST(ExampleTopologies, OrdersEnrichmentFiltersComputesAndDeadLettersPoison) {
   EXPECT_EQ(metric_value(metrics, "sluice_records_dead_lettered_total"), 3);
   EXPECT_EQ(metric_value(metrics, "sluice_records_discarded_total", {{"operator", "paid"}}),
             30 - static_cast<double>(expected.size()));
+  // All input processed: the processing thread now waits on the consumer, and the idle counter says so (about
+  // one second per second).
+  ASSERT_TRUE(eventually(
+      [&] {
+        metrics = http_get(running.port, "/metrics").body;
+        return metric_value(metrics, "sluice_poll_idle_seconds_total").value_or(0) >= 1.0;
+      },
+      10s))
+      << metrics;
   running.process->signal(SIGTERM);
   EXPECT_EQ(running.process->wait(30s), 0) << running.process->log();
 }
