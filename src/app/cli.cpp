@@ -133,45 +133,11 @@ std::optional<Settings> load(const Arguments& arguments, const std::map<std::str
   return std::get<Settings>(std::move(loaded));
 }
 
-// The instance is ready when every processing thread is (and none is stalled inside a Kafka call), and alive
-// while every thread's loop beats.
-class InstanceHealth {
- public:
-  InstanceHealth(int threads, const core::Clock& clock) : clock_(clock) {
-    for (int i = 0; i < threads; ++i) threads_.push_back(std::make_unique<runtime::Health>());
-  }
-  runtime::Health& thread(int i) { return *threads_[static_cast<std::size_t>(i)]; }
-  const runtime::Health& thread(int i) const { return *threads_[static_cast<std::size_t>(i)]; }
-  std::size_t threads() const noexcept { return threads_.size(); }
-  bool ready() const {
-    const std::int64_t now = now_ms();
-    return std::all_of(threads_.begin(), threads_.end(), [now](const auto& health) { return health->ready_at(now); });
-  }
-  std::string reason() const {
-    const std::int64_t now = now_ms();
-    if (threads_.size() == 1) return threads_[0]->reason_at(now);
-    for (std::size_t i = 0; i < threads_.size(); ++i) {
-      if (!threads_[i]->ready_at(now)) return "thread " + std::to_string(i) + ": " + threads_[i]->reason_at(now);
-    }
-    return threads_[0]->reason_at(now);
-  }
-  std::int64_t last_beat_ms() const {
-    std::int64_t oldest = std::numeric_limits<std::int64_t>::max();
-    for (const auto& health : threads_) oldest = std::min(oldest, health->last_beat_ms());
-    return oldest;
-  }
-  std::int64_t now_ms() const { return clock_.monotonic_ns() / 1'000'000; }
-
- private:
-  const core::Clock& clock_;
-  std::vector<std::unique_ptr<runtime::Health>> threads_;
-};
-
 // Logs a processing thread stalled inside a Kafka call (the thread itself cannot while it waits), once when the
 // stall passes Health::kStalledCallMs and once when the call returns. Checks every second until destroyed.
 class StallWatchdog {
  public:
-  StallWatchdog(const InstanceHealth& health, observe::Logger& logger) : health_(health), logger_(logger) {
+  StallWatchdog(const runtime::InstanceHealth& health, observe::Logger& logger) : health_(health), logger_(logger) {
     thread_ = std::thread([this] { watch(); });
   }
   ~StallWatchdog() {
@@ -210,7 +176,7 @@ class StallWatchdog {
     }
   }
 
-  const InstanceHealth& health_;
+  const runtime::InstanceHealth& health_;
   observe::Logger& logger_;
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -278,7 +244,7 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
 
   observe::Metrics metrics(topology->application_id);
   const int threads = static_cast<int>(typed.processing_threads);
-  InstanceHealth health(threads, clock);
+  runtime::InstanceHealth health(threads, clock);
   StallWatchdog watchdog(health, logger);
   runtime::ProcessorOptions options = processor_options(typed, *topology, environment);
   const auto liveness_limit_ms = std::max<std::int64_t>(options.max_poll_interval.count(), 30'000);
@@ -358,6 +324,7 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
     global_options.batch_records = options.restore_batch_records;
     global_options.backoff_max_ms = options.startup_backoff_max.count();
     global_options.commit_interval = options.commit_interval;
+    global_options.health = &health.global_tables();  // an outage after the load shows in /readyz
     global_tables = std::make_unique<runtime::GlobalTables>(
         pipeline,
         [resources = options.state_resources](const topology::TableSpec& table) {

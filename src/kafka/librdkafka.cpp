@@ -269,7 +269,7 @@ class LibrdkafkaGroupMetadata final : public GroupMetadata {
 class LibrdkafkaConsumer final : public Consumer, private CallbackOwner {
  public:
   LibrdkafkaConsumer(const Config& config, ClientCallbacks callbacks, RebalanceListener* listener)
-      : CallbackOwner(std::move(callbacks)), listener_(listener) {
+      : CallbackOwner(std::move(callbacks)), listener_(listener), config_(config) {
     rd_kafka_conf_t* conf = make_client_conf(config, this);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_trampoline);
     handle_ = new_handle(RD_KAFKA_CONSUMER, conf);
@@ -344,6 +344,30 @@ class LibrdkafkaConsumer final : public Consumer, private CallbackOwner {
     return {};
   }
 
+  KafkaError high_watermarks(std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) override {
+    if (partitions.empty()) return {};
+    // ListOffsets answers by the isolation level of the client that asks, and librdkafka 2.0.2 has no admin
+    // ListOffsets: a read_uncommitted handle of our own (no group, never fetches) asks, made on first use.
+    if (!watermarks_) {
+      Config config = config_;
+      config.erase("group.id");
+      config.erase("group.instance.id");
+      config["isolation.level"] = "read_uncommitted";
+      if (auto id = config.find("client.id"); id != config.end()) id->second += "-watermarks";
+      watermarks_ = new_handle(RD_KAFKA_CONSUMER, make_client_conf(config, this));
+    }
+    ListPtr list = to_list(partitions);
+    for (int i = 0; i < list->cnt; ++i) list->elems[i].offset = RD_KAFKA_OFFSET_END;
+    KafkaError error =
+        from_code(rd_kafka_offsets_for_times(watermarks_.get(), list.get(), static_cast<int>(timeout.count())));
+    rd_kafka_poll(watermarks_.get(), 0);  // its error and log events, on this thread
+    if (!error.ok()) return error;
+    error = first_partition_error(list.get());
+    if (!error.ok()) return error;
+    partitions = from_list(list.get());
+    return {};
+  }
+
   KafkaError query_watermarks(const std::string& topic, std::int32_t partition, std::int64_t& low, std::int64_t& high,
                               std::chrono::milliseconds timeout) override {
     return from_code(rd_kafka_query_watermark_offsets(handle_.get(), topic.c_str(), partition, &low, &high,
@@ -399,7 +423,9 @@ class LibrdkafkaConsumer final : public Consumer, private CallbackOwner {
   }
 
   RebalanceListener* listener_;
+  Config config_;
   HandlePtr handle_;
+  HandlePtr watermarks_;  // read_uncommitted, for high_watermarks(); null until first used
   bool closed_ = false;
 };
 

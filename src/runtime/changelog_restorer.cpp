@@ -36,7 +36,13 @@ kafka::KafkaError ChangelogRestorer::start(const std::vector<TaskId>& ids) {
   kafka::KafkaError error;
   core::Backoff backoff(clock_, 100, 2'000);
   for (const std::int64_t deadline = now_ms() + 60'000;;) {
-    error = restore_consumer_.end_offsets(ends, 10s);
+    // Exactly-once: the high watermark, not the last stable offset that end_offsets answers under read_committed.
+    // Kafka writes a transaction's markers partition by partition after the commit returned, so the group's
+    // committed offsets may already include the previous owner's last transaction while this changelog's last
+    // stable offset is still below its records: an end taken there is stale and the task would go on from an
+    // older state. Up to the high watermark, the restore waits until every transaction below it is decided and
+    // marked (the position steps over markers and aborted records, so the end is reached either way).
+    error = exactly_once_ ? restore_consumer_.high_watermarks(ends, 10s) : restore_consumer_.end_offsets(ends, 10s);
     if (error.ok() || !(error.retriable || error.unreachable() || error.code == kafka::ErrorCode::unknown_topic) ||
         now_ms() >= deadline) {
       break;
@@ -133,10 +139,11 @@ void ChangelogRestorer::step() {
       for (auto& target : restore.targets) {
         if (target.topic != message.topic() || message.offset() < target.position) continue;
         // A table is restored to the committed offset and never past it: what follows is the input consumer's
-        // to process. A changelog keeps the earlier behaviour (records read past the end taken at the start
-        // are applied): under exactly-once that end may be stale, behind a committed transaction whose markers
-        // were not yet written. One scale-out run with changelogs cut at the end gave 19,116 wrong counts of
-        // 59,669; a rerun passed, so the cause is suspected, not proven.
+        // to process. A changelog's records read past its end are applied (only a zombie of the previous owner
+        // writes there now, and what it commits is committed). Its end is the high watermark under exactly-once
+        // (see start()): with the last stable offset, a transaction whose changelog marker was not yet written
+        // was skipped (RestoreEnd.ATransactionWhoseChangelogMarkerIsNotWrittenYetIsWaitedForNotSkipped), the
+        // likely cause of the 19,116 wrong counts of 59,669 one scale-out run once gave.
         if (message.offset() >= target.end && pipeline_.table_backed(id.subtopology)[target.slot]) continue;
         auto value = message.has_value() ? std::optional<std::string_view>(message.value()) : std::nullopt;
         if (!pipeline_.table_backed(id.subtopology)[target.slot]) {

@@ -72,6 +72,7 @@ void GlobalTables::start_once() {
     table.store = open_store_(*table.spec);
     table.rows->Set(static_cast<double>(table.store->rows()));
   }
+  if (options_.health != nullptr) options_.health->set_ready(false, "global tables: loading");
   kafka::ClientCallbacks callbacks;
   callbacks.log = [this](int level, std::string_view facility, std::string_view message) {
     observe::LogLevel mapped = level <= 3 ? observe::LogLevel::error
@@ -82,9 +83,12 @@ void GlobalTables::start_once() {
   };
   callbacks.error = [this](const kafka::KafkaError& error) {
     if (error.refusal() || error.code == kafka::ErrorCode::all_brokers_down || error.code == kafka::ErrorCode::resolve) {
-      set_status("global tables: cluster unreachable or refusing: " + error.message);
+      enter_outage(error);
+    } else {
+      // During an outage the client repeats what the outage line said: once is enough at warn.
+      logger_.log(outage() ? observe::LogLevel::debug : observe::LogLevel::warn, kComponent,
+                  "client error: " + error.message);
     }
-    logger_.warn(kComponent, "client error: " + error.message);
   };
   kafka::ClientSettings client = client_;
   client.client_id += "-global";
@@ -108,6 +112,62 @@ void GlobalTables::set_status(std::string status) {
     status_ = std::move(status);
   }
   changed_.notify_all();
+}
+
+std::optional<std::string> GlobalTables::outage() const {
+  std::lock_guard lock(mutex_);
+  return outage_;
+}
+
+void GlobalTables::enter_outage(const kafka::KafkaError& error) {
+  const std::string reason = "global tables: cluster unreachable or refusing: " + error.message;
+  bool started = false, was_loaded = false;
+  {
+    std::lock_guard lock(mutex_);
+    started = !outage_;
+    if (started) outage_since_ms_ = now_ms();
+    outage_ = reason;
+    was_loaded = loaded_;
+    if (!loaded_) status_ = reason;
+  }
+  changed_.notify_all();
+  if (options_.health != nullptr) options_.health->set_ready(false, reason);
+  if (started) {
+    logger_.warn(kComponent, reason + (was_loaded ? "; not ready until the reader reads again" : "; retrying"));
+  } else {
+    logger_.debug(kComponent, reason);
+  }
+}
+
+void GlobalTables::leave_outage(const char* how) {
+  std::string was;
+  std::int64_t lasted_ms = 0;
+  bool is_loaded = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!outage_) return;
+    was = std::move(*outage_);
+    outage_.reset();
+    lasted_ms = now_ms() - outage_since_ms_;
+    is_loaded = loaded_;
+  }
+  if (options_.health != nullptr) {
+    options_.health->set_ready(is_loaded, is_loaded ? "global tables loaded" : "global tables: loading");
+  }
+  logger_.info(kComponent, std::string("global tables: ") + how + " after " + to_text(lasted_ms) + " ms (" + was + ")");
+}
+
+// Asks the cluster for the offsets of a table partition: an answer means the reader can read again, also when
+// the table has nothing new to deliver.
+void GlobalTables::probe_outage() {
+  if (!outage() || tables_.empty()) return;
+  const std::int64_t now = now_ms();
+  if (now - last_probe_ms_ < options_.probe_interval.count()) return;
+  last_probe_ms_ = now;
+  std::int64_t low = 0, high = 0;
+  if (consumer_->query_watermarks(tables_.front().spec->topic, 0, low, high, 500ms).ok()) {
+    leave_outage("the cluster answers again");
+  }
 }
 
 std::string GlobalTables::status() const {
@@ -333,6 +393,7 @@ void GlobalTables::update_progress() {
     remaining_all += remaining;
     total_all += table.start_offsets;
   }
+  const std::optional<std::string> trouble = outage();
   if (all_loaded) {
     bool newly = false;
     {
@@ -344,9 +405,10 @@ void GlobalTables::update_progress() {
     if (newly) {
       (void)store_applied();
       changed_.notify_all();
+      if (options_.health != nullptr && !trouble) options_.health->set_ready(true, "global tables loaded");
     }
   } else {
-    set_status("loading global tables: " + loading);
+    set_status("loading global tables: " + loading + (trouble ? " (" + *trouble + ")" : ""));
   }
   (void)remaining_all;
   (void)total_all;
@@ -367,6 +429,7 @@ void GlobalTables::run() {
           continue;
         }
         backoff.reset();
+        leave_outage("the cluster answers again");
         update_progress();
       }
       std::int64_t applied = 0;
@@ -376,12 +439,18 @@ void GlobalTables::run() {
         if (!message.ok()) {
           if (message.error() != kafka::ErrorCode::partition_eof && now_ms() - last_warning_ms_ >= 1'000) {
             last_warning_ms_ = now_ms();
-            logger_.warn(kComponent, "reading the global tables: " + message.error_message());
+            logger_.log(outage() ? observe::LogLevel::debug : observe::LogLevel::warn, kComponent,
+                        "reading the global tables: " + message.error_message());
           }
           continue;
         }
         apply(message);
         ++applied;
+      }
+      if (applied > 0) {
+        leave_outage("reading again");
+      } else {
+        probe_outage();
       }
       producer_->poll(0ms);
       update_progress();

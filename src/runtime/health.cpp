@@ -1,5 +1,8 @@
 #include "sluice/runtime/health.hpp"
 
+#include <algorithm>
+#include <limits>
+
 namespace sluice::runtime {
 
 void Health::set_ready(bool ready, std::string reason) {
@@ -41,6 +44,32 @@ std::string Health::reason_at(std::int64_t now_ms) const {
            std::to_string((now_ms - call->since_ms) / 1000) + " s";
   }
   return reason();
+}
+
+InstanceHealth::InstanceHealth(int threads, const core::Clock& clock) : clock_(clock) {
+  for (int i = 0; i < threads; ++i) threads_.push_back(std::make_unique<Health>());
+}
+
+bool InstanceHealth::ready() const {
+  const std::int64_t now = now_ms();
+  return global_tables_.ready() &&
+         std::all_of(threads_.begin(), threads_.end(), [now](const auto& health) { return health->ready_at(now); });
+}
+
+std::string InstanceHealth::reason() const {
+  const std::int64_t now = now_ms();
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    if (threads_[i]->ready_at(now)) continue;
+    return threads_.size() == 1 ? threads_[i]->reason_at(now) : "thread " + std::to_string(i) + ": " + threads_[i]->reason_at(now);
+  }
+  if (!global_tables_.ready()) return global_tables_.reason();
+  return threads_.empty() ? std::string("processing") : threads_[0]->reason_at(now);
+}
+
+std::int64_t InstanceHealth::last_beat_ms() const {
+  std::int64_t oldest = std::numeric_limits<std::int64_t>::max();
+  for (const auto& health : threads_) oldest = std::min(oldest, health->last_beat_ms());
+  return oldest;
 }
 
 }  // namespace sluice::runtime

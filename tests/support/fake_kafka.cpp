@@ -13,11 +13,11 @@ using kafka::TopicPartition;
 
 namespace {
 
-constexpr std::array<std::string_view, 17> known_calls = {
+constexpr std::array<std::string_view, 18> known_calls = {
     "producer.produce", "producer.delivery", "producer.init_transactions", "producer.begin_transaction",
     "producer.send_offsets_to_transaction", "producer.commit_transaction", "producer.abort_transaction",
     "producer.flush", "producer.ping", "consumer.poll", "consumer.commit", "consumer.committed", "consumer.seek",
-    "consumer.end_offsets", "admin.list_topics", "admin.create_topics", "admin.delete_records"};
+    "consumer.end_offsets", "consumer.high_watermarks", "admin.list_topics", "admin.create_topics", "admin.delete_records"};
 
 std::string config_value(const kafka::Config& config, const std::string& key, std::string fallback = {}) {
   auto found = config.find(key);
@@ -206,6 +206,19 @@ class FakeConsumer final : public kafka::Consumer {
         return cluster_.end_call(call, KafkaError::make(ErrorCode::unknown_topic, "unknown " + partition.topic, true));
       }
       partition.offset = fetch_limit(*log);
+    }
+    return cluster_.end_call(call, {});
+  }
+
+  KafkaError high_watermarks(std::vector<TopicPartition>& partitions, std::chrono::milliseconds) override {
+    const std::size_t call = cluster_.begin_call("consumer.high_watermarks", id_);
+    if (auto failure = cluster_.scripted(call)) return cluster_.end_call(call, failure->error);
+    for (auto& partition : partitions) {
+      const FakeCluster::Partition* log = cluster_.find(partition.topic, partition.partition);
+      if (log == nullptr) {
+        return cluster_.end_call(call, KafkaError::make(ErrorCode::unknown_topic, "unknown " + partition.topic, true));
+      }
+      partition.offset = static_cast<std::int64_t>(log->log.size());
     }
     return cluster_.end_call(call, {});
   }
@@ -784,14 +797,18 @@ TransactionState FakeCluster::transaction_state(std::uint64_t transaction) const
   return transactions_.at(transaction).state;
 }
 
-// Invariant: a transaction's records and its offsets become visible together, when its markers are written.
+// Invariant: a transaction's records on a partition become visible when its marker there is written; its offsets
+// when it is decided (the marker on __consumer_offsets), which held markers (hold_markers) let come first.
 void FakeCluster::end_transaction(std::uint64_t transaction, TransactionState outcome) {
   Transaction& ending = transactions_.at(transaction);
   if (ending.state != TransactionState::open) return;
   ending.state = outcome;
   for (const auto& [topic, partition] : ending.partitions) {
-    at(topic, partition).open_transactions.erase(transaction);
-    append(topic, partition, FakeRecord{0, {}, {}, 0, {}, true, transaction});
+    if (held_partitions_.count({topic, partition}) != 0) {
+      held_markers_.push_back({transaction, {topic, partition}});
+      continue;
+    }
+    write_marker(transaction, topic, partition);
   }
   if (outcome == TransactionState::committed) {
     for (const auto& [group, offsets] : ending.offsets) {
@@ -800,6 +817,22 @@ void FakeCluster::end_transaction(std::uint64_t transaction, TransactionState ou
   }
   auto id = transactional_ids_.find(ending.transactional_id);
   if (id != transactional_ids_.end() && id->second.open == transaction) id->second.open = 0;
+}
+
+void FakeCluster::write_marker(std::uint64_t transaction, const std::string& topic, std::int32_t partition) {
+  at(topic, partition).open_transactions.erase(transaction);
+  append(topic, partition, FakeRecord{0, {}, {}, 0, {}, true, transaction});
+}
+
+void FakeCluster::hold_markers(const std::string& topic, std::int32_t partition) {
+  held_partitions_.insert({topic, partition});
+}
+
+void FakeCluster::release_markers() {
+  held_partitions_.clear();
+  for (const auto& [transaction, where] : std::exchange(held_markers_, {})) {
+    write_marker(transaction, where.first, where.second);
+  }
 }
 
 void FakeCluster::expire_transaction(const std::string& transactional_id) {

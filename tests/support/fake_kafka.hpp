@@ -88,6 +88,12 @@ class FakeCluster {
   // transaction.timeout.ms passed: the broker aborts the id's open transaction and bumps its epoch, so the
   // producer holding the id is fenced at its next call.
   void expire_transaction(const std::string& transactional_id);
+  // Kafka writes a decided transaction's markers partition by partition after commit_transaction (or
+  // abort_transaction) has returned. From now on, the markers of transactions that end are held back on this
+  // partition (its last stable offset stays below their records, which read_committed readers do not see yet),
+  // while the offsets they commit take effect at once; release_markers() writes every held marker.
+  void hold_markers(const std::string& topic, std::int32_t partition);
+  void release_markers();
 
   // ---- consumer groups ----
   std::optional<std::int64_t> committed(const std::string& group, const std::string& topic,
@@ -121,7 +127,8 @@ class FakeCluster {
   // call: "producer.produce", "producer.delivery", "producer.init_transactions", "producer.begin_transaction",
   // "producer.send_offsets_to_transaction", "producer.commit_transaction", "producer.abort_transaction",
   // "producer.flush", "producer.ping", "consumer.poll", "consumer.commit", "consumer.committed",
-  // "consumer.seek", "consumer.end_offsets", "admin.list_topics", "admin.create_topics", "admin.delete_records".
+  // "consumer.seek", "consumer.end_offsets", "consumer.high_watermarks", "admin.list_topics",
+  // "admin.create_topics", "admin.delete_records".
   // An unknown name throws std::invalid_argument. Failures of one call fire in the order they were scripted.
   void fail(const std::string& call, kafka::KafkaError error, int count = 1);
   void fail(const std::string& call, ScriptedFailure failure);
@@ -172,6 +179,7 @@ class FakeCluster {
   bool visible_committed(const FakeRecord& record) const;                  // below the LSO
   std::int64_t append(const std::string& topic, std::int32_t partition, FakeRecord record);
   void end_transaction(std::uint64_t transaction, TransactionState outcome);
+  void write_marker(std::uint64_t transaction, const std::string& topic, std::int32_t partition);
   std::vector<kafka::KafkaError> take_client_errors(int client);
 
   std::size_t begin_call(std::string call, int client, std::string topic = {});
@@ -180,6 +188,8 @@ class FakeCluster {
 
   mutable std::map<std::string, std::vector<Partition>> topics_;
   std::map<std::uint64_t, Transaction> transactions_;
+  std::set<PartitionKey> held_partitions_;                            // hold_markers()
+  std::vector<std::pair<std::uint64_t, PartitionKey>> held_markers_;  // transaction, where; in decision order
   std::map<std::string, TransactionalId> transactional_ids_;
   std::map<std::string, Group> groups_;
   std::map<int, std::deque<RebalanceEvent>> events_;  // consumer id -> events not delivered yet

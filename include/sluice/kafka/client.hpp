@@ -196,8 +196,12 @@ class Consumer {
   virtual KafkaError assign(const std::vector<TopicPartition>& partitions) = 0;
   virtual KafkaError pause(const std::vector<TopicPartition>& partitions) = 0;
   virtual KafkaError resume(const std::vector<TopicPartition>& partitions) = 0;
-  // High watermarks of several partitions, asked of the brokers in as few requests as the client can.
+  // End offsets of several partitions, asked of the brokers in as few requests as the client can: the high
+  // watermark, or under read_committed the last stable offset (below the first undecided transaction).
   virtual KafkaError end_offsets(std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) = 0;
+  // High watermarks of several partitions whatever this consumer's isolation level: one past the last entry,
+  // records of transactions not yet decided (or decided, with markers not yet written) included.
+  virtual KafkaError high_watermarks(std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) = 0;
   // Low and high watermarks of one partition, asked of the broker. The default asks end_offsets for the high
   // one and reports 0 as the low one (implementations that know better override it).
   virtual KafkaError query_watermarks(const std::string& topic, std::int32_t partition, std::int64_t& low,

@@ -9,6 +9,9 @@
 // reader has applied when it runs. A row without a key or with a value that is not in the table's format goes
 // to the dead-letter topic (operator "table:<name>"), flushed before the offsets past it are stored (so it is
 // written at least once), and the reader goes on. An unreachable cluster is retried with backoff and reported.
+// Once loaded, a reader that cannot reach the cluster (or is refused) makes the instance not ready (its Health,
+// part of /readyz, says why) until it reads again or a probe of the table topic is answered; the log says so
+// once when the outage starts and once when it ends.
 //
 // Lifecycle: construct, start() (the reader thread), wait_loaded() from each processing thread, stop() (or the
 // destructor) joins the thread, stores what was applied, closes the clients and the stores. Thread-safe.
@@ -33,6 +36,7 @@
 #include "sluice/kafka/client_config.hpp"
 #include "sluice/observe/log.hpp"
 #include "sluice/observe/metrics.hpp"
+#include "sluice/runtime/health.hpp"
 #include "sluice/runtime/pipeline.hpp"
 #include "sluice/state/global_table_store.hpp"
 
@@ -42,6 +46,9 @@ struct GlobalTablesOptions {
   std::int64_t batch_records = 10'000;  // records applied between two store commits (at most, while loading)
   std::int64_t backoff_max_ms = 30'000;
   std::chrono::milliseconds commit_interval{100};  // while following: how long applied rows wait to be stored
+  // Where the reader's readiness goes (InstanceHealth::global_tables); null: nowhere.
+  Health* health = nullptr;
+  std::chrono::milliseconds probe_interval{1000};  // during an outage: how often the cluster is asked again
 };
 
 // What a global table makes of one record of its topic: a row to put, a tombstone, or a dead letter (a record
@@ -80,6 +87,8 @@ class GlobalTables {
                                 std::chrono::milliseconds report_every = std::chrono::milliseconds(250));
   bool loaded() const;
   std::string status() const;
+  // Why the reader cannot read now (an unreachable or refusing cluster), if it cannot.
+  std::optional<std::string> outage() const;
   // Per Topology::tables index: the store of a global table, null for the others (PipelineState::global_tables).
   std::vector<const state::GlobalTableStore*> stores() const;
   // Records read from the topics since start() (all tables), and those of one table.
@@ -111,6 +120,9 @@ class GlobalTables {
   bool store_applied();  // flushes dead letters, then commits every store; false if the flush failed
   void update_progress();
   void set_status(std::string status);
+  void enter_outage(const kafka::KafkaError& error);  // from the client error callbacks
+  void leave_outage(const char* how);                 // the reader read again, or a probe was answered
+  void probe_outage();
   Table* table_for(std::string_view topic);
   std::int64_t now_ms() const { return clock_.monotonic_ns() / 1'000'000; }
 
@@ -142,11 +154,14 @@ class GlobalTables {
   std::atomic<bool> failed_{false};
   std::once_flag started_;
   std::atomic<std::int64_t> records_read_{0};
-  mutable std::mutex mutex_;  // guards status_, loaded_, failure_
+  mutable std::mutex mutex_;  // guards status_, loaded_, failure_, outage_
   std::condition_variable changed_;
   std::string status_ = "global tables: starting";
   bool loaded_ = false;
   std::optional<std::string> failure_;
+  std::optional<std::string> outage_;  // guarded by mutex_
+  std::int64_t outage_since_ms_ = 0;   // guarded by mutex_
+  std::int64_t last_probe_ms_ = 0;     // reader thread
   bool stopped_ = false;
 };
 

@@ -4,14 +4,21 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "sluice/core/clock.hpp"
 
 namespace sluice::runtime {
 
 class Health {
  public:
+  Health() = default;
+  Health(bool ready, std::string reason) : ready_(ready), reason_(std::move(reason)) {}
+
   // A call into Kafka that has not returned for this long makes the thread not ready: some librdkafka calls
   // block past their timeout while a broker accepts connections but does not answer (a frozen broker held
   // send_offsets_to_transaction for 40 s), and the loop cannot beat or report from inside them.
@@ -58,6 +65,28 @@ class BlockingCall {
 
  private:
   Health* health_;
+};
+
+// The instance's readiness as /readyz shows it: ready when every processing thread is (none stalled inside a
+// Kafka call) and the global-table reader is; the reason is the first thread's that is not, else the reader's.
+// Alive (/healthz) while every processing thread's loop beats. Thread-safe.
+class InstanceHealth {
+ public:
+  InstanceHealth(int threads, const core::Clock& clock);
+  Health& thread(int i) { return *threads_[static_cast<std::size_t>(i)]; }
+  const Health& thread(int i) const { return *threads_[static_cast<std::size_t>(i)]; }
+  std::size_t threads() const noexcept { return threads_.size(); }
+  // Written by the global-table reader (GlobalTablesOptions::health); ready while there is none.
+  Health& global_tables() noexcept { return global_tables_; }
+  bool ready() const;
+  std::string reason() const;
+  std::int64_t last_beat_ms() const;
+  std::int64_t now_ms() const { return clock_.monotonic_ns() / 1'000'000; }
+
+ private:
+  const core::Clock& clock_;
+  std::vector<std::unique_ptr<Health>> threads_;
+  Health global_tables_{true, "no global tables"};
 };
 
 }  // namespace sluice::runtime

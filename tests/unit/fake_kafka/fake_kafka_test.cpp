@@ -451,5 +451,32 @@ TEST_F(FakeKafkaTest, FactoryTracksClientsAndThrowsConfigErrorWhenTold) {
   EXPECT_EQ(factory.consumers_created(), 1U);
 }
 
+TEST_F(FakeKafkaTest, HeldMarkersKeepADecidedTransactionInvisibleWhileItsOffsetsAreCommitted) {
+  cluster.hold_markers("out", 0);
+  auto writer = producer("tx");
+  auto reader = consumer("read_committed");
+  ASSERT_TRUE(writer->init_transactions(1s).ok());
+  ASSERT_TRUE(writer->begin_transaction().ok());
+  ASSERT_TRUE(produce(*writer, "out", "a").ok());
+  ASSERT_TRUE(writer->send_offsets_to_transaction({{"in", 0, 7}}, *reader->group_metadata(), 1s).ok());
+  ASSERT_TRUE(writer->commit_transaction(1s).ok());
+  // Decided: the offsets count, but the marker on out[0] is not written, so the record is not visible yet.
+  EXPECT_EQ(cluster.committed("app", "in", 0), 7);
+  EXPECT_EQ(cluster.last_stable_offset("out", 0), 0);
+  std::vector<TopicPartition> ends{{"out", 0}};
+  ASSERT_TRUE(reader->end_offsets(ends, 1s).ok());
+  EXPECT_EQ(ends[0].offset, 0);
+  ASSERT_TRUE(reader->high_watermarks(ends, 1s).ok());
+  EXPECT_EQ(ends[0].offset, 1);
+  (void)reader->assign({{"out", 0, kafka::offset_beginning}});
+  EXPECT_TRUE(drain(*reader).empty());
+
+  cluster.release_markers();
+  EXPECT_EQ(drain(*reader), (std::vector<std::string>{"a"}));
+  EXPECT_FALSE(reader->poll(0ms));
+  EXPECT_EQ(reader->position("out", 0), 2) << "past the marker, now written";
+  EXPECT_EQ(cluster.last_stable_offset("out", 0), 2);
+}
+
 }  // namespace
 }  // namespace sluice::testing
