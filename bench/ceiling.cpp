@@ -104,6 +104,7 @@ class Ceiling {
     set(consumer_conf, "auto.offset.reset", "earliest");
     set(consumer_conf, "isolation.level", "read_committed");
     set(consumer_conf, "queued.max.messages.kbytes", "65536");
+    set(consumer_conf, "queued.min.messages", "10000000");  // as sluice: the byte bound alone (client_config.cpp)
     rd_kafka_conf_set_opaque(consumer_conf, this);
     rd_kafka_conf_set_rebalance_cb(consumer_conf, &Ceiling::rebalance);
     consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, consumer_conf, error, sizeof error);

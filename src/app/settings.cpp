@@ -539,8 +539,10 @@ const std::vector<SettingDefinition>& setting_definitions() {
       {.name = "consumer_queue_max_kbytes",
        .type = SettingType::integer,
        .default_value = "65536",
-       .description = "Most input (in KiB) prefetched per consumer ahead of processing (librdkafka "
-                      "queued.max.messages.kbytes); bounds memory use.",
+       .description = "Most input (in KiB) prefetched per consumer ahead of processing, all its partitions "
+                      "together (librdkafka queued.max.messages.kbytes); bounds memory use. Once it is reached "
+                      "librdkafka 2.0.2 fetches again only up to a second later, so it should hold about a "
+                      "second of input: smaller values starve the processing thread at high rates.",
        .minimum = 1'024,
        .maximum = 2'097'151},
       {.name = "max_poll_interval",
