@@ -73,6 +73,13 @@ Metrics::Metrics(std::string_view application_id)
                                     application_id_)),
       table_deletes_family_(counter(*registry_, "sluice_table_deletes_total",
                                     "Table tombstones applied to the local table stores since start, per table (a partitioned table's restore not counted).", application_id_)),
+      table_rows_family_(prometheus::BuildGauge()
+                             .Name("sluice_table_rows")
+                             .Help("About how many rows the local stores of a partitioned table hold on this instance "
+                                   "(RocksDB's estimate of the committed rows, updated every second; a versioned "
+                                   "table counts its versions).")
+                             .Labels({{"application_id", application_id_}})
+                             .Register(*registry_)),
       global_table_rows_family_(prometheus::BuildGauge()
                                     .Name("sluice_global_table_rows")
                                     .Help("Rows in the local store of a global table (exact).")

@@ -118,6 +118,12 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
       slot_versioned_.resize(subtopologies);
       slot_versioned_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(
           join != nullptr && join->table_history_ms.has_value());
+      int table_index = -1;
+      for (std::size_t t = 0; join != nullptr && t < topology.tables.size(); ++t) {
+        if (topology.tables[t].name == join->table) table_index = static_cast<int>(t);
+      }
+      slot_table_.resize(subtopologies);
+      slot_table_[static_cast<std::size_t>(subtopology_of_operator_[i])].push_back(table_index);
     }
     if (const auto* route = std::get_if<topology::RouteSpec>(&spec.body)) {
       for (std::size_t b = 0; b < route->branches.size(); ++b) {

@@ -590,6 +590,7 @@ void Processor::on_partitions_assigned(const std::vector<kafka::TopicPartition>&
 
 void Processor::update_gauges() {
   set_share(metrics_.producer_queue(), producer_queue_share_, static_cast<double>(collector_->producer().queue_length()));
+  update_table_rows();
   for (const auto& partition : assignment_) {
     auto high = consumer_->cached_high_watermark(partition.topic, partition.partition);
     if (!high) continue;
@@ -604,6 +605,30 @@ void Processor::update_gauges() {
       last_probe_ms_ = now;
       if (collector_->producer().ping(500ms).ok() && !last_client_error_.refusal()) clear_trouble();
     }
+  }
+}
+
+void Processor::update_table_rows() {
+  const auto& tables = pipeline_.topology().tables;
+  if (tables.empty()) return;
+  std::vector<double> rows(tables.size(), 0);
+  std::vector<bool> counted(tables.size());
+  for (auto& [id, task] : tasks_->tasks()) {
+    if (!task.stores || !task.running()) continue;
+    std::fill(counted.begin(), counted.end(), false);
+    for (std::size_t slot = 0; slot < task.stores->size(); ++slot) {
+      const int table = pipeline_.slot_table(id.subtopology, slot);
+      // Two joins of one table in a task each hold a copy: count the table once.
+      if (table < 0 || counted[static_cast<std::size_t>(table)]) continue;
+      counted[static_cast<std::size_t>(table)] = true;
+      rows[static_cast<std::size_t>(table)] +=
+          static_cast<double>(task.stores->estimated_keys(slot, pipeline_.slot_table_family(id.subtopology, slot)));
+    }
+  }
+  table_rows_share_.resize(tables.size(), 0);
+  for (std::size_t table = 0; table < tables.size(); ++table) {
+    if (tables[table].global) continue;  // sluice_global_table_rows
+    set_share(metrics_.table_rows(tables[table].name), table_rows_share_[table], rows[table]);
   }
 }
 

@@ -127,6 +127,12 @@ class BufferedTaskStores final : public TaskStores {
     for (const auto& store : stores_) store->clear();
   }
 
+  std::uint64_t estimated_keys(std::size_t index, std::uint8_t family) const override {
+    checked_store(index);
+    ensure_open();
+    return backend_->estimated_keys(index, family);
+  }
+
   std::int64_t changelog_offset(std::size_t index) const override {
     checked_store(index);
     ensure_open();

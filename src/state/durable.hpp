@@ -58,6 +58,8 @@ class DurableBackend {
   // The last changelog offset recorded for `store` (-1 if none) and the stream time (INT64_MIN if none).
   virtual std::int64_t changelog_offset(std::size_t store) const = 0;
   virtual std::int64_t stream_time_ms() const = 0;
+  // About how many keys a family of a store holds (committed contents; RocksDB's estimate, exact in memory).
+  virtual std::uint64_t estimated_keys(std::size_t store, std::uint8_t family) const = 0;
 
   // Makes everything written so far persistent and releases the backend's resources (files, locks). Called
   // once; nothing else is called afterwards.

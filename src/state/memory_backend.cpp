@@ -99,6 +99,9 @@ class MemoryBackend final : public DurableBackend {
 
   std::int64_t changelog_offset(std::size_t store) const override { return offsets_[store]; }
   std::int64_t stream_time_ms() const override { return stream_time_; }
+  std::uint64_t estimated_keys(std::size_t store, std::uint8_t family) const override {
+    return contents_[store][family].size();
+  }
 
   void close() override {}  // nothing to persist: the contents die with the object
 

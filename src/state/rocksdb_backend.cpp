@@ -248,6 +248,12 @@ class RocksDbBackend final : public DurableBackend {
     return read_meta(kStreamTimeKey).value_or(std::numeric_limits<std::int64_t>::min());
   }
 
+  std::uint64_t estimated_keys(std::size_t store, std::uint8_t family) const override {
+    std::uint64_t keys = 0;
+    if (!db_ || !db_->GetIntProperty(family_handles_[store][family], "rocksdb.estimate-num-keys", &keys)) return 0;
+    return keys;
+  }
+
   void close() override {
     if (!db_) return;
     std::vector<rocksdb::ColumnFamilyHandle*> all;

@@ -240,6 +240,11 @@ TEST_P(OrdersWithCustomers, JoinsTheTableAndRestoresItFromItsTopic) {
     metrics = http_get(running.port, "/metrics").body;
     return metric_value(metrics, "sluice_records_consumed_total", {{"topic", customers}}).value_or(0) == 10;
   }, 60s)) << metrics;
+  // The table's rows in the local stores once committed (RocksDB's estimate: exact for 10 distinct keys).
+  ASSERT_TRUE(eventually([&] {
+    metrics = http_get(running.port, "/metrics").body;
+    return metric_value(metrics, "sluice_table_rows", {{"table", "customers"}}).value_or(0) == 10;
+  }, 30s)) << metrics;
   std::vector<TestRecord> batch;
   for (int i = 0; i < 24; ++i) {
     // Customers c0..c11: c10 and c11 have no row.

@@ -69,6 +69,9 @@ class Metrics {
   }
   // Global tables, per table: rows in the local store (exact), and the offsets left to read before the
   // instance may process (the ends seen at start minus the positions; 0 once loaded).
+  // Partitioned tables, per table: about how many rows the local stores of this instance hold (RocksDB's
+  // estimate of the committed rows; a versioned table counts its versions).
+  prometheus::Gauge& table_rows(std::string_view table) { return cached_gauge(table_rows_family_, table_rows_, "table", table); }
   prometheus::Gauge& global_table_rows(std::string_view table) {
     return cached_gauge(global_table_rows_family_, global_table_rows_, "table", table);
   }
@@ -142,12 +145,13 @@ class Metrics {
   CounterFamily& stream_join_expired_family_;
   CounterFamily& table_updates_family_;
   CounterFamily& table_deletes_family_;
+  prometheus::Family<prometheus::Gauge>& table_rows_family_;
   prometheus::Family<prometheus::Gauge>& global_table_rows_family_;
   prometheus::Family<prometheus::Gauge>& global_table_remaining_family_;
   std::map<std::string, prometheus::Counter*, std::less<>> join_lookups_, join_hits_, join_misses_, table_updates_,
       table_deletes_, stream_join_pairs_;
   PairCache stream_join_unmatched_, stream_join_expired_;
-  std::map<std::string, prometheus::Gauge*, std::less<>> global_table_rows_, global_table_remaining_;
+  std::map<std::string, prometheus::Gauge*, std::less<>> table_rows_, global_table_rows_, global_table_remaining_;
 };
 
 }  // namespace sluice::observe

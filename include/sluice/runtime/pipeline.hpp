@@ -172,6 +172,12 @@ class Pipeline {
   // Per store slot: whether its changelog is a table's own topic (a join's store). Nothing is produced for such
   // a slot at a commit: its changes came from that topic; it records the offset of the last table record.
   const std::vector<bool>& table_backed(int subtopology) const { return table_backed_.at(subtopology); }
+  // Per store slot: the Topology::tables index of the partitioned table it holds (a join's store), or -1; and
+  // the store family that holds its rows (1 for a versioned table's versions, else 0).
+  int slot_table(int subtopology, std::size_t slot) const { return slot_table_.at(subtopology).at(slot); }
+  std::uint8_t slot_table_family(int subtopology, std::size_t slot) const {
+    return slot_versioned_.at(subtopology).at(slot) ? 1 : 0;
+  }
   // Whether a record of a table topic becomes a row of a table-backed store slot, as update_table decides
   // (a key, and a value in the table's format or a tombstone); for the restore, which copies the topic.
   bool table_row_storable(int subtopology, std::size_t slot, bool has_key, std::optional<std::string_view> value,
@@ -236,6 +242,7 @@ class Pipeline {
   std::vector<std::vector<std::string>> store_changelogs_;  // per sub-topology, per store slot
   std::vector<std::vector<bool>> table_backed_;             // per sub-topology, per store slot
   std::vector<std::vector<topology::ValueFormat>> slot_table_values_;  // per sub-topology, per store slot
+  std::vector<std::vector<int>> slot_table_;      // per sub-topology, per store slot: a table index or -1
   std::vector<std::vector<bool>> slot_versioned_;  // per sub-topology, per store slot: a versioned table
   // Per pipeline source reading a table: the operators (join nodes) whose stores hold that table.
   std::vector<std::vector<std::size_t>> table_readers_;

@@ -150,6 +150,7 @@ class Processor final : public kafka::RebalanceListener {
   void clear_trouble();
   void update_readiness();
   void update_gauges();
+  void update_table_rows();  // sluice_table_rows: this thread's share, from its tasks' table stores
   void forget_assignment();
   kafka::ClientCallbacks client_callbacks(const std::string& name);
   std::int64_t now_ms() const { return clock_.monotonic_ns() / 1'000'000; }
@@ -219,6 +220,7 @@ class Processor final : public kafka::RebalanceListener {
   double active_tasks_share_ = 0;
   double assigned_partitions_share_ = 0;
   double producer_queue_share_ = 0;
+  std::vector<double> table_rows_share_;  // per Topology::tables index: this thread's part of sluice_table_rows
 };
 
 }  // namespace sluice::runtime

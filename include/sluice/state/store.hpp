@@ -64,6 +64,9 @@ class TaskStores {
   // What the durable contents reflect: the last changelog offset applied per store (-1: none), stream time.
   virtual std::int64_t changelog_offset(std::size_t index) const = 0;
   virtual std::int64_t stream_time_ms() const = 0;
+  // About how many keys family `family` of store `index` holds as of the last apply() (buffered changes not
+  // included): RocksDB's estimate, exact for the memory backend. For gauges.
+  virtual std::uint64_t estimated_keys(std::size_t index, std::uint8_t family) const = 0;
 
   // Restore: applies changelog records straight to the durable contents (no buffer), recording `offset`.
   // Called in changelog order; call finish_restore() after a batch to make it durable.

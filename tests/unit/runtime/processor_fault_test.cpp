@@ -66,6 +66,9 @@ class FailingStores final : public state::TaskStores {
   void discard() override { inner_->discard(); }
   std::int64_t changelog_offset(std::size_t index) const override { return inner_->changelog_offset(index); }
   std::int64_t stream_time_ms() const override { return inner_->stream_time_ms(); }
+  std::uint64_t estimated_keys(std::size_t index, std::uint8_t family) const override {
+    return inner_->estimated_keys(index, family);
+  }
   void restore(std::size_t index, std::string_view key, std::optional<std::string_view> value,
                std::int64_t offset) override {
     inner_->restore(index, key, value, offset);
@@ -574,6 +577,24 @@ TEST_F(ProcessorFaults, AJoinTakesItsInputsInEventTimeOrderWhateverTheFetchOrder
   steps(6);
   EXPECT_EQ(tiers(cluster.read_committed("out")), (std::vector<std::string>{"gold"})) << log.str();
   EXPECT_EQ(metric("sluice_enforced_processing_total"), 0);
+  processor->close();
+}
+
+TEST_F(ProcessorFaults, TableRowsGaugeCountsTheCommittedRowsOfAPartitionedTable) {
+  cluster.create_topic("orders", 1);
+  cluster.create_topic("customers", 1);
+  start(join_topology());
+  const std::int64_t t = clock.wall_ms();
+  cluster.produce("customers", 0, "a", R"({"tier": "bronze"})", t);
+  cluster.produce("customers", 0, "b", R"({"tier": "silver"})", t + 1);
+  cluster.produce("customers", 0, "c", R"({"tier": "gold"})", t + 2);
+  cluster.produce("customers", 0, "a", R"({"tier": "gold"})", t + 3);  // an update: still one row
+  cluster.produce("customers", 0, "b", std::nullopt, t + 4);            // a tombstone: one row fewer
+  steps(40);  // 2 s: committed, and the gauges (once a second) have seen the commit
+  EXPECT_EQ(metric("sluice_table_rows"), 2) << log.str();
+  cluster.produce("customers", 0, "d", R"({"tier": "bronze"})", t + 5);
+  steps(40);
+  EXPECT_EQ(metric("sluice_table_rows"), 3) << log.str();
   processor->close();
 }
 
