@@ -6,6 +6,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <chrono>
 #include <cstring>
 #include <unordered_map>
 
@@ -80,6 +81,8 @@ KafkaError from_code(rd_kafka_resp_err_t code) {
     case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
     case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
     case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT:
+    case RD_KAFKA_RESP_ERR__WAIT_COORD:
       error.retriable = true;
       break;
     case RD_KAFKA_RESP_ERR__FATAL:
@@ -408,8 +411,9 @@ class LibrdkafkaConsumer final : public Consumer, private CallbackOwner {
     auto* consumer = static_cast<LibrdkafkaConsumer*>(static_cast<CallbackOwner*>(opaque));
     std::vector<TopicPartition> list = from_list(partitions);
     if (error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-      rd_kafka_assign(handle, partitions);
-      if (consumer->listener_ != nullptr) consumer->listener_->on_partitions_assigned(list);
+      if (consumer->assign_at_committed(handle, partitions, list) && consumer->listener_ != nullptr) {
+        consumer->listener_->on_partitions_assigned(list);
+      }
     } else {
       if (consumer->listener_ != nullptr) {
         if (rd_kafka_assignment_lost(handle)) {
@@ -420,6 +424,57 @@ class LibrdkafkaConsumer final : public Consumer, private CallbackOwner {
       }
       rd_kafka_assign(handle, nullptr);
     }
+  }
+
+  // librdkafka 2.0.2 reads the committed offsets of a new assignment itself and gets one case wrong: while a
+  // transaction holds a partition's offset commit (UNSTABLE_OFFSET_COMMIT, KIP-447: a crashed previous owner's
+  // transaction, until the broker aborts it) it repeats the query, and if the assignment changes meanwhile, the
+  // earlier query's answer puts the partition back with no offset, so it starts at auto.offset.reset
+  // (rd_kafka_assignment_apply_offsets): everything committed before is processed again. A kill -9 in a
+  // scale-out repeated 10,000 records that way. So the offsets are read here, retried until no transaction holds
+  // them, and the partitions are assigned at absolute offsets, which librdkafka starts without asking again.
+  bool assign_at_committed(rd_kafka_t* handle, const rd_kafka_topic_partition_list_t* partitions,
+                           const std::vector<TopicPartition>& list) {
+    ListPtr offsets(rd_kafka_topic_partition_list_copy(partitions));
+    const auto deadline = std::chrono::steady_clock::now() + max_poll_interval() / 2;
+    KafkaError error;
+    for (;;) {
+      error = from_code(rd_kafka_committed(handle, offsets.get(), 1000));
+      if (error.ok()) error = first_partition_error(offsets.get());
+      if (error.ok()) break;
+      // Under a deadline well inside max.poll.interval.ms: this runs inside poll, and the group would evict a
+      // member that does not come back from it.
+      const bool wait = (error.retriable || error.unreachable()) && std::chrono::steady_clock::now() < deadline;
+      if (!wait || (listener_ != nullptr && !listener_->on_assignment_delayed(error))) {
+        rd_kafka_assign(handle, nullptr);
+        if (listener_ != nullptr) listener_->on_assignment_failed(list, error);
+        return false;
+      }
+    }
+    // No committed offset: where auto.offset.reset says (an INVALID offset would make librdkafka ask again).
+    for (int i = 0; i < offsets->cnt; ++i) {
+      if (offsets->elems[i].offset < 0) offsets->elems[i].offset = reset_offset();
+    }
+    rd_kafka_assign(handle, offsets.get());
+    return true;
+  }
+
+  std::chrono::milliseconds max_poll_interval() const {
+    auto found = config_.find("max.poll.interval.ms");
+    if (found == config_.end()) return std::chrono::milliseconds(300'000);  // librdkafka's default
+    try {
+      return std::chrono::milliseconds(std::stoll(found->second));
+    } catch (const std::exception&) {
+      return std::chrono::milliseconds(300'000);
+    }
+  }
+
+  std::int64_t reset_offset() const {
+    auto found = config_.find("auto.offset.reset");
+    const std::string reset = found == config_.end() ? "largest" : found->second;  // librdkafka's default
+    if (reset == "smallest" || reset == "earliest" || reset == "beginning") return RD_KAFKA_OFFSET_BEGINNING;
+    if (reset == "largest" || reset == "latest" || reset == "end") return RD_KAFKA_OFFSET_END;
+    return RD_KAFKA_OFFSET_STORED;  // "error": librdkafka raises it when it finds no offset
   }
 
   RebalanceListener* listener_;

@@ -554,7 +554,41 @@ void Processor::on_partitions_lost(const std::vector<kafka::TopicPartition>& par
   forget_assignment();
 }
 
+bool Processor::on_assignment_delayed(const kafka::KafkaError& error) {
+  // Inside the consumer's poll: the loop does not turn meanwhile, so the heartbeat and readiness are kept here.
+  const std::int64_t now = now_ms();
+  health_.beat(now);
+  const bool first = assignment_delayed_since_ms_ < 0;
+  if (first) {
+    assignment_delayed_since_ms_ = now;
+    health_.set_ready(false, "waiting for the committed offsets of the new assignment (" + error.message + ")");
+  }
+  if (first || now - assignment_delay_logged_ms_ >= 5'000) {
+    assignment_delay_logged_ms_ = now;
+    logger_.warn(component_, "waiting " + std::to_string((now - assignment_delayed_since_ms_) / 1000) +
+                                 " s for the committed offsets of the new assignment: " + error.message +
+                                 " (an open transaction of a previous owner holds them until it ends or the broker "
+                                 "aborts it after its transaction timeout)");
+  }
+  return !stop_requested_->load();
+}
+
+void Processor::on_assignment_failed(const std::vector<kafka::TopicPartition>& partitions,
+                                     const kafka::KafkaError& error) {
+  assignment_delayed_since_ms_ = -1;
+  metrics_.rebalances("assigned").Increment();
+  if (stop_requested_->load()) {
+    logger_.info(component_, "stopping while the committed offsets of the new assignment were unreadable");
+    return;
+  }
+  // Starting elsewhere than the committed offsets would skip or repeat records: this instance stops instead
+  // (a restart rejoins the group and tries again).
+  fail("cannot read the committed offsets of the " + std::to_string(partitions.size()) +
+       " partitions assigned: " + error.message);
+}
+
 void Processor::on_partitions_assigned(const std::vector<kafka::TopicPartition>& partitions) {
+  assignment_delayed_since_ms_ = -1;
   metrics_.rebalances("assigned").Increment();
   if (state_ != ThreadState::joining && state_ != ThreadState::running) return;
   assignment_ = partitions;

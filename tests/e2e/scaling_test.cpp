@@ -127,7 +127,7 @@ struct Application {
     auto dead = consume_to_end(id + "-dlq", partitions, 60s);
     EXPECT_EQ(dead.size(), 0u) << "no record was late or bad (first: "
                                << (dead.empty() ? "" : dead.front().header("sluice.error.message")) << ")";
-    auto comparison = compare_final(output_records, expected, size_ms, "clicks");
+    auto comparison = compare_final(output_records, expected, size_ms, "clicks", partitions);
     EXPECT_EQ(comparison.results, expected.size());
     std::cout << "[ figures ] input records " << clicks.events.size() << ", windows " << expected.size()
               << ", output records read " << output_records.size() << ": " << comparison.describe() << "\n";
@@ -279,7 +279,8 @@ TEST(Scaling, ScaleOutUnderLoadThenKillOneAndStopAnotherIsExact) {
   EXPECT_TRUE(handed_over) << "c does not own every input and repartition partition; log:\n" << c.process->log();
 
   auto comparison = application.finish(clicks, {&c});
-  EXPECT_TRUE(comparison.exact()) << comparison.describe() << "\nlog of c:\n" << c.process->log();
+  EXPECT_TRUE(comparison.exact()) << comparison.describe() << "\nlog of a:\n" << a.process->log() << "\nlog of b:\n"
+                                  << b.process->log() << "\nlog of c:\n" << c.process->log();
   std::cout << "[ figures ] join of a 2nd instance until all ready: " << join_b << " s (it restored " << restored_b
             << " changelog records in " << restore_seconds_b << " s)\n"
             << "[ figures ] join of a 3rd instance (2 threads) until all ready: " << join_c << " s (it restored "

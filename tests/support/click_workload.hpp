@@ -3,6 +3,7 @@
 // committed output with it. Header-only (the e2e tests are its only users).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -131,17 +132,32 @@ MapDifference compare_values(const std::map<Key, std::int64_t>& expected, const 
 // Emit-final output compared with the oracle: every (user, window) exactly once with the right count.
 struct FinalComparison {
   std::size_t results = 0, duplicates = 0, missing = 0, extra = 0, wrong = 0, bad_end = 0;
+  // Where the wrong counts are: per partition of the re-keyed stream (the user's murmur2 partition, when the
+  // caller gives the count), how many windows were too high or too low and by how much in all; and the first
+  // and last window start among them. Printed on failure, to tell a lost or repeated stretch of input from a
+  // lost or repeated store.
+  struct Wrong {
+    std::size_t high = 0, low = 0;
+    std::int64_t surplus = 0, shortfall = 0, first_start = INT64_MAX, last_start = INT64_MIN;
+  };
+  std::map<std::int32_t, Wrong> wrong_by_partition;
   bool exact() const { return duplicates == 0 && missing == 0 && extra == 0 && wrong == 0 && bad_end == 0; }
   std::string describe() const {
-    return "results " + std::to_string(results) + ", duplicates " + std::to_string(duplicates) + ", missing " +
-           std::to_string(missing) + ", extra " + std::to_string(extra) + ", wrong counts " + std::to_string(wrong) +
-           ", wrong window ends " + std::to_string(bad_end);
+    std::string text = "results " + std::to_string(results) + ", duplicates " + std::to_string(duplicates) +
+                       ", missing " + std::to_string(missing) + ", extra " + std::to_string(extra) +
+                       ", wrong counts " + std::to_string(wrong) + ", wrong window ends " + std::to_string(bad_end);
+    for (const auto& [partition, w] : wrong_by_partition) {
+      text += "\n  partition " + std::to_string(partition) + ": " + std::to_string(w.high) + " windows too high (+" +
+              std::to_string(w.surplus) + "), " + std::to_string(w.low) + " too low (-" + std::to_string(w.shortfall) +
+              "), window starts " + std::to_string(w.first_start) + ".." + std::to_string(w.last_start);
+    }
+    return text;
   }
 };
 
 inline FinalComparison compare_final(const std::vector<TestRecord>& output,
                                      const std::map<WindowKey, std::int64_t>& expected, std::int64_t size_ms,
-                                     const std::string& count_field) {
+                                     const std::string& count_field, int partitions = 1) {
   FinalComparison comparison;
   std::map<WindowKey, std::int64_t> seen;
   for (const auto& record : output) {
@@ -159,6 +175,20 @@ inline FinalComparison compare_final(const std::vector<TestRecord>& output,
   comparison.missing = difference.missing;
   comparison.wrong = difference.wrong;
   comparison.extra += difference.extra;
+  for (const auto& [window, count] : expected) {
+    auto it = seen.find(window);
+    if (it == seen.end() || it->second == count) continue;
+    auto& w = comparison.wrong_by_partition[kafka_partition(nlohmann::json(window.first).dump(), partitions)];
+    if (it->second > count) {
+      ++w.high;
+      w.surplus += it->second - count;
+    } else {
+      ++w.low;
+      w.shortfall += count - it->second;
+    }
+    w.first_start = std::min(w.first_start, window.second);
+    w.last_start = std::max(w.last_start, window.second);
+  }
   comparison.results = seen.size();
   return comparison;
 }

@@ -13,11 +13,12 @@ using kafka::TopicPartition;
 
 namespace {
 
-constexpr std::array<std::string_view, 18> known_calls = {
+constexpr std::array<std::string_view, 19> known_calls = {
     "producer.produce", "producer.delivery", "producer.init_transactions", "producer.begin_transaction",
     "producer.send_offsets_to_transaction", "producer.commit_transaction", "producer.abort_transaction",
     "producer.flush", "producer.ping", "consumer.poll", "consumer.commit", "consumer.committed", "consumer.seek",
-    "consumer.end_offsets", "consumer.high_watermarks", "admin.list_topics", "admin.create_topics", "admin.delete_records"};
+    "consumer.end_offsets", "consumer.high_watermarks", "consumer.assignment_offsets", "admin.list_topics",
+    "admin.create_topics", "admin.delete_records"};
 
 std::string config_value(const kafka::Config& config, const std::string& key, std::string fallback = {}) {
   auto found = config.find(key);
@@ -313,9 +314,29 @@ class FakeConsumer final : public kafka::Consumer {
       }
       notify(&kafka::RebalanceListener::on_partitions_revoked);
       if (event.kind == FakeCluster::EventKind::revoke) continue;
+      if (!assignment_offsets_read(event.partitions)) continue;
       set_assignment(event.partitions);
       generation_ = cluster_.generation(group_);
       if (listener_ != nullptr) listener_->on_partitions_assigned(event.partitions);
+    }
+  }
+
+  // As the librdkafka adapter does: a new assignment's committed offsets are read before it starts, and while
+  // that fails retriably (scripted "consumer.assignment_offsets": a transaction holds them) the listener hears
+  // of every attempt and may stop waiting; otherwise nothing of the assignment starts.
+  bool assignment_offsets_read(const std::vector<TopicPartition>& partitions) {
+    for (;;) {
+      const std::size_t call = cluster_.begin_call("consumer.assignment_offsets", id_);
+      auto failure = cluster_.scripted(call);
+      if (!failure) {
+        cluster_.end_call(call, {});
+        return true;
+      }
+      const bool wait = failure->error.retriable || failure->error.unreachable();
+      if (!wait || (listener_ != nullptr && !listener_->on_assignment_delayed(failure->error))) {
+        if (listener_ != nullptr) listener_->on_assignment_failed(partitions, failure->error);
+        return false;
+      }
     }
   }
 

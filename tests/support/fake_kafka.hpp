@@ -127,7 +127,8 @@ class FakeCluster {
   // call: "producer.produce", "producer.delivery", "producer.init_transactions", "producer.begin_transaction",
   // "producer.send_offsets_to_transaction", "producer.commit_transaction", "producer.abort_transaction",
   // "producer.flush", "producer.ping", "consumer.poll", "consumer.commit", "consumer.committed",
-  // "consumer.seek", "consumer.end_offsets", "consumer.high_watermarks", "admin.list_topics",
+  // "consumer.seek", "consumer.end_offsets", "consumer.high_watermarks", "consumer.assignment_offsets" (reading
+  // a new assignment's committed offsets; a retriable failure is waited out, see the adapter), "admin.list_topics",
   // "admin.create_topics", "admin.delete_records".
   // An unknown name throws std::invalid_argument. Failures of one call fire in the order they were scripted.
   void fail(const std::string& call, kafka::KafkaError error, int count = 1);

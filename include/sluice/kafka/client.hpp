@@ -172,6 +172,14 @@ class RebalanceListener {
   virtual void on_partitions_assigned(const std::vector<TopicPartition>& partitions) = 0;
   // The assignment was lost (session timed out, fenced): do not commit anything for it.
   virtual void on_partitions_lost(const std::vector<TopicPartition>& partitions) = 0;
+  // A new assignment starts at its committed offsets, and reading them can take a while: while an open
+  // transaction (a crashed previous owner's, until the broker aborts it) holds a partition's offset commit, the
+  // group coordinator answers UNSTABLE_OFFSET_COMMIT. Called on the polling thread between attempts, with what
+  // held them up; return false to stop waiting (shutdown). The partitions start only once their offsets are read.
+  virtual bool on_assignment_delayed(const KafkaError& /*error*/) { return true; }
+  // Waiting ended without the offsets (stopped, or longer than half of max.poll.interval.ms, or a refusal):
+  // nothing of this assignment was started.
+  virtual void on_assignment_failed(const std::vector<TopicPartition>& /*partitions*/, const KafkaError& /*error*/) {}
 };
 
 // The group's generation and member id, for committing offsets inside a transaction (KIP-447): a zombie with

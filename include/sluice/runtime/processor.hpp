@@ -132,6 +132,8 @@ class Processor final : public kafka::RebalanceListener {
   void on_partitions_revoked(const std::vector<kafka::TopicPartition>& partitions) override;
   void on_partitions_assigned(const std::vector<kafka::TopicPartition>& partitions) override;
   void on_partitions_lost(const std::vector<kafka::TopicPartition>& partitions) override;
+  bool on_assignment_delayed(const kafka::KafkaError& error) override;
+  void on_assignment_failed(const std::vector<kafka::TopicPartition>& partitions, const kafka::KafkaError& error) override;
 
  private:
   // A consumed record: processed at once by a single-input task, queued by a task with several inputs.
@@ -198,6 +200,8 @@ class Processor final : public kafka::RebalanceListener {
   int records_since_latency_sample_ = 0;
   std::int64_t batch_wall_ms_ = 0;  // wall clock at the start of the current batch (idle detection)
   int rollbacks_in_a_row_ = 0;
+  std::int64_t assignment_delayed_since_ms_ = -1;  // reading a new assignment's committed offsets since (-1: not)
+  std::int64_t assignment_delay_logged_ms_ = 0;
   bool failed_ = false;
   std::int64_t next_commit_ms_ = 0;
   std::int64_t next_gauges_ms_ = 0;

@@ -334,6 +334,47 @@ TEST_F(ProcessorFaults, RevokeCommitsAndLostDoesNot) {
   EXPECT_EQ(last_counts("out")["a"], 1);
 }
 
+// A new assignment starts at the group's committed offsets, read before anything of it starts: while a
+// transaction holds them (a crashed owner's, until the broker aborts it) the thread waits and says so, and it
+// never starts anywhere else (librdkafka 2.0.2 once started such a partition at auto.offset.reset; see
+// tests/integration/consumer_assignment_test.cpp for that on the real broker).
+TEST_F(ProcessorFaults, AnAssignmentWaitsUntilItsCommittedOffsetsCanBeReadThenStartsThere) {
+  start(counting_topology());
+  input("a", 0);
+  input("b", 1);
+  steps(3);
+  ASSERT_EQ(committed(0), 1);
+  cluster.fail("consumer.assignment_offsets", sluice::testing::timed_out(), 3);
+  cluster.revoke(consumer());
+  cluster.assign(consumer(), {{"in", 0, kafka::offset_invalid}, {"in", 1, kafka::offset_invalid}});
+  input("a", 0);
+  steps(6);
+  EXPECT_EQ(cluster.scripted_failures_left(), 0u);
+  EXPECT_NE(log.str().find("waiting 0 s for the committed offsets of the new assignment"), std::string::npos)
+      << log.str();
+  EXPECT_TRUE(health.ready()) << health.reason();
+  EXPECT_EQ(committed(0), 2);
+  EXPECT_EQ(last_counts("out")["a"], 2) << "the first record of partition 0 was processed again";
+  EXPECT_EQ(last_counts("out")["b"], 1);
+}
+
+TEST_F(ProcessorFaults, CommittedOffsetsThatCannotBeReadStopTheThreadInsteadOfStartingElsewhere) {
+  start(counting_topology());
+  input("a", 0);
+  steps(3);
+  cluster.fail("consumer.assignment_offsets", make_error(ErrorCode::authorization), 1);
+  cluster.revoke(consumer());
+  cluster.assign(consumer(), {{"in", 0, kafka::offset_invalid}, {"in", 1, kafka::offset_invalid}});
+  input("a", 0);
+  steps(4);
+  EXPECT_EQ(processor->state(), runtime::ThreadState::failed);
+  EXPECT_EQ(processor->outcome(), runtime::RunOutcome::fatal);
+  EXPECT_NE(log.str().find("cannot read the committed offsets of the 2 partitions assigned"), std::string::npos)
+      << log.str();
+  EXPECT_FALSE(health.ready());
+  EXPECT_EQ(last_counts("out")["a"], 1);
+}
+
 TEST_F(ProcessorFaults, OutputTooLargeIsDeadLetteredAndTheInputCommitted) {
   start(passthrough_topology());
   cluster.fail("producer.produce", sluice::testing::ScriptedFailure{make_error(ErrorCode::message_too_large), 1, "out"});
