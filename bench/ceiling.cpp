@@ -10,7 +10,16 @@
 // With --transactional: begin; produce for one commit interval; send_offsets_to_transaction with the
 // consumer's group metadata; commit_transaction (exactly-once). Transactional id: G.
 // Prints "ceiling: RUNNING" once partitions are assigned; SIGTERM commits what was consumed and exits 0.
+//
+// The broker's own limits on this machine, each measured by the program itself and printed as one JSON line
+// ({"records": N, "seconds": S, "cpu_seconds": C}; CPU of this process only):
+//   --mode consume: reads the whole input in the group (read_committed, the same fetch settings), committing
+//     offsets every commit interval; from the first record to the last.
+//   --mode produce: reads the whole input into memory first (not timed), then writes it to --output
+//     (idempotent, acks=all; with --transactional in transactions of one commit interval); from the first write
+//     to the last acknowledgement.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -20,6 +29,8 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -33,7 +44,15 @@ struct Options {
   std::string group;
   bool transactional = false;
   int commit_interval_ms = 100;
+  std::string mode = "passthrough";  // passthrough | consume | produce
 };
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
 
 [[noreturn]] void die(const std::string& message) {
   std::fprintf(stderr, "bench_ceiling: %s\n", message.c_str());
@@ -56,13 +75,91 @@ class Ceiling {
  public:
   explicit Ceiling(const Options& options) : options_(options) {}
 
+  // --mode consume: the input once through the group, offsets committed every interval.
+  void consume_only() {
+    create_clients();
+    subscribe();
+    auto interval = std::chrono::milliseconds(options_.commit_interval_ms);
+    auto next_commit = std::chrono::steady_clock::now() + interval;
+    std::int64_t records = 0;
+    double cpu_start = 0;
+    std::chrono::steady_clock::time_point first, last;
+    while (!stop_requested && (records == 0 || !at_end())) {
+      rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, 10);
+      if (message != nullptr) {
+        if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          if (records++ == 0) {
+            first = std::chrono::steady_clock::now();
+            cpu_start = cpu_seconds();
+          }
+          last = std::chrono::steady_clock::now();
+          next_offsets_[message->partition] = message->offset + 1;
+          ++uncommitted_;
+        }
+        rd_kafka_message_destroy(message);
+      }
+      if (std::chrono::steady_clock::now() >= next_commit) {
+        commit_offsets();
+        next_commit = std::chrono::steady_clock::now() + interval;
+      }
+    }
+    commit_offsets();
+    const double cpu = cpu_seconds() - cpu_start;
+    rd_kafka_consumer_close(consumer_);
+    rd_kafka_destroy(consumer_);
+    rd_kafka_destroy(producer_);
+    report(records, std::chrono::duration<double>(last - first).count(), cpu);
+  }
+
+  // --mode produce: the input read into memory, then written as fast as the producer and broker allow.
+  void produce_only() {
+    create_clients();
+    subscribe();
+    std::vector<std::pair<std::string, std::string>> records;  // key, value
+    std::vector<std::int64_t> timestamps;
+    while (!stop_requested && (records.empty() || !at_end())) {
+      rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, 10);
+      if (message == nullptr) continue;
+      if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        records.emplace_back(std::string(static_cast<const char*>(message->key), message->key_len),
+                             std::string(static_cast<const char*>(message->payload), message->len));
+        rd_kafka_timestamp_type_t type;
+        timestamps.push_back(rd_kafka_message_timestamp(message, &type));
+        next_offsets_[message->partition] = message->offset + 1;
+      }
+      rd_kafka_message_destroy(message);
+    }
+    rd_kafka_consumer_close(consumer_);
+    rd_kafka_destroy(consumer_);
+    consumer_ = nullptr;
+    const auto started = std::chrono::steady_clock::now();
+    const double cpu_start = cpu_seconds();
+    auto interval = std::chrono::milliseconds(options_.commit_interval_ms);
+    auto next_commit = started + interval;
+    if (options_.transactional) check(rd_kafka_begin_transaction(producer_), "begin_transaction");
+    for (std::size_t i = 0; i < records.size() && !stop_requested; ++i) {
+      write(records[i].first, records[i].second, timestamps[i]);
+      if (options_.transactional && std::chrono::steady_clock::now() >= next_commit) {
+        check(rd_kafka_commit_transaction(producer_, 60000), "commit_transaction");
+        check(rd_kafka_begin_transaction(producer_), "begin_transaction");
+        next_commit = std::chrono::steady_clock::now() + interval;
+      }
+    }
+    if (options_.transactional) {
+      check(rd_kafka_commit_transaction(producer_, 60000), "commit_transaction");
+    } else if (rd_kafka_flush(producer_, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      die("flush timed out");
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double cpu = cpu_seconds() - cpu_start;
+    rd_kafka_destroy(producer_);
+    if (delivery_failures_ > 0) die(std::to_string(delivery_failures_) + " writes failed");
+    report(static_cast<std::int64_t>(records.size()), seconds, cpu);
+  }
+
   void run() {
     create_clients();
-    rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, options_.input.c_str(), RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t subscribed = rd_kafka_subscribe(consumer_, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (subscribed != RD_KAFKA_RESP_ERR_NO_ERROR) die(std::string("subscribe: ") + rd_kafka_err2str(subscribed));
+    subscribe();
     if (options_.transactional) check(rd_kafka_begin_transaction(producer_), "begin_transaction");
     auto interval = std::chrono::milliseconds(options_.commit_interval_ms);
     auto next_commit = std::chrono::steady_clock::now() + interval;
@@ -93,6 +190,57 @@ class Ceiling {
   }
 
  private:
+  void subscribe() {
+    rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, options_.input.c_str(), RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t subscribed = rd_kafka_subscribe(consumer_, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (subscribed != RD_KAFKA_RESP_ERR_NO_ERROR) die(std::string("subscribe: ") + rd_kafka_err2str(subscribed));
+  }
+
+  // Every assigned partition read up to its end (the input is written before the run and does not grow).
+  bool at_end() {
+    if (ends_.empty()) {
+      rd_kafka_topic_partition_list_t* assigned = nullptr;
+      if (rd_kafka_assignment(consumer_, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR || assigned->cnt == 0) {
+        if (assigned != nullptr) rd_kafka_topic_partition_list_destroy(assigned);
+        return false;
+      }
+      for (int i = 0; i < assigned->cnt; ++i) {
+        std::int64_t low = 0, high = 0;
+        if (rd_kafka_query_watermark_offsets(consumer_, options_.input.c_str(), assigned->elems[i].partition, &low,
+                                             &high, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          die("cannot read the input's end offsets");
+        }
+        ends_[assigned->elems[i].partition] = high;
+      }
+      rd_kafka_topic_partition_list_destroy(assigned);
+    }
+    for (const auto& [partition, end] : ends_) {
+      auto found = next_offsets_.find(partition);
+      if (end > 0 && (found == next_offsets_.end() || found->second < end)) return false;
+    }
+    return true;
+  }
+
+  void commit_offsets() {
+    if (uncommitted_ == 0) return;
+    rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets_.size()));
+    for (const auto& [partition, offset] : next_offsets_) {
+      rd_kafka_topic_partition_list_add(offsets, options_.input.c_str(), partition)->offset = offset;
+    }
+    rd_kafka_resp_err_t committed = rd_kafka_commit(consumer_, offsets, 0);
+    if (committed != RD_KAFKA_RESP_ERR_NO_ERROR) die(std::string("commit: ") + rd_kafka_err2str(committed));
+    rd_kafka_topic_partition_list_destroy(offsets);
+    uncommitted_ = 0;
+  }
+
+  static void report(std::int64_t records, double seconds, double cpu) {
+    std::printf("{\"records\": %lld, \"seconds\": %.6f, \"cpu_seconds\": %.6f}\n", static_cast<long long>(records),
+                seconds, cpu);
+    std::fflush(stdout);
+  }
+
   void create_clients() {
     char error[512];
     rd_kafka_conf_t* consumer_conf = rd_kafka_conf_new();
@@ -135,7 +283,14 @@ class Ceiling {
 
   void forward(const rd_kafka_message_t* message) {
     rd_kafka_timestamp_type_t type;
-    std::int64_t timestamp = rd_kafka_message_timestamp(message, &type);
+    write(std::string_view(static_cast<const char*>(message->key), message->key_len),
+          std::string_view(static_cast<const char*>(message->payload), message->len),
+          rd_kafka_message_timestamp(message, &type));
+    next_offsets_[message->partition] = message->offset + 1;
+    ++uncommitted_;
+  }
+
+  void write(std::string_view key, std::string_view value, std::int64_t timestamp) {
     for (;;) {
 // librdkafka's RD_KAFKA_V_* macros use GNU statement expressions, which clang's -Wpedantic reports here.
 #if defined(__clang__)
@@ -144,7 +299,7 @@ class Ceiling {
 #endif
       rd_kafka_resp_err_t error = rd_kafka_producev(
           producer_, RD_KAFKA_V_TOPIC(options_.output.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_KEY(message->key, message->key_len), RD_KAFKA_V_VALUE(message->payload, message->len),
+          RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
           RD_KAFKA_V_TIMESTAMP(timestamp < 0 ? 0 : timestamp), RD_KAFKA_V_END);
 #if defined(__clang__)
 #pragma clang diagnostic pop
@@ -153,8 +308,6 @@ class Ceiling {
       if (error != RD_KAFKA_RESP_ERR__QUEUE_FULL) die(std::string("produce: ") + rd_kafka_err2str(error));
       rd_kafka_poll(producer_, 5);
     }
-    next_offsets_[message->partition] = message->offset + 1;
-    ++uncommitted_;
   }
 
   // Commits everything forwarded so far, with the offsets of the inputs behind it.
@@ -199,6 +352,7 @@ class Ceiling {
   rd_kafka_t* consumer_ = nullptr;
   rd_kafka_t* producer_ = nullptr;
   std::map<std::int32_t, std::int64_t> next_offsets_;
+  std::map<std::int32_t, std::int64_t> ends_;
   std::int64_t uncommitted_ = 0;
   std::atomic<std::int64_t> delivery_failures_{0};
 };
@@ -209,6 +363,13 @@ int main(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
+    if (flag == "--mode" && i + 1 < argc) {
+      options.mode = argv[++i];
+      if (options.mode != "passthrough" && options.mode != "consume" && options.mode != "produce") {
+        die("--mode: passthrough, consume or produce");
+      }
+      continue;
+    }
     if (flag == "--transactional") {
       options.transactional = true;
       continue;
@@ -222,13 +383,19 @@ int main(int argc, char** argv) {
     else if (flag == "--commit-interval-ms") options.commit_interval_ms = std::atoi(value.c_str());
     else die("unknown option " + flag);
   }
-  if (options.input.empty() || options.output.empty() || options.group.empty()) {
+  if (options.input.empty() || (options.output.empty() && options.mode != "consume") || options.group.empty()) {
     die("usage: bench_ceiling --bootstrap H:P --input T --output T --group G [--transactional] [--commit-interval-ms 100]");
   }
   struct sigaction action {};
   action.sa_handler = [](int) { stop_requested = true; };
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
-  Ceiling(options).run();
+  if (options.mode == "consume") {
+    Ceiling(options).consume_only();
+  } else if (options.mode == "produce") {
+    Ceiling(options).produce_only();
+  } else {
+    Ceiling(options).run();
+  }
   return 0;
 }
