@@ -2,6 +2,7 @@
 // record bridges sessions) and sliding (raw inputs kept per record, windows computed by range scans).
 // Store layouts and exact semantics: README.md, "Stateful operators".
 #include <algorithm>
+#include <numeric>
 #include <stdexcept>
 #include <tuple>
 #include <utility>
@@ -232,6 +233,157 @@ class TimeWindowAggregate final : public AggregateOperatorBase {
 
   std::int64_t size_;
   std::int64_t advance_;
+  std::int64_t grace_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Hopping windows by slices: a record updates the one slice (pane of gcd(size, advance)) its time falls in,
+// and a window's result merges its slices when it closes, instead of every record updating size / advance
+// windows (q5: five reads, decodes, encodes and writes per record).
+// Family 2: [group key][slice start] -> accumulator.
+// Family 3 (slice index): [end of the slice's last window][group key][slice start] -> "": the slice goes once
+//   that window closed.
+// Family 1 (window index): [end][group key][start] -> "", as per window: put for every open window of a slice
+//   when the slice is created, so every window holding a record has one, emitted in the same order.
+// Family 0: per-window accumulators written before slices (an upgrade): merged first, then dropped.
+// Late and closed windows exactly as per window: a record is late when every window it falls in is closed; a
+// closed window of a slice that still has open windows never sees the records added to it afterwards.
+class SlicedHoppingAggregate final : public AggregateOperatorBase {
+ public:
+  SlicedHoppingAggregate(std::string name, const topology::AggregateSpec& spec, std::size_t update_buffer_limit)
+      : AggregateOperatorBase(std::move(name), spec, update_buffer_limit),
+        size_(spec.window->size_ms),
+        advance_(spec.window->advance_ms),
+        pane_(std::gcd(spec.window->size_ms, spec.window->advance_ms)),
+        grace_(spec.window->grace_ms) {
+    if (size_ <= 0 || advance_ <= 0) throw std::invalid_argument("window size and advance must be positive");
+    if (!emit_final()) throw std::invalid_argument("sliced windows emit final results only");
+  }
+
+  std::uint8_t store_families() const noexcept override { return 4; }
+
+  core::Result<Disposition> process(core::Record&& record, ProcessContext& context) const override {
+    TaskView task = this->task(context);
+    AggregateTaskState& memory = task.memory;
+    core::Status prepared = prepare(record, context, memory);
+    if (!prepared.ok()) return std::move(prepared).error();
+    const std::int64_t time = record.timestamp_ms;
+
+    const std::int64_t last_start = floor_div(time, advance_) * advance_;
+    const std::int64_t first_start = (floor_div(saturating_sub(time, size_), advance_) + 1) * advance_;
+    if (first_start > last_start) return Disposition::discarded;  // cannot happen: advance < size
+    std::int64_t first_open = last_start + advance_;
+    for (std::int64_t start = first_start; start <= last_start; start += advance_) {
+      if (!is_closed(start + size_, task.stream_time)) {
+        first_open = start;
+        break;
+      }
+    }
+    if (first_open > last_start) {
+      return core::make_error(core::RecordErrorKind::late,
+                              late_message(time, "window [" + std::to_string(last_start) + ", " +
+                                                     std::to_string(last_start + size_) + ")",
+                                           last_start + size_, grace_, task.stream_time));
+    }
+
+    // A window that closed but was not emitted yet (the runtime closes windows between batches) must not see
+    // this record, which goes into a slice it shares: it is emitted first, as it stands.
+    if (first_open > first_start) emit_closed(task, context);
+
+    // Every window of the slice contains the record: slices never straddle a window boundary.
+    const std::int64_t slice = floor_div(time, pane_) * pane_;
+    memory.store_key.assign(memory.group_key);
+    append_time(memory.store_key, slice);
+    Accumulator accumulator;
+    const bool existed = task.store.get(2, memory.store_key, memory.encoded);
+    if (existed) {
+      decode_accumulator(memory.encoded, accumulator);
+    } else {
+      accumulator = aggregations_.empty();
+    }
+    core::Status added = aggregations_.add(accumulator, memory.arguments, time);
+    if (!added.ok()) return std::move(added).error();  // nothing written yet
+    memory.encoded.clear();
+    aggregations_.encode(accumulator, memory.encoded);
+    task.store.put(2, memory.store_key, memory.encoded);
+    if (!existed) {
+      // Windows that closed already were emitted without this slice, as per window.
+      for (std::int64_t start = first_open; start <= last_start; start += advance_) {
+        memory.index_key.clear();
+        append_index_key(memory.index_key, start + size_, memory.group_key, start);
+        task.store.put(1, memory.index_key, {});
+      }
+      memory.index_key.clear();
+      append_index_key(memory.index_key, last_start + size_, memory.group_key, slice);
+      task.store.put(3, memory.index_key, {});
+    }
+    return Disposition::forwarded;
+  }
+
+  void on_time(ProcessContext& context) const override {
+    TaskView task = this->task(context);
+    emit_closed(task, context);
+  }
+
+ private:
+  // Emits every closed window (merging its slices) in index order, then drops the slices no open window needs.
+  void emit_closed(TaskView& task, ProcessContext& context) const {
+    AggregateTaskState& memory = task.memory;
+    auto last_closed = closed_up_to(task.stream_time, grace_);
+    if (!last_closed) return;
+    collect_index(task.store, 1, *last_closed, memory.collected, &memory.index_floor[1]);
+    Accumulator window, slice;
+    for (const std::string& index_key : memory.collected) {
+      IndexKey entry;
+      if (!parse_index_key(index_key, entry)) corrupt_state(name(), "window index key");
+      // An accumulator kept per window before slices (records older than the upgrade) comes first.
+      memory.store_key.assign(entry.group_key);
+      append_time(memory.store_key, entry.start);
+      bool found = task.store.get(0, memory.store_key, memory.encoded);
+      if (found) {
+        decode_accumulator(memory.encoded, window);
+        task.store.remove(0, memory.store_key);
+      } else {
+        window = aggregations_.empty();
+      }
+      std::string from(entry.group_key), to(entry.group_key);
+      append_time(from, entry.start);
+      append_time(to, entry.time);
+      std::vector<std::string>& slices = memory.slices;
+      slices.clear();
+      task.store.scan(2, from, to, [&](std::string_view, std::string_view value) {
+        slices.emplace_back(value);
+        return true;
+      });
+      for (const std::string& encoded : slices) {
+        decode_accumulator(encoded, slice);
+        if (!aggregations_.merge(window, slice).ok()) corrupt_state(name(), "slices that do not merge");
+        found = true;
+      }
+      if (!found) corrupt_state(name(), "indexed window without slices");
+      context.out.emit(0, make_output(parse_group_key(memory, entry.group_key), WindowBounds{entry.start, entry.time},
+                                      window));
+      task.store.remove(1, index_key);
+    }
+    // Slices whose last window closed (and was emitted above).
+    collect_index(task.store, 3, *last_closed, memory.collected, &memory.index_floor[3]);
+    for (const std::string& index_key : memory.collected) {
+      IndexKey entry;
+      if (!parse_index_key(index_key, entry)) corrupt_state(name(), "slice index key");
+      memory.store_key.assign(entry.group_key);
+      append_time(memory.store_key, entry.start);
+      task.store.remove(2, memory.store_key);
+      task.store.remove(3, index_key);
+    }
+  }
+
+  bool is_closed(std::int64_t end, std::int64_t stream_time) const noexcept {
+    return stream_time >= saturating_add(end, grace_);
+  }
+
+  std::int64_t size_;
+  std::int64_t advance_;
+  std::int64_t pane_;
   std::int64_t grace_;
 };
 
@@ -592,11 +744,30 @@ class SlidingAggregate final : public AggregateOperatorBase {
 
 }  // namespace
 
+namespace {
+
+// Slices give the same results as windows, byte for byte, only where merging is exact and cannot fail: a sum
+// or average of doubles would add in another order, and min/max mixing numbers with strings or an integer sum
+// overflowing would show only when a window's slices are merged, not with the record that caused it.
+bool slices_fit(const topology::AggregateSpec& spec) {
+  if (spec.window->type != topology::WindowType::hopping || spec.emit != topology::EmitMode::final) return false;
+  if (spec.window->advance_ms <= 0 || spec.window->advance_ms >= spec.window->size_ms) return false;
+  return std::all_of(spec.aggregations.begin(), spec.aggregations.end(), [](const topology::AggregationSpec& a) {
+    return a.function == topology::AggregateFunction::count || a.function == topology::AggregateFunction::first ||
+           a.function == topology::AggregateFunction::last;
+  });
+}
+
+}  // namespace
+
 std::unique_ptr<Operator> make_windowed_aggregate(const std::string& name, const topology::AggregateSpec& spec,
-                                                  std::size_t update_buffer_limit) {
+                                                  std::size_t update_buffer_limit, WindowState state) {
+  const bool sliced = state == WindowState::sliced || (state == WindowState::automatic && slices_fit(spec));
   switch (spec.window->type) {
     case topology::WindowType::tumbling:
-    case topology::WindowType::hopping: return std::make_unique<TimeWindowAggregate>(name, spec, update_buffer_limit);
+    case topology::WindowType::hopping:
+      if (sliced) return std::make_unique<SlicedHoppingAggregate>(name, spec, update_buffer_limit);
+      return std::make_unique<TimeWindowAggregate>(name, spec, update_buffer_limit);
     case topology::WindowType::session: return std::make_unique<SessionAggregate>(name, spec, update_buffer_limit);
     case topology::WindowType::sliding: return std::make_unique<SlidingAggregate>(name, spec, update_buffer_limit);
   }

@@ -82,9 +82,10 @@ class AggregateTaskState final : public OperatorTaskState {
   std::string index_key;
   std::string encoded;
   std::vector<std::string> collected;  // keys gathered during a scan (the store may not change inside one)
+  std::vector<std::string> slices;     // sliced hopping windows: the encoded slices of the window closing
   // Per index family: the first time not yet collected (see collect_index). Starts over whenever the task's
   // state is rebuilt (an abort discards the removals, and the runtime then creates this memory anew).
-  std::int64_t index_floor[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+  std::int64_t index_floor[4] = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN};
 };
 
 // What every aggregate shares. Subclasses implement process() and on_time(); on_commit() is here.
@@ -138,8 +139,15 @@ class AggregateOperatorBase : public Operator {
   std::size_t update_buffer_limit_;
 };
 
+// How hopping windows keep their state: per window (every window a record falls in is updated), or by slices
+// (panes of gcd(size, advance): a record updates its one slice, a window combines its slices when it closes).
+// automatic: slices where they give the same results byte for byte (emit final, more than one window per
+// record, and only count, first and last, whose merge is exact and cannot fail); tests force either.
+enum class WindowState : std::uint8_t { automatic, per_window, sliced };
+
 // Windowed aggregates (window.cpp), chosen by spec.window->type.
 std::unique_ptr<Operator> make_windowed_aggregate(const std::string& name, const topology::AggregateSpec& spec,
-                                                  std::size_t update_buffer_limit);
+                                                  std::size_t update_buffer_limit,
+                                                  WindowState state = WindowState::automatic);
 
 }  // namespace sluice::ops::detail

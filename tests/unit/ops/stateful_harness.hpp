@@ -145,6 +145,22 @@ class StatefulHarness {
     return out;
   }
 
+  // An upgrade or restart: this operator's stores restored from everything `older`'s stores hold (as their
+  // changelog would restore them; families this operator lacks are skipped, as in the runtime) and its stream
+  // time carried over.
+  void restore_from(StatefulHarness& older) {
+    for (std::uint8_t family = 0; family < older.op().store_families(); ++family) {
+      older.stores_->store(0).scan(family, {}, {}, [&](std::string_view key, std::string_view value) {
+        std::string changelog_key(1, static_cast<char>(family));
+        changelog_key += key;
+        stores_->restore(0, changelog_key, value, ++restored_offset_);
+        return true;
+      });
+    }
+    stores_->finish_restore();
+    time_.stream_time_ms = older.stream_time();
+  }
+
   std::size_t entries(std::uint8_t family) {
     std::size_t count = 0;
     stores_->store(0).scan(family, {}, {}, [&](std::string_view, std::string_view) {
@@ -169,6 +185,7 @@ class StatefulHarness {
   expr::EvalContext eval_;
   TaskTime time_;
   CollectingEmitter emitter_;
+  std::int64_t restored_offset_ = -1;
 };
 
 inline std::unique_ptr<Operator> make_aggregate(std::optional<topology::WindowSpec> window,

@@ -14,6 +14,7 @@
 #include <set>
 #include <tuple>
 
+#include "../../../src/ops/window.hpp"
 #include "stateful_harness.hpp"
 
 using namespace sluice;
@@ -360,5 +361,95 @@ TEST(WindowProperty, LastUpdatePerWindowEqualsBruteForce) {
         }
       }
     }
+  }
+}
+
+// Hopping windows by slices (one pane of gcd(size, advance) per record, merged when a window closes) give what
+// per-window state gives, record for record: the same windows in the same order with the same values and
+// timestamps, the same late records, and no state left. For count, first and last, where slices are chosen
+// automatically; on_time after every record and in batches (a window that closed but was not emitted yet must
+// not see a record added to a slice it shares), commits at different intervals.
+TEST(WindowProperty, SlicedHoppingWindowsEqualPerWindowState) {
+  const std::vector<topology::AggregationSpec> aggregations = {
+      aggregation("n", AggregateFunction::count), aggregation("c", AggregateFunction::count, "x"),
+      aggregation("f", AggregateFunction::first, "x"), aggregation("l", AggregateFunction::last, "x")};
+  const topology::WindowSpec windows[] = {hopping(60, 20, 15), hopping(40, 10, 0), hopping(50, 20, 5),
+                                          hopping(45, 30, 10), hopping(100, 1, 0)};
+  for (const topology::WindowSpec& window : windows) {
+    for (std::size_t run_index = 0; run_index < std::size(seeds); ++run_index) {
+      const std::uint64_t seed = seeds[run_index];
+      SCOPED_TRACE("hopping " + std::to_string(window.size_ms) + "/" + std::to_string(window.advance_ms) +
+                   " grace " + std::to_string(window.grace_ms) + ", seed " + std::to_string(seed));
+      const auto inputs = generate(seed, 400);
+      const auto spec = aggregate_spec(window, aggregations, EmitMode::final);
+      std::vector<std::string> outputs[2];
+      std::set<std::size_t> late[2];
+      for (int sliced = 0; sliced < 2; ++sliced) {
+        StatefulHarness h(detail::make_windowed_aggregate(
+            "agg", spec, 10'000, sliced != 0 ? detail::WindowState::sliced : detail::WindowState::per_window));
+        ASSERT_EQ(h.op().store_families(), sliced != 0 ? 4 : 2);
+        for (std::size_t i = 0; i < inputs.size(); ++i) {
+          auto result = h.feed_without_time(inputs[i].key, inputs[i].time, inputs[i].value);
+          if (i % on_time_schedules[run_index] == on_time_schedules[run_index] - 1) h.tick();
+          if (!result.ok()) late[sliced].insert(i);
+          if (i % (1 + seed % 7) == seed % 7) h.commit();
+        }
+        h.advance_to(h.stream_time() + 1'000'000);
+        h.commit();
+        EXPECT_EQ(h.total_entries(), 0u) << "state left after every window closed";
+        for (const core::Record& record : h.take_records()) outputs[sliced].push_back(describe(record));
+      }
+      EXPECT_GT(outputs[0].size(), 40u);
+      EXPECT_EQ(outputs[1], outputs[0]);
+      EXPECT_EQ(late[1], late[0]);
+    }
+  }
+}
+
+TEST(WindowProperty, SlicesAreChosenOnlyWhereTheyGiveTheSameBytes) {
+  auto families = [](topology::WindowSpec window, std::vector<topology::AggregationSpec> aggregations,
+                     EmitMode emit) {
+    return detail::make_windowed_aggregate("agg", aggregate_spec(window, std::move(aggregations), emit), 10'000)
+        ->store_families();
+  };
+  EXPECT_EQ(families(hopping(10, 2, 0), count_only(), EmitMode::final), 4);
+  EXPECT_EQ(families(hopping(10, 2, 0), count_only(), EmitMode::update), 2);      // updates per window
+  EXPECT_EQ(families(hopping(10, 10, 0), count_only(), EmitMode::final), 2);     // one window per record
+  EXPECT_EQ(families(tumbling(10, 0), count_only(), EmitMode::final), 2);
+  EXPECT_EQ(families(hopping(10, 2, 0), every_function(), EmitMode::final), 2);  // sum, avg, min, max
+}
+
+// An application upgraded from per-window hopping state to slices in the middle of its input: the windows open
+// at the upgrade merge their per-window accumulator (restored from the changelog) with the slices written
+// after it, and every window comes out as a run without the upgrade gives it.
+TEST(WindowProperty, UpgradeFromPerWindowStateToSlicesKeepsEveryWindowExact) {
+  const auto spec = aggregate_spec(hopping(60, 20, 15),
+                                   {aggregation("n", AggregateFunction::count),
+                                    aggregation("f", AggregateFunction::first, "x"),
+                                    aggregation("l", AggregateFunction::last, "x")},
+                                   EmitMode::final);
+  for (const std::uint64_t seed : seeds) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const auto inputs = generate(seed, 400);
+    auto per_window = [&] { return detail::make_windowed_aggregate("agg", spec, 10'000, detail::WindowState::per_window); };
+    std::vector<std::string> expected, actual;
+    StatefulHarness whole(per_window());
+    for (const auto& input : inputs) (void)whole.feed(input.key, input.time, input.value);
+    whole.advance_to(whole.stream_time() + 1'000'000);
+    for (const core::Record& record : whole.take_records()) expected.push_back(describe(record));
+
+    StatefulHarness before(per_window());
+    for (std::size_t i = 0; i < 200; ++i) (void)before.feed(inputs[i].key, inputs[i].time, inputs[i].value);
+    before.commit();
+    for (const core::Record& record : before.take_records()) actual.push_back(describe(record));
+    StatefulHarness after(detail::make_windowed_aggregate("agg", spec, 10'000, detail::WindowState::sliced));
+    after.restore_from(before);
+    ASSERT_GT(after.entries(0), 0u) << "windows open at the upgrade";
+    for (std::size_t i = 200; i < inputs.size(); ++i) (void)after.feed(inputs[i].key, inputs[i].time, inputs[i].value);
+    after.advance_to(after.stream_time() + 1'000'000);
+    after.commit();
+    for (const core::Record& record : after.take_records()) actual.push_back(describe(record));
+    EXPECT_EQ(after.total_entries(), 0u);
+    EXPECT_EQ(actual, expected);
   }
 }
