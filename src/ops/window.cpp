@@ -126,6 +126,26 @@ std::string late_message(std::int64_t time, std::string_view window, std::int64_
          "; stream time is " + std::to_string(stream_time);
 }
 
+// The windows [s, s + size) with s a multiple of advance that hold `time`: starts first, first + advance, ..,
+// last (none when first > last: hopping with gaps).
+struct WindowStarts {
+  std::int64_t first;
+  std::int64_t last;
+};
+
+WindowStarts window_starts(std::int64_t time, std::int64_t size, std::int64_t advance) noexcept {
+  return {(floor_div(saturating_sub(time, size), advance) + 1) * advance, floor_div(time, advance) * advance};
+}
+
+// A record whose every window is closed; named by the last of them.
+core::RecordError late_for_windows(std::int64_t time, std::int64_t last_start, std::int64_t size, std::int64_t grace,
+                             std::int64_t stream_time) {
+  return core::make_error(core::RecordErrorKind::late,
+                          late_message(time, "window [" + std::to_string(last_start) + ", " +
+                                                 std::to_string(last_start + size) + ")",
+                                       last_start + size, grace, stream_time));
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Tumbling and hopping: windows [start, start + size) with start a multiple of advance.
 // Family 0: [group key][start] -> accumulator.  Family 1 (index): [end][group key][start] -> "".
@@ -152,8 +172,7 @@ class TimeWindowAggregate final : public AggregateOperatorBase {
     const std::int64_t time = record.timestamp_ms;
 
     // Windows containing `time`: starts s, multiples of advance, with time - size < s <= time.
-    const std::int64_t last_start = floor_div(time, advance_) * advance_;
-    const std::int64_t first_start = (floor_div(saturating_sub(time, size_), advance_) + 1) * advance_;
+    const auto [first_start, last_start] = window_starts(time, size_, advance_);
     if (first_start > last_start) return Disposition::discarded;  // hopping with gaps: in no window at all
 
     struct Touched {
@@ -176,12 +195,7 @@ class TimeWindowAggregate final : public AggregateOperatorBase {
       if (!added.ok()) return std::move(added).error();  // nothing written yet
       touched.push_back(std::move(window));
     }
-    if (touched.empty()) {
-      return core::make_error(core::RecordErrorKind::late,
-                              late_message(time, "window [" + std::to_string(last_start) + ", " +
-                                                     std::to_string(last_start + size_) + ")",
-                                           last_start + size_, grace_, task.stream_time));
-    }
+    if (touched.empty()) return late_for_windows(time, last_start, size_, grace_, task.stream_time);
 
     for (Touched& window : touched) {
       state_key(memory, window.start);
@@ -269,9 +283,7 @@ class SlicedHoppingAggregate final : public AggregateOperatorBase {
     if (!prepared.ok()) return std::move(prepared).error();
     const std::int64_t time = record.timestamp_ms;
 
-    const std::int64_t last_start = floor_div(time, advance_) * advance_;
-    const std::int64_t first_start = (floor_div(saturating_sub(time, size_), advance_) + 1) * advance_;
-    if (first_start > last_start) return Disposition::discarded;  // cannot happen: advance < size
+    const auto [first_start, last_start] = window_starts(time, size_, advance_);
     std::int64_t first_open = last_start + advance_;
     for (std::int64_t start = first_start; start <= last_start; start += advance_) {
       if (!is_closed(start + size_, task.stream_time)) {
@@ -279,12 +291,7 @@ class SlicedHoppingAggregate final : public AggregateOperatorBase {
         break;
       }
     }
-    if (first_open > last_start) {
-      return core::make_error(core::RecordErrorKind::late,
-                              late_message(time, "window [" + std::to_string(last_start) + ", " +
-                                                     std::to_string(last_start + size_) + ")",
-                                           last_start + size_, grace_, task.stream_time));
-    }
+    if (first_open > last_start) return late_for_windows(time, last_start, size_, grace_, task.stream_time);
 
     // A window that closed but was not emitted yet (the runtime closes windows between batches) must not see
     // this record, which goes into a slice it shares: it is emitted first, as it stands.
