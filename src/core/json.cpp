@@ -121,13 +121,32 @@ void append_escaped(std::string_view text, std::string& out) {
 
 }  // namespace
 
-Result<Value> JsonParser::parse(std::string_view text) {
+namespace {
+
+// `keep`: nullptr for the whole document, else the members of a top-level object to build.
+Result<Value> parse_with(simdjson::dom::parser& parser, std::string_view text, const std::vector<std::string>* keep) {
   simdjson::dom::element element;
-  auto error = impl_->parser.parse(text.data(), text.size()).get(element);
+  auto error = parser.parse(text.data(), text.size()).get(element);
   if (error) {
     return make_error(RecordErrorKind::deserialization, std::string("invalid JSON: ") + simdjson::error_message(error));
   }
-  return convert(element);
+  if (keep == nullptr || element.type() != simdjson::dom::element_type::OBJECT) return convert(element);
+  Object members;
+  members.reserve(keep->size());
+  simdjson::dom::object object = element.get_object().value_unsafe();
+  for (auto field : object) {
+    if (std::find(keep->begin(), keep->end(), field.key) == keep->end()) continue;
+    members.push_back(Member{std::string(field.key), convert(field.value)});
+  }
+  return Value::object(std::move(members));
+}
+
+}  // namespace
+
+Result<Value> JsonParser::parse(std::string_view text) { return parse_with(impl_->parser, text, nullptr); }
+
+Result<Value> JsonParser::parse(std::string_view text, const std::vector<std::string>& keep) {
+  return parse_with(impl_->parser, text, &keep);
 }
 
 void append_json(const Value& value, std::string& out) {

@@ -1,5 +1,6 @@
 #include "sluice/expr/expression.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <utility>
 
@@ -14,6 +15,18 @@ namespace {
 bool is_plain_path(const Node& node) noexcept {
   if (node.kind == NodeKind::field) return true;
   return node.kind == NodeKind::member && is_plain_path(*node.children[0]);
+}
+
+bool collect_fields(const Node& node, std::vector<std::string>& fields) {
+  if (node.kind == NodeKind::metadata && node.metadata == Metadata::value) return false;
+  if (node.kind == NodeKind::field &&
+      std::find(fields.begin(), fields.end(), node.name) == fields.end()) {
+    fields.push_back(node.name);
+  }
+  for (const auto& child : node.children) {
+    if (!collect_fields(*child, fields)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -62,6 +75,10 @@ core::Result<bool> Expression::test(const core::Record& record, EvalContext& con
 }
 
 bool Expression::is_field_path() const noexcept { return is_plain_path(*root_); }
+
+bool Expression::collect_value_fields(std::vector<std::string>& fields) const {
+  return collect_fields(*root_, fields);
+}
 
 std::string Expression::field_path_leaf() const {
   if (!is_plain_path(*root_)) return {};

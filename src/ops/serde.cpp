@@ -26,8 +26,14 @@ core::Result<core::Value> decode_key(topology::KeyFormat format, const core::Ori
 }
 
 core::Result<core::Value> decode_origin_value(topology::ValueFormat format, const core::Origin& origin,
-                                              core::JsonParser& parser) {
+                                              core::JsonParser& parser,
+                                              const std::optional<std::vector<std::string>>& projection) {
   if (!origin.has_value) return core::Value();
+  if (format == topology::ValueFormat::json && projection) {
+    auto parsed = parser.parse(origin.raw_value, *projection);
+    if (!parsed.ok()) return core::make_error(RecordErrorKind::deserialization, "value: " + parsed.error().message);
+    return std::move(parsed).value();
+  }
   return decode_value(format, origin.raw_value, parser);
 }
 
@@ -40,7 +46,7 @@ core::Result<core::Record> SourceDecoder::decode(const core::Origin& origin, std
   auto key = decode_key(spec_.key, origin, parser);
   if (!key.ok()) return std::move(key).error();
   record.key = std::move(key).value();
-  auto value = decode_origin_value(spec_.value, origin, parser);
+  auto value = decode_origin_value(spec_.value, origin, parser, projection_);
   if (!value.ok()) return std::move(value).error();
   record.value = std::move(value).value();
   record.headers = std::move(headers);

@@ -211,6 +211,61 @@ Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
       table_index_of_source_.push_back(table_index);
     }
   }
+  // Decode only what is read: a record of q7 (filter, max of one field) has ten fields and builds two.
+  for (std::size_t source = 0; source < source_targets_.size(); ++source) {
+    if (table_of_source_[source] != nullptr || source_targets_[source].empty()) continue;
+    std::vector<std::string> fields;
+    const auto& timestamp = source < topology.sources.size() ? topology.sources[source].timestamp.field
+                                                              : std::optional<expr::Expression>();
+    if (timestamp && !timestamp->collect_value_fields(fields)) continue;
+    if (collect_fields_read(source_targets_[source], fields)) decoders_[source].project(std::move(fields));
+  }
+}
+
+// Adds the fields the targets' operators read of the value to `fields`, following the value downstream until an
+// operator replaces it (select, aggregate, flat_map without `as`). False when the value can reach anything that
+// uses it whole: a sink or a repartition topic (which write it), a join (whose output holds it), `$value`.
+bool Pipeline::collect_fields_read(const std::vector<Target>& targets, std::vector<std::string>& fields) const {
+  for (const Target& target : targets) {
+    if (target.kind != Target::Kind::node) return false;
+    const topology::OperatorBody& body = topology_.operators[target.index].body;
+    const auto reads = [&](const expr::Expression& expression) { return expression.collect_value_fields(fields); };
+    const auto reads_all = [&](const std::vector<topology::FieldAssignment>& assignments) {
+      return std::all_of(assignments.begin(), assignments.end(),
+                         [&](const topology::FieldAssignment& field) { return reads(field.expression); });
+    };
+    bool passes_on = true;  // the operator's outputs carry the value (possibly changed, as by map)
+    if (const auto* filter = std::get_if<topology::FilterSpec>(&body)) {
+      if (!reads(filter->predicate)) return false;
+    } else if (const auto* map = std::get_if<topology::MapSpec>(&body)) {
+      if (!reads_all(map->fields)) return false;
+    } else if (const auto* select = std::get_if<topology::SelectSpec>(&body)) {
+      if (!reads_all(select->fields)) return false;
+      passes_on = false;
+    } else if (const auto* flat_map = std::get_if<topology::FlatMapSpec>(&body)) {
+      if (!reads(flat_map->elements)) return false;
+      passes_on = flat_map->as.has_value();
+    } else if (const auto* rekey = std::get_if<topology::RekeySpec>(&body)) {
+      if (!reads(rekey->key)) return false;
+    } else if (const auto* route = std::get_if<topology::RouteSpec>(&body)) {
+      for (const auto& branch : route->branches) {
+        if (!reads(branch.when)) return false;
+      }
+    } else if (const auto* aggregate = std::get_if<topology::AggregateSpec>(&body)) {
+      for (const auto& aggregation : aggregate->aggregations) {
+        if (aggregation.argument && !reads(*aggregation.argument)) return false;
+      }
+      passes_on = false;
+    } else if (!std::holds_alternative<topology::MergeSpec>(body) &&
+               !std::holds_alternative<topology::DedupeSpec>(body)) {
+      return false;  // joins, and whatever is added later until it is described here
+    }
+    if (!passes_on) continue;
+    for (const auto& port : nodes_[target.index]->ports) {
+      if (!collect_fields_read(port, fields)) return false;
+    }
+  }
+  return true;
 }
 
 Pipeline::~Pipeline() = default;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -23,6 +24,10 @@ class JsonParser {
 
   // Parses one JSON document. Errors are RecordErrorKind::deserialization with simdjson's message.
   Result<Value> parse(std::string_view text);
+  // The same, keeping of a top-level object only the members named in `keep` (in their order in the text,
+  // duplicates included); any other document is returned whole. The whole text is still parsed and
+  // validated: only building the Values of the members nobody reads is skipped.
+  Result<Value> parse(std::string_view text, const std::vector<std::string>& keep);
 
  private:
   struct Impl;

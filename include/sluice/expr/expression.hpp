@@ -86,6 +86,10 @@ class Expression {
   bool is_field_path() const noexcept;
   // The last segment of a plain field path ("user.id" -> "id"); empty if not a field path.
   std::string field_path_leaf() const;
+  // Adds to `fields` the top-level fields of the record's value the expression reads (every bare identifier,
+  // which is also the first step of a path such as `user.id`) and returns true; returns false when it reads
+  // the value as a whole (`$value`), which no list of fields describes.
+  bool collect_value_fields(std::vector<std::string>& fields) const;
 
  private:
   Expression(std::string text, std::shared_ptr<const Node> root, std::size_t node_count);

@@ -24,10 +24,15 @@ class SourceDecoder {
   core::Result<core::Record> decode(const core::Origin& origin, std::int64_t record_timestamp_ms,
                                     std::vector<core::Header> headers, core::JsonParser& parser,
                                     expr::EvalContext& eval) const;
+  // Builds only these top-level fields of a JSON object value (the pipeline's analysis of what downstream
+  // reads; see Pipeline); the whole value is still parsed and validated. Without a call: the whole value.
+  void project(std::vector<std::string> fields) { projection_ = std::move(fields); }
+  const std::optional<std::vector<std::string>>& projection() const noexcept { return projection_; }
 
  private:
   core::Status assign_timestamp(core::Record& record, expr::EvalContext& eval) const;
   const topology::SourceSpec& spec_;
+  std::optional<std::vector<std::string>> projection_;
 };
 
 // Bytes of one output record. Views point into the encoder's buffers and are valid until the next encode.

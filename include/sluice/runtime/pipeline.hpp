@@ -198,6 +198,12 @@ class Pipeline {
   // The global table whose topic is `topic` (a Topology::tables index), if any.
   std::optional<std::size_t> global_table_for_topic(std::string_view topic) const;
 
+  // The top-level fields of a source's JSON value its records are decoded with (the rest of each object is
+  // parsed and validated but not built), or nullopt for the whole value: see collect_fields_read.
+  const std::optional<std::vector<std::string>>& source_projection(std::size_t source_index) const {
+    return decoders_.at(source_index).projection();
+  }
+
   // Creates the operator memory of a task whose stores (if any) are already open.
   void init_task(TaskState& task) const;
 
@@ -225,6 +231,7 @@ class Pipeline {
   void forward(const std::vector<Target>& targets, core::Record&& record, Frame& frame) const;
   void dead_letter(std::string_view operator_name, const core::RecordError& error, Frame& frame) const;
   void update_table(std::size_t source_index, Frame& frame) const;
+  bool collect_fields_read(const std::vector<Target>& targets, std::vector<std::string>& fields) const;
   ops::ProcessContext context_for(std::size_t node_index, Frame& frame, ops::Emitter& emitter) const;
   template <typename Hook>
   void run_hooks(PipelineState& state, TaskState& task, OutputCollector& out, Hook hook) const;

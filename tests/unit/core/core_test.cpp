@@ -77,6 +77,27 @@ TEST(Json, ReportsInvalidDocumentsAsDeserializationErrors) {
   }
 }
 
+TEST(Json, AProjectionBuildsOnlyTheNamedMembersOfAnObjectAndStillValidatesTheRest) {
+  JsonParser parser;
+  const std::vector<std::string> keep = {"price", "type", "missing"};
+  auto parsed = parser.parse(R"({"type":"bid","a":[1,{"b":2}],"price":7,"c":"x","price":8})", keep);
+  ASSERT_TRUE(parsed.ok());
+  // Text order, duplicates kept (a lookup then finds what it finds in the whole object).
+  EXPECT_EQ(to_json(parsed.value()), R"({"type":"bid","price":7,"price":8})");
+  const Value whole = parser.parse(R"({"type":"bid","a":[1,{"b":2}],"price":7,"c":"x","price":8})").value();
+  EXPECT_EQ(to_json(*whole.find("price")), to_json(*parsed.value().find("price")));
+  // Anything but an object is whole; an empty projection gives an empty object.
+  EXPECT_EQ(to_json(parser.parse("[1,2]", keep).value()), "[1,2]");
+  EXPECT_EQ(to_json(parser.parse("5", keep).value()), "5");
+  EXPECT_EQ(to_json(parser.parse(R"({"a":1})", {}).value()), "{}");
+  // A member nobody reads is still checked: the document is invalid.
+  auto invalid = parser.parse(R"({"type":"bid","a":[1,})", keep);
+  ASSERT_FALSE(invalid.ok());
+  EXPECT_EQ(invalid.error().kind, RecordErrorKind::deserialization);
+  auto bad_utf8 = parser.parse("{\"type\":\"bid\",\"a\":\"\xff\"}", keep);
+  EXPECT_FALSE(bad_utf8.ok());
+}
+
 TEST(Json, ParserIsReusableAcrossDocuments) {
   JsonParser parser;
   for (int i = 0; i < 1000; ++i) {

@@ -229,6 +229,31 @@ TEST(FieldPathTest, DottedIdentifiersAreFieldPaths) {
   }
 }
 
+TEST(ValueFieldsTest, NamesEveryTopLevelFieldReadAndGivesUpOnTheWholeValue) {
+  struct Case {
+    std::string_view text;
+    bool listed;  // false: reads $value whole
+    std::vector<std::string> fields;
+  };
+  for (const Case& c : {
+           Case{"amount > 10", true, {"amount"}},
+           Case{"user.address.city == 'x' and amount > user.limit", true, {"user", "amount"}},
+           Case{"items[idx].price", true, {"items", "idx"}},
+           Case{"if(a is null, lower(b), concat(c, $key, $headers.h))", true, {"a", "b", "c"}},
+           Case{"$timestamp + 1", true, {}},
+           Case{"`odd name` ?? 0", true, {"odd name"}},
+           Case{"$value.amount", false, {}},
+           Case{"length(to_string($value))", false, {}},
+       }) {
+    Expression expression = parse_ok(c.text);
+    std::vector<std::string> fields;
+    EXPECT_EQ(expression.collect_value_fields(fields), c.listed) << c.text;
+    if (c.listed) {
+      EXPECT_EQ(fields, c.fields) << c.text;
+    }
+  }
+}
+
 // Evaluates whatever parsed, to exercise the evaluator on odd trees too; only crashes and sanitizer reports fail.
 void evaluate_if_parsed(std::string_view text, const core::Record& record, EvalContext& context) {
   auto parsed = Expression::parse(text);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/core/clock.hpp"
+#include "sluice/runtime/pipeline.hpp"
 #include "sluice/runtime/test_driver.hpp"
 #include "sluice/topology/topology.hpp"
 #include "support/parsed_topology.hpp"
@@ -325,4 +326,86 @@ TEST_F(DriverTest, NullAndEmptyHeaderValuesReachTheSinkAndExpressionsAsTheyCame)
   ASSERT_NE(out[0].find_header("empty"), nullptr);
   EXPECT_EQ(out[0].find_header("empty")->value, std::optional<std::string>(""));
   EXPECT_EQ(out[0].find_header("absent"), nullptr);
+}
+
+// Decoding builds only the fields downstream reads (Pipeline::collect_fields_read): what each shape of
+// topology projects, and that the results stay those of the whole value.
+TEST(DecodeProjection, NamesTheFieldsReadUntilTheValueIsReplacedAndNothingWhenItIsWrittenWhole) {
+  const auto projection_of = [](const json& operators, const json& sinks, const json& source = in_source) {
+    json document = {{"application_id", "test"}, {"sources", {source}}, {"operators", operators}, {"sinks", sinks}};
+    auto topology = sluice::testing::parse_valid(document);
+    runtime::Pipeline pipeline(topology);
+    return pipeline.source_projection(0);
+  };
+  using Fields = std::optional<std::vector<std::string>>;
+  const json window = {{"type", "tumbling"}, {"size", "10s"}};
+  // filter -> windowed max -> select -> sink: the aggregate replaces the value.
+  EXPECT_EQ(projection_of({{{"name", "bids"}, {"from", "in"}, {"filter", "type == 'bid'"}},
+                           {{"name", "top"}, {"from", "bids"}, {"window", window}, {"aggregate", {{"m", "max(price)"}}}},
+                           {{"name", "out"}, {"from", "top"}, {"select", {{"m", "m"}, {"extra", "window_start"}}}}},
+                          {{{"from", "out"}, {"topic", "out"}}}),
+            Fields(std::vector<std::string>{"type", "price"}));
+  // The event-time field counts, and a route's predicates, a map's expressions, a flat_map with `as`.
+  EXPECT_EQ(projection_of({{{"name", "r"}, {"from", "in"},
+                            {"route", {{{"name", "big"}, {"when", "amount > 10"}}}}},
+                           {{"name", "m"}, {"from", "r.big"}, {"map", {{"x", "lower(user.name)"}}}},
+                           {{"name", "f"}, {"from", "m"}, {"flat_map", "items"}, {"as", "item"}},
+                           {{"name", "s"}, {"from", "f"}, {"select", {{"x", "x"}, {"p", "item.price"}}}}},
+                          {{{"from", "s"}, {"topic", "out"}}},
+                          {{"name", "in"}, {"topic", "in"}, {"timestamp", {{"field", "ts"}}}}),
+            Fields(std::vector<std::string>{"ts", "amount", "user", "items", "item", "x"}));
+  // Written whole by a sink: no projection, nor after a map (it keeps the other fields), nor with $value.
+  EXPECT_EQ(projection_of({{{"name", "f"}, {"from", "in"}, {"filter", "a > 1"}}}, {{{"from", "f"}, {"topic", "out"}}}),
+            Fields());
+  EXPECT_EQ(projection_of({{{"name", "m"}, {"from", "in"}, {"map", {{"b", "a + 1"}}}}},
+                          {{{"from", "m"}, {"topic", "out"}}}),
+            Fields());
+  EXPECT_EQ(projection_of({{{"name", "s"}, {"from", "in"}, {"select", {{"all", "$value"}}}}},
+                          {{{"from", "s"}, {"topic", "out"}}}),
+            Fields());
+  // Fan-out: one branch writing the value whole is enough to keep it whole.
+  EXPECT_EQ(projection_of({{{"name", "s"}, {"from", "in"}, {"select", {{"a", "a"}}}}},
+                          {{{"from", "s"}, {"topic", "out"}}, {{"from", "in"}, {"topic", "copy"}}}),
+            Fields());
+  // A rekey writes the value whole to the repartition topic; the repartition topic's reader needs nothing for
+  // count() (an empty object) and only `price` for sum(price).
+  {
+    json document = {{"application_id", "test"},
+                     {"sources", {in_source}},
+                     {"operators",
+                      {{{"name", "k"}, {"from", "in"}, {"rekey", "to_string(bidder)"}},
+                       {{"name", "c"}, {"from", "k"}, {"aggregate", {{"n", "count()"}, {"p", "sum(price)"}}}}}},
+                     {"sinks", {{{"from", "c"}, {"topic", "out"}}}}};
+    auto topology = sluice::testing::parse_valid(document);
+    runtime::Pipeline pipeline(topology);
+    ASSERT_EQ(pipeline.sources().size(), 2u);
+    EXPECT_EQ(pipeline.source_projection(0), Fields());
+    EXPECT_EQ(pipeline.source_projection(1), Fields(std::vector<std::string>{"price"}));
+  }
+}
+
+TEST(DecodeProjection, ResultsAndDeadLettersAreThoseOfTheWholeValue) {
+  core::ManualClock clock{1'000'000};
+  json document = {{"application_id", "test"},
+                   {"sources", {in_source}},
+                   {"operators",
+                    {{{"name", "f"}, {"from", "in"}, {"filter", "kind == 'x'"}},
+                     {{"name", "agg"}, {"from", "f"}, {"aggregate", {{"total", "sum(amount)"}, {"n", "count()"}}}}}},
+                   {"sinks", {{{"from", "agg"}, {"topic", "out"}}}}};
+  auto topology = sluice::testing::parse_valid(document);
+  runtime::TestDriver driver(topology, clock);
+  driver.pipe("in", "a", R"({"pad":"0123456789","kind":"x","amount":2,"nested":{"deep":[1,2,3]}})");
+  driver.pipe("in", "a", R"({"kind":"y","amount":100})");
+  driver.pipe("in", "a", R"({"amount":3,"kind":"x","other":null})");
+  driver.pipe("in", "a", R"({"kind":"x","amount":"three"})");        // a type error in a field read
+  driver.pipe("in", "a", R"({"kind":"x","amount":1,"unread":[1,}])");  // invalid in a field not read
+  driver.commit();
+  auto out = values(driver.read("out"));
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.back(), json({{"total", 5}, {"n", 2}}));
+  auto dead = driver.read("test-dlq");
+  ASSERT_EQ(dead.size(), 2u);
+  EXPECT_EQ(*dead[0].header("sluice.error.kind"), "type_error");
+  EXPECT_EQ(*dead[0].value, R"({"kind":"x","amount":"three"})");  // the input's bytes, not the projection
+  EXPECT_EQ(*dead[1].header("sluice.error.kind"), "deserialization");
 }
