@@ -23,11 +23,11 @@ class DedupeOperator final : public Operator {
 
   std::uint8_t store_families() const noexcept override { return 2; }
 
-  // The first expiry time not yet collected (see detail::collect_index), per task.
-  struct ExpiryFloor final : OperatorTaskState {
-    std::int64_t floor = INT64_MIN;
+  // What the task knows of its expiry index between scans (see detail::IndexProgress).
+  struct ExpiryProgress final : OperatorTaskState {
+    detail::IndexProgress progress;
   };
-  std::unique_ptr<OperatorTaskState> create_task_state() const override { return std::make_unique<ExpiryFloor>(); }
+  std::unique_ptr<OperatorTaskState> create_task_state() const override { return std::make_unique<ExpiryProgress>(); }
 
   core::Result<Disposition> process(core::Record&& record, ProcessContext& context) const override {
     state::Store& store = this->store(context);
@@ -67,11 +67,8 @@ class DedupeOperator final : public Operator {
     store.put(0, key, {});
     key.clear();
     detail::append_index_key(key, time, group_key);
-    store.put(1, key, {});
-    // An out-of-order record may be remembered below what expiry already collected: scan from it next time.
-    if (auto* memory = static_cast<ExpiryFloor*>(context.task_state); memory != nullptr && time < memory->floor) {
-      memory->floor = time;
-    }
+    auto* memory = static_cast<ExpiryProgress*>(context.task_state);
+    detail::put_index(store, 1, key, memory != nullptr ? &memory->progress : nullptr);
     context.out.emit(0, std::move(record));
     return Disposition::forwarded;
   }
@@ -82,8 +79,8 @@ class DedupeOperator final : public Operator {
     auto last_expired = detail::closed_up_to(context.time->stream_time_ms, detail::saturating_add(within_, 1));
     if (!last_expired) return;
     std::vector<std::string> expired;
-    auto* memory = static_cast<ExpiryFloor*>(context.task_state);
-    detail::collect_index(store, 1, *last_expired, expired, memory != nullptr ? &memory->floor : nullptr);
+    auto* memory = static_cast<ExpiryProgress*>(context.task_state);
+    detail::collect_index(store, 1, *last_expired, expired, memory != nullptr ? &memory->progress : nullptr);
     std::string key;
     for (const std::string& index_key : expired) {
       detail::IndexKey entry;

@@ -28,6 +28,8 @@ using detail::append_value;
 using detail::read_value;
 using detail::closed_up_to;
 using detail::collect_index;
+using detail::IndexProgress;
+using detail::put_index;
 using detail::corrupt_state;
 using detail::read_time;
 using detail::saturating_add;
@@ -37,7 +39,7 @@ using detail::time_bytes;
 constexpr std::size_t kSequenceBytes = 4;
 constexpr std::uint8_t kIndexFamily = 2;
 
-// Per (task, operator) scratch and the expiry scan floor (see detail::collect_index). Recreated whenever the
+// Per (task, operator) scratch and what the task knows of its expiry index (see detail::IndexProgress). Recreated whenever the
 // task's state is rebuilt, like the aggregates' memory.
 class StreamJoinTaskState final : public OperatorTaskState {
  public:
@@ -47,7 +49,7 @@ class StreamJoinTaskState final : public OperatorTaskState {
   std::string index_key;
   std::string encoded;
   std::vector<std::string> collected;
-  std::int64_t index_floor = INT64_MIN;
+  IndexProgress index;
 };
 
 // A stored record of one side, decoded.
@@ -128,7 +130,7 @@ class StreamJoinOperator final : public Operator {
     append_time(memory.index_key, close_time(side, time));
     memory.index_key.push_back(static_cast<char>(side));
     memory.index_key += memory.store_key;
-    store.put(kIndexFamily, memory.index_key, {});
+    put_index(store, kIndexFamily, memory.index_key, &memory.index);
     // The matched records of the other side will not close unmatched.
     for (const Kept& match : matches) {
       if (match.matched) continue;
@@ -148,7 +150,7 @@ class StreamJoinOperator final : public Operator {
     // Closed: close time < stream time.
     const auto last_closed = closed_up_to(stream_time, 1);
     if (!last_closed) return;
-    collect_index(store, kIndexFamily, *last_closed, memory.collected, &memory.index_floor);
+    collect_index(store, kIndexFamily, *last_closed, memory.collected, &memory.index);
     std::string value;
     for (const std::string& index_key : memory.collected) {
       if (index_key.size() < time_bytes + 1 + 1 + time_bytes + kSequenceBytes) corrupt_state(name(), "join index key");

@@ -102,19 +102,40 @@ std::optional<std::int64_t> closed_up_to(std::int64_t stream_time, std::int64_t 
 }
 
 // Collects the keys of an index family up to (and including) entries whose leading time is `last`.
+void put_index(state::Store& store, std::uint8_t family, std::string_view key, IndexProgress* progress) {
+  store.put(family, key, {});
+  if (progress == nullptr) return;
+  const std::int64_t time = read_time(key);
+  // An entry below what was collected already (an out-of-order record of dedupe): scan from it next time.
+  if (progress->floor != INT64_MIN && time < progress->floor) progress->floor = time;
+  if (progress->next != INT64_MIN && time < progress->next) progress->next = time;
+}
+
 void collect_index(state::Store& store, std::uint8_t family, std::int64_t last, std::vector<std::string>& keys,
-                   std::int64_t* floor) {
+                   IndexProgress* progress) {
   keys.clear();
-  std::string from;
-  if (floor != nullptr && *floor != INT64_MIN) {
-    if (*floor > last) return;  // everything up to `last` was collected already
-    append_time(from, *floor);
+  if (progress == nullptr) {
+    store.scan(family, {}, times_up_to(last), [&](std::string_view key, std::string_view) {
+      keys.emplace_back(key);
+      return true;
+    });
+    return;
   }
-  store.scan(family, from, times_up_to(last), [&](std::string_view key, std::string_view) {
-    keys.emplace_back(key);
+  if (progress->floor != INT64_MIN && progress->floor > last) return;  // collected up to `last` already
+  if (progress->next != INT64_MIN && progress->next > last) return;    // nothing is due before `next`
+  std::string from;
+  if (progress->floor != INT64_MIN) append_time(from, progress->floor);
+  std::int64_t next = INT64_MAX;  // none after `last`
+  store.scan(family, from, {}, [&](std::string_view key, std::string_view) {
+    if (key.size() >= time_bytes && read_time(key) > last) {
+      next = read_time(key);
+      return false;
+    }
+    keys.emplace_back(key);  // a key too short to hold a time is the caller's to report
     return true;
   });
-  if (floor != nullptr) *floor = last == INT64_MAX ? INT64_MAX : last + 1;
+  progress->floor = last == INT64_MAX ? INT64_MAX : last + 1;
+  progress->next = next;
 }
 
 namespace {
@@ -204,7 +225,7 @@ class TimeWindowAggregate final : public AggregateOperatorBase {
       task.store.put(0, memory.store_key, memory.encoded);
       memory.index_key.clear();
       append_index_key(memory.index_key, window.start + size_, memory.group_key, window.start);
-      if (!window.existed) task.store.put(1, memory.index_key, {});
+      if (!window.existed) put_index(task.store, 1, memory.index_key, &memory.index[1]);
       if (!emit_final()) {
         publish_update(context, memory, memory.index_key,
                        make_output(record.key, WindowBounds{window.start, window.start + size_}, window.accumulator));
@@ -218,7 +239,7 @@ class TimeWindowAggregate final : public AggregateOperatorBase {
     AggregateTaskState& memory = task.memory;
     auto last_closed = closed_up_to(task.stream_time, grace_);
     if (!last_closed) return;
-    collect_index(task.store, 1, *last_closed, memory.collected, &memory.index_floor[1]);
+    collect_index(task.store, 1, *last_closed, memory.collected, &memory.index[1]);
     Accumulator accumulator;
     for (const std::string& index_key : memory.collected) {
       IndexKey entry;
@@ -318,11 +339,11 @@ class SlicedHoppingAggregate final : public AggregateOperatorBase {
       for (std::int64_t start = first_open; start <= last_start; start += advance_) {
         memory.index_key.clear();
         append_index_key(memory.index_key, start + size_, memory.group_key, start);
-        task.store.put(1, memory.index_key, {});
+        put_index(task.store, 1, memory.index_key, &memory.index[1]);
       }
       memory.index_key.clear();
       append_index_key(memory.index_key, last_start + size_, memory.group_key, slice);
-      task.store.put(3, memory.index_key, {});
+      put_index(task.store, 3, memory.index_key, &memory.index[3]);
     }
     return Disposition::forwarded;
   }
@@ -338,7 +359,7 @@ class SlicedHoppingAggregate final : public AggregateOperatorBase {
     AggregateTaskState& memory = task.memory;
     auto last_closed = closed_up_to(task.stream_time, grace_);
     if (!last_closed) return;
-    collect_index(task.store, 1, *last_closed, memory.collected, &memory.index_floor[1]);
+    collect_index(task.store, 1, *last_closed, memory.collected, &memory.index[1]);
     Accumulator window, slice;
     for (const std::string& index_key : memory.collected) {
       IndexKey entry;
@@ -373,7 +394,7 @@ class SlicedHoppingAggregate final : public AggregateOperatorBase {
       task.store.remove(1, index_key);
     }
     // Slices whose last window closed (and was emitted above).
-    collect_index(task.store, 3, *last_closed, memory.collected, &memory.index_floor[3]);
+    collect_index(task.store, 3, *last_closed, memory.collected, &memory.index[3]);
     for (const std::string& index_key : memory.collected) {
       IndexKey entry;
       if (!parse_index_key(index_key, entry)) corrupt_state(name(), "slice index key");
@@ -493,7 +514,7 @@ class SessionAggregate final : public AggregateOperatorBase {
     task.store.put(0, memory.store_key, memory.encoded);
     memory.index_key.clear();
     append_index_key(memory.index_key, end, memory.group_key, start);
-    if (!indexed) task.store.put(1, memory.index_key, {});
+    if (!indexed) put_index(task.store, 1, memory.index_key, &memory.index[1]);
     if (!emit_final()) {
       publish_update(context, memory, memory.index_key,
                      make_output(std::move(record.key), WindowBounds{start, end}, merged));
@@ -506,7 +527,7 @@ class SessionAggregate final : public AggregateOperatorBase {
     AggregateTaskState& memory = task.memory;
     auto last_closed = closed_up_to(task.stream_time, saturating_add(saturating_add(gap_, grace_), 1));
     if (!last_closed) return;
-    collect_index(task.store, 1, *last_closed, memory.collected, &memory.index_floor[1]);
+    collect_index(task.store, 1, *last_closed, memory.collected, &memory.index[1]);
     // Sessions that close now, emitted in (end, key, start) order like windows; an entry whose session grew
     // past last_closed moves to the session's current end instead.
     struct Closing {
@@ -528,7 +549,7 @@ class SessionAggregate final : public AggregateOperatorBase {
       if (end > *last_closed) {
         memory.index_key.clear();
         append_index_key(memory.index_key, end, entry.group_key, entry.start);
-        task.store.put(1, memory.index_key, {});
+        put_index(task.store, 1, memory.index_key, &memory.index[1]);
         continue;
       }
       closing.push_back(Closing{end, entry.group_key, entry.start, memory.encoded});
@@ -636,8 +657,8 @@ class SlidingAggregate final : public AggregateOperatorBase {
     if (!time_known) {
       memory.index_key.clear();
       append_index_key(memory.index_key, time, memory.group_key);
-      task.store.put(1, memory.index_key, {});
-      task.store.put(2, memory.index_key, {});
+      put_index(task.store, 1, memory.index_key, &memory.index[1]);
+      put_index(task.store, 2, memory.index_key, &memory.index[2]);
     }
     if (!emit_final()) {
       for (const Changed& window : changed) {
@@ -656,7 +677,7 @@ class SlidingAggregate final : public AggregateOperatorBase {
     AggregateTaskState& memory = task.memory;
     // Close windows first: they read raw records that the expiry below may drop in the same call.
     if (auto last_closed = closed_up_to(task.stream_time, saturating_add(grace_, 1))) {
-      collect_index(task.store, 1, *last_closed, memory.collected, &memory.index_floor[1]);
+      collect_index(task.store, 1, *last_closed, memory.collected, &memory.index[1]);
       std::vector<RawRecord> records;
       for (const std::string& index_key : memory.collected) {
         IndexKey entry;
@@ -677,7 +698,7 @@ class SlidingAggregate final : public AggregateOperatorBase {
       }
     }
     if (auto last_expired = closed_up_to(task.stream_time, saturating_add(saturating_add(size_, grace_), 1))) {
-      collect_index(task.store, 2, *last_expired, memory.collected, &memory.index_floor[2]);
+      collect_index(task.store, 2, *last_expired, memory.collected, &memory.index[2]);
       std::vector<std::string> raw_keys;
       for (const std::string& index_key : memory.collected) {
         IndexKey entry;

@@ -453,3 +453,69 @@ TEST(WindowProperty, UpgradeFromPerWindowStateToSlicesKeepsEveryWindowExact) {
     EXPECT_EQ(actual, expected);
   }
 }
+
+// collect_index with IndexProgress: a scan (a RocksDB iterator) only when an entry can be due, and every entry
+// collected exactly once, including one put below what was collected already.
+TEST(IndexProgress, ScansOnlyWhenAnEntryCanBeDueAndMissesNothing) {
+  class CountingStore final : public state::Store {
+   public:
+    bool get(std::uint8_t family, std::string_view key, std::string& value) override {
+      auto it = families[family].find(std::string(key));
+      if (it == families[family].end()) return false;
+      value = it->second;
+      return true;
+    }
+    void put(std::uint8_t family, std::string_view key, std::string_view value) override {
+      families[family][std::string(key)] = std::string(value);
+    }
+    void remove(std::uint8_t family, std::string_view key) override { families[family].erase(std::string(key)); }
+    void scan(std::uint8_t family, std::string_view from, std::string_view to, const state::Visitor& visitor) override {
+      ++scans;
+      for (auto it = families[family].lower_bound(std::string(from)); it != families[family].end(); ++it) {
+        if (!to.empty() && it->first >= to) return;
+        if (!visitor(it->first, it->second)) return;
+      }
+    }
+    std::size_t buffered_changes() const noexcept override { return 0; }
+    std::map<std::string, std::string> families[2];
+    int scans = 0;
+  };
+  CountingStore store;
+  ops::detail::IndexProgress progress;
+  std::vector<std::string> keys;
+  const auto key = [](std::int64_t time, std::string_view group) {
+    std::string out;
+    ops::detail::append_index_key(out, time, group);
+    return out;
+  };
+  const auto collect = [&](std::int64_t last) {
+    ops::detail::collect_index(store, 1, last, keys, &progress);
+    std::vector<std::int64_t> times;
+    for (const std::string& k : keys) {
+      times.push_back(ops::detail::read_time(k));
+      store.remove(1, k);
+    }
+    return times;
+  };
+  using Times = std::vector<std::int64_t>;
+  ops::detail::put_index(store, 1, key(100, "a"), &progress);
+  ops::detail::put_index(store, 1, key(200, "b"), &progress);
+  EXPECT_EQ(collect(50), Times{});  // nothing known yet: one scan, which finds the next entry at 100
+  EXPECT_EQ(store.scans, 1);
+  EXPECT_EQ(collect(99), Times{});
+  EXPECT_EQ(store.scans, 1);
+  EXPECT_EQ(collect(150), Times{100});
+  EXPECT_EQ(store.scans, 2);
+  EXPECT_EQ(collect(199), Times{});  // the next is at 200
+  EXPECT_EQ(store.scans, 2);
+  ops::detail::put_index(store, 1, key(120, "c"), &progress);  // before the known next
+  EXPECT_EQ(collect(130), Times{120});
+  EXPECT_EQ(store.scans, 3);
+  ops::detail::put_index(store, 1, key(90, "late"), &progress);  // below the floor (131)
+  EXPECT_EQ(collect(140), Times{90});
+  EXPECT_EQ(store.scans, 4);
+  EXPECT_EQ(collect(1000), Times{200});
+  EXPECT_EQ(collect(1000), Times{});
+  EXPECT_EQ(store.scans, 5);
+  EXPECT_TRUE(store.families[1].empty());
+}
