@@ -44,6 +44,7 @@ RUN apt-get update \
       libsnappy1v5 \
       libssl3 \
       libstdc++6 \
+      libyaml-0-2 \
       libzstd1 \
       zlib1g \
  && rm -rf /var/lib/apt/lists/*

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <cstdio>
@@ -20,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sluice/app/cases.hpp"
 #include "sluice/app/settings.hpp"
 #include "sluice/core/clock.hpp"
 #include "sluice/core/printable.hpp"
@@ -45,6 +47,7 @@ constexpr std::string_view usage_text = R"(usage:
   sluice run TOPOLOGY.json [--bootstrap HOST:PORT] [--config FILE] [--set key=value ...]
   sluice validate TOPOLOGY.json
   sluice describe TOPOLOGY.json [--format text|json|dot|mermaid]
+  sluice test TOPOLOGY.json [CASE.json ...] [--junit FILE] [--update]
   sluice settings [--markdown] [--config FILE] [--set key=value ...]
   sluice version
 
@@ -59,6 +62,10 @@ struct Arguments {
   std::vector<std::string> assignments;
   std::string format = "text";
   bool markdown = false;
+  std::vector<std::string> case_paths;  // test: the case files after the topology
+  std::optional<std::string> junit;     // test: where to write a JUnit XML report
+  bool update = false;                  // test: write what was received as the new expectations
+  bool bootstrap_given = false;
 };
 
 // Parses flags; returns an error message for bad usage.
@@ -80,6 +87,7 @@ std::optional<std::string> parse_arguments(const std::vector<std::string>& argum
       auto bootstrap = value("--bootstrap");
       if (!bootstrap) return "--bootstrap needs HOST:PORT";
       parsed.assignments.push_back("bootstrap_servers=" + *bootstrap);
+      parsed.bootstrap_given = true;
     } else if (is_flag("--config")) {
       auto file = value("--config");
       if (!file) return "--config needs a file";
@@ -94,10 +102,18 @@ std::optional<std::string> parse_arguments(const std::vector<std::string>& argum
       parsed.format = *format;
     } else if (argument == "--markdown") {
       parsed.markdown = true;
+    } else if (parsed.command == "test" && is_flag("--junit")) {
+      auto file = value("--junit");
+      if (!file) return "--junit needs a file";
+      parsed.junit = *file;
+    } else if (parsed.command == "test" && argument == "--update") {
+      parsed.update = true;
     } else if (!argument.empty() && argument[0] == '-') {
       return "unknown option " + core::quoted(argument);
     } else if (!parsed.topology_path) {
       parsed.topology_path = argument;
+    } else if (parsed.command == "test") {
+      parsed.case_paths.push_back(argument);
     } else {
       return "unexpected argument " + core::quoted(argument);
     }
@@ -386,6 +402,148 @@ int command_describe(const Arguments& arguments, std::ostream& out, std::ostream
   return exit_ok;
 }
 
+std::string xml_escaped(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 allows no other control characters than tab, newline and carriage return.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+          out += "?";
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+// The case files of a topology when none are named: every *.json in <topology without .json>.cases/, sorted.
+std::vector<std::string> default_case_paths(const std::string& topology_path) {
+  namespace fs = std::filesystem;
+  fs::path directory = fs::path(topology_path);
+  directory.replace_extension(".cases");
+  std::vector<std::string> paths;
+  std::error_code error;
+  for (fs::directory_iterator it(directory, error), end; !error && it != end; it.increment(error)) {
+    if (it->path().extension() == ".json") paths.push_back(it->path().string());
+  }
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+int command_test(const Arguments& arguments, std::ostream& out, std::ostream& err) {
+  if (!arguments.topology_path) {
+    err << "sluice test: which topology?\n" << usage_text;
+    return exit_usage;
+  }
+  if (arguments.bootstrap_given) {
+    err << "sluice test: --bootstrap (running the cases against a cluster) is not available yet; cases run in "
+           "process\n";
+    return exit_usage;
+  }
+  auto topology = load_topology(*arguments.topology_path, err);
+  if (!topology) return exit_usage;
+  std::vector<std::string> paths = arguments.case_paths;
+  if (paths.empty()) paths = default_case_paths(*arguments.topology_path);
+  if (paths.empty()) {
+    std::filesystem::path directory(*arguments.topology_path);
+    directory.replace_extension(".cases");
+    err << "sluice test: no case files given, and none in " << shown_path(directory.string()) << "\n";
+    return exit_usage;
+  }
+  struct Outcome {
+    std::string path;
+    std::string name;
+    bool bad = false;
+    bool passed = false;
+    std::string report;
+    double seconds = 0;
+  };
+  std::vector<Outcome> outcomes;
+  for (const std::string& path : paths) {
+    Outcome outcome;
+    outcome.path = path;
+    outcome.name = std::filesystem::path(path).stem().string();
+    const std::string shown = shown_path(path);
+    auto loaded = load_test_case_file(path, *topology);
+    if (auto* errors = std::get_if<std::vector<CaseFileError>>(&loaded)) {
+      outcome.bad = true;
+      for (const auto& error : *errors) {
+        err << shown << ": " << core::printable(error.to_string(), 4096) << "\n";
+        outcome.report += error.to_string() + "\n";
+      }
+      out << shown << ": BAD CASE FILE (" << errors->size() << (errors->size() == 1 ? " error" : " errors") << ")\n";
+      outcomes.push_back(std::move(outcome));
+      continue;
+    }
+    LoadedCase& test = std::get<LoadedCase>(loaded);
+    outcome.name = test.test_case.name;
+    const auto started = std::chrono::steady_clock::now();
+    CaseResult result = run_test_case(test.test_case, *topology);
+    outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    outcome.passed = result.passed;
+    outcome.report = result.report;
+    const auto milliseconds = static_cast<long long>(outcome.seconds * 1000);
+    if (arguments.update && !result.passed) {
+      test.document["expect"] = result.actual;
+      std::ofstream file(path, std::ios::trunc);
+      file << test.document.dump(2) << "\n";
+      if (!file) {
+        err << shown << ": cannot write the case file\n";
+        outcome.bad = true;
+      } else {
+        out << shown << ": updated (" << test.test_case.steps.size() << " steps)\n";
+        outcome.passed = true;
+        outcome.report.clear();
+      }
+    } else if (result.passed) {
+      out << shown << ": ok (" << test.test_case.steps.size() << " steps, " << milliseconds << " ms)\n";
+    } else {
+      out << shown << ": FAILED\n" << result.report;
+    }
+    outcomes.push_back(std::move(outcome));
+  }
+  const auto count = [&](auto predicate) { return std::count_if(outcomes.begin(), outcomes.end(), predicate); };
+  const auto bad = count([](const Outcome& o) { return o.bad; });
+  const auto failed = count([](const Outcome& o) { return !o.bad && !o.passed; });
+  out << outcomes.size() << (outcomes.size() == 1 ? " case: " : " cases: ") << outcomes.size() - bad - failed
+      << " passed, " << failed << " failed" << (bad > 0 ? ", " + std::to_string(bad) + " bad case files" : "") << "\n";
+  if (arguments.junit) {
+    std::ofstream file(*arguments.junit, std::ios::trunc);
+    double total = 0;
+    for (const auto& outcome : outcomes) total += outcome.seconds;
+    file << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+         << "<testsuite name=\"" << xml_escaped(topology->application_id) << "\" tests=\"" << outcomes.size()
+         << "\" failures=\"" << failed << "\" errors=\"" << bad << "\" time=\"" << total << "\">\n";
+    for (const auto& outcome : outcomes) {
+      file << "  <testcase classname=\"" << xml_escaped(topology->application_id) << "\" name=\""
+           << xml_escaped(outcome.name) << "\" file=\"" << xml_escaped(outcome.path) << "\" time=\"" << outcome.seconds
+           << "\"";
+      if (outcome.bad) {
+        file << ">\n    <error message=\"bad case file\">" << xml_escaped(outcome.report) << "</error>\n  </testcase>\n";
+      } else if (!outcome.passed) {
+        file << ">\n    <failure message=\"received records differ from the expected ones\">"
+             << xml_escaped(outcome.report) << "</failure>\n  </testcase>\n";
+      } else {
+        file << "/>\n";
+      }
+    }
+    file << "</testsuite>\n";
+    if (!file) {
+      err << "sluice test: cannot write " << shown_path(*arguments.junit) << "\n";
+      return exit_usage;
+    }
+  }
+  if (bad > 0) return exit_usage;
+  return failed > 0 ? exit_failure : exit_ok;
+}
+
 // Long enough for any real value (a JAAS line, a broker list); a longer one is cut with its length.
 constexpr std::size_t kSettingValueMaxBytes = 4096;
 
@@ -518,6 +676,7 @@ int run_command_line(const std::vector<std::string>& arguments, const std::map<s
   }
   if (parsed.command == "describe") return command_describe(parsed, out, err);
   if (parsed.command == "settings") return command_settings(parsed, environment, out, err);
+  if (parsed.command == "test") return command_test(parsed, out, err);
   if (parsed.command == "run") return command_run(parsed, environment, err);
   err << "sluice: unknown command " << core::quoted(parsed.command) << "\n" << usage_text;
   return exit_usage;

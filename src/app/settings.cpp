@@ -16,6 +16,7 @@
 #include "sluice/core/duration.hpp"
 #include "sluice/core/file.hpp"
 #include "sluice/core/json.hpp"
+#include "sluice/core/yaml.hpp"
 #include "sluice/core/printable.hpp"
 #include "sluice/core/suggest.hpp"
 #include "sluice/kafka/client_config.hpp"
@@ -333,6 +334,24 @@ void read_config_file(const std::string& path, std::vector<Assignment>& assignme
     return;
   }
   nlohmann::json document;
+  if (core::is_yaml_path(path)) {
+    // YAML: the same settings as the JSON file would hold (see core/yaml.hpp for how scalars are typed).
+    auto parsed = core::parse_yaml(text);
+    if (const auto* error = std::get_if<core::YamlError>(&parsed)) {
+      errors.push_back({path, "not valid YAML at line " + std::to_string(error->line) + ", column " +
+                                  std::to_string(error->column) + ": " + error->message});
+      return;
+    }
+    document = nlohmann::json::parse(std::get<core::YamlDocument>(parsed).json.dump());
+    if (!document.is_object()) {
+      errors.push_back({path, "the config file must hold a mapping of settings, e.g. \"commit_interval: 250ms\", "
+                              "not " + std::string(document.type_name())});
+      return;
+    }
+    std::map<std::string, std::string> pointer_of_name;
+    flatten_config(document, "", "", path, pointer_of_name, assignments);
+    return;
+  }
   try {
     document = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& error) {

@@ -280,4 +280,17 @@ std::size_t json_nesting_depth(std::string_view text, std::size_t limit) {
   return deepest;
 }
 
+std::pair<std::size_t, std::size_t> json_error_position(std::string_view text, std::size_t bytes_read) {
+  const std::size_t offset = std::min(bytes_read > 0 ? bytes_read - 1 : 0, text.size());
+  std::size_t line = 1;
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return {line, offset - line_start + 1};
+}
+
 }  // namespace sluice::core

@@ -1,6 +1,7 @@
 #include "sluice/runtime/pipeline.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <climits>
 #include <map>
@@ -31,6 +32,8 @@ struct Pipeline::Frame {
   TaskState& task;
   OutputCollector& out;
   ProcessSummary& summary;
+  // The input record's headers (null for records emitted by time or commit): a dead letter carries them.
+  const std::vector<core::Header>* input_headers;
 };
 
 // Emitter handed to an operator: forwards each emitted record to the port's targets, copying for fan-out.
@@ -49,7 +52,7 @@ class Pipeline::Dispatch final : public ops::Emitter {
     origin.raw_key = key;
     origin.has_value = true;
     origin.raw_value = value;
-    Frame frame{origin, record.timestamp_ms, frame_.state, frame_.task, frame_.out, frame_.summary};
+    Frame frame{origin, record.timestamp_ms, frame_.state, frame_.task, frame_.out, frame_.summary, frame_.input_headers};
     pipeline_.dead_letter(node_.op->name(), error, frame);
   }
 
@@ -331,6 +334,17 @@ void Pipeline::dead_letter(std::string_view operator_name, const core::RecordErr
   auto& headers = frame.state.dead_letter_headers;
   const core::Origin& origin = frame.origin;
   headers.clear();
+  // The input's own headers first (a replayed record keeps its trace ids and content types), except those
+  // sluice sets below: a dead letter replayed and dead-lettered again says once why, this time.
+  if (frame.input_headers != nullptr) {
+    constexpr std::array<std::string_view, 7> ours = {
+        dead_letter_header::error_kind,   dead_letter_header::error_message,    dead_letter_header::operator_name,
+        dead_letter_header::source_topic, dead_letter_header::source_partition, dead_letter_header::source_offset,
+        dead_letter_header::application_id};
+    for (const core::Header& header : *frame.input_headers) {
+      if (std::find(ours.begin(), ours.end(), header.name) == ours.end()) headers.push_back(header);
+    }
+  }
   headers.push_back({std::string(dead_letter_header::error_kind), std::string(core::to_string(error.kind))});
   headers.push_back({std::string(dead_letter_header::error_message), error.message});
   headers.push_back({std::string(dead_letter_header::operator_name), std::string(operator_name)});
@@ -436,13 +450,14 @@ ProcessSummary Pipeline::process(std::size_t source_index, const core::Origin& o
                                  std::vector<core::Header> headers, PipelineState& state, TaskState& task,
                                  OutputCollector& out) const {
   ProcessSummary summary;
-  Frame frame{origin, record_timestamp_ms, state, task, out, summary};
+  Frame frame{origin, record_timestamp_ms, state, task, out, summary, &headers};
   if (table_of_source_[source_index] != nullptr) {
     update_table(source_index, frame);
     return summary;
   }
   state.eval.set_origin(&origin);
-  auto decoded = decoders_[source_index].decode(origin, record_timestamp_ms, std::move(headers), state.parser, state.eval);
+  // The record gets a copy (most inputs have no headers); the originals stay for a dead letter.
+  auto decoded = decoders_[source_index].decode(origin, record_timestamp_ms, headers, state.parser, state.eval);
   if (!decoded.ok()) {
     std::string name = source_index < topology_.sources.size() ? "source:" + topology_.sources[source_index].name
                                                                : repartition_specs_[source_index - topology_.sources.size()].name;
@@ -545,7 +560,7 @@ void Pipeline::run_hooks(PipelineState& state, TaskState& task, OutputCollector&
   origin.topic = topic;
   origin.partition = task.id.partition;
   ProcessSummary summary;
-  Frame frame{origin, task.time.stream_time_ms, state, task, out, summary};
+  Frame frame{origin, task.time.stream_time_ms, state, task, out, summary, nullptr};
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     if (store_slot_[i] < 0 || subtopology_of_operator_[i] != task.id.subtopology) continue;
     Dispatch dispatch(*this, *nodes_[i], frame);

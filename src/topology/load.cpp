@@ -14,6 +14,7 @@
 
 #include "sluice/core/file.hpp"
 #include "sluice/core/json.hpp"
+#include "sluice/core/yaml.hpp"
 #include "sluice/core/printable.hpp"
 
 #include "diagnostics.hpp"
@@ -21,20 +22,6 @@
 
 namespace sluice::topology {
 namespace {
-
-// nlohmann reports the byte count read when the error was found; the offending byte is the last one read.
-std::pair<std::size_t, std::size_t> line_and_column(const std::string& text, std::size_t bytes_read) {
-  const std::size_t offset = std::min(bytes_read > 0 ? bytes_read - 1 : 0, text.size());
-  std::size_t line = 1;
-  std::size_t line_start = 0;
-  for (std::size_t i = 0; i < offset; ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      line_start = i + 1;
-    }
-  }
-  return {line, offset - line_start + 1};
-}
 
 // nlohmann's message without its "[json.exception.parse_error.101] parse error at line 1, column 2: " prefix,
 // whose position we compute ourselves.
@@ -70,12 +57,28 @@ std::variant<Topology, std::vector<ValidationError>> load_topology_file(const st
     return root_error(detail::in_quotes(path, kPathMaxBytes) + " nests arrays and objects deeper than " +
                       std::to_string(core::kMaxFileNesting) + " levels; a topology needs far fewer");
   }
+  if (core::is_yaml_path(path)) {
+    auto parsed = core::parse_yaml(text);
+    if (const auto* error = std::get_if<core::YamlError>(&parsed)) {
+      return root_error(detail::in_quotes(path, kPathMaxBytes) + " is not valid YAML: line " + std::to_string(error->line) +
+                        ", column " + std::to_string(error->column) + ": " + error->message);
+    }
+    const auto& yaml = std::get<core::YamlDocument>(parsed);
+    auto topology = parse_topology(yaml.json);
+    if (auto* errors = std::get_if<std::vector<ValidationError>>(&topology)) {
+      // The same errors as for JSON, each with the YAML line of its node (or of the nearest one that exists).
+      for (auto& error : *errors) {
+        if (const std::size_t line = yaml.line_of(error.pointer); line > 0) error.message += " (line " + std::to_string(line) + ")";
+      }
+    }
+    return topology;
+  }
   nlohmann::ordered_json document;
   try {
     // Key order is kept: map and select compute and write their fields in the order of the file.
     document = nlohmann::ordered_json::parse(text);
   } catch (const nlohmann::json::parse_error& error) {
-    const auto [line, column] = line_and_column(text, error.byte);
+    const auto [line, column] = core::json_error_position(text, error.byte);
     return root_error(detail::in_quotes(path, kPathMaxBytes) + " is not valid JSON: line " + std::to_string(line) + ", column " +
                       std::to_string(column) + ": " + core::printable(syntax_detail(error.what()), kSyntaxDetailMaxBytes));
   } catch (const std::bad_alloc&) {

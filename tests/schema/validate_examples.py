@@ -231,6 +231,13 @@ def main():
         errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
         detail = "; ".join(f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
         result(not errors, f"example {path.name} conforms", detail)
+    # YAML examples: the same schema (PyYAML reads YAML 1.1, which types the examples' scalars alike).
+    for path in sorted(topologies.glob("*.yaml")):
+        import yaml  # python3-yaml, from scripts/install-deps
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+        detail = "; ".join(f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+        result(not errors, f"example {path.name} conforms", detail)
 
     result(validator.is_valid(BASE), "the base of the invalid cases is itself valid")
     result(validator.is_valid(STATEFUL_BASE), "the stateful base of the invalid cases is itself valid")

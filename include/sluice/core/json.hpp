@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -47,6 +48,10 @@ nlohmann::json to_nlohmann(const Value& value);
 // hostile file is rejected before a recursive parser or destructor meets it (100,000 levels overflowed the stack
 // of `sluice validate`). Configuration files are checked against kMaxFileNesting.
 std::size_t json_nesting_depth(std::string_view text, std::size_t limit);
+
+// The 1-based line and column of a JSON syntax error in `text`, from the byte count nlohmann's parse_error
+// reports (the offending byte is the last one read).
+std::pair<std::size_t, std::size_t> json_error_position(std::string_view text, std::size_t bytes_read);
 inline constexpr std::size_t kMaxFileNesting = 256;
 
 }  // namespace sluice::core

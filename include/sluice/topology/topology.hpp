@@ -293,8 +293,9 @@ std::variant<Topology, std::vector<ValidationError>> parse_topology(const nlohma
 // fields of `map` and `select` then keep the order they were written in, which is the order they are
 // computed and written in. nlohmann::json sorts object keys, so the overload above sees them alphabetically.
 std::variant<Topology, std::vector<ValidationError>> parse_topology(const nlohmann::ordered_json& document);
-// Reads a file, then parse_topology. A file that is not JSON yields one error at pointer "" with the
-// line and column of the syntax error.
+// Reads a file, then parse_topology. A file named *.yaml or *.yml is read as YAML (core/yaml.hpp) into the same
+// document, and each error's message ends with the YAML line of its node. A file that does not parse yields one
+// error at pointer "" with the line and column of the syntax error.
 std::variant<Topology, std::vector<ValidationError>> load_topology_file(const std::string& path);
 
 std::string_view to_string(KeyFormat format) noexcept;

@@ -128,6 +128,36 @@ TEST(SettingsFile, ANumberBeyondADoubleIsAnErrorNotAnException) {
   EXPECT_EQ((*errors)[0].to_string(), file.path() + ": not valid JSON: a number is too large (beyond a double)");
 }
 
+// A settings file in YAML holds the same settings as its JSON form; errors name the YAML line.
+TEST(SettingsFile, AYamlFileHoldsTheSameSettings) {
+  const auto directory = std::filesystem::path(testing::TempDir()) / "sluice_settings_yaml";
+  std::filesystem::create_directories(directory);
+  const std::string path = (directory / "config.yaml").string();
+  std::ofstream(path) << "# durations stay text, numbers are numbers\n"
+                         "commit_interval: 2s\n"
+                         "http_port: 9100\n"
+                         "create_output_topics: false\n"
+                         "kafka:\n"
+                         "  linger.ms: 5\n"
+                         "  enable.idempotence: true\n";
+  SettingsSources sources;
+  sources.config_file = path;
+  const Settings settings = load_ok(sources);
+  EXPECT_EQ(settings.duration_ms("commit_interval"), 2'000);
+  EXPECT_EQ(settings.integer("http_port"), 9100);
+  EXPECT_FALSE(settings.boolean("create_output_topics"));
+  std::ofstream(path) << "commit_interval: 2s\nhttp_port: [9100\n";
+  auto loaded = load_settings(sources);
+  auto* errors = std::get_if<std::vector<SettingsError>>(&loaded);
+  ASSERT_NE(errors, nullptr);
+  ASSERT_EQ(errors->size(), 1u);
+  EXPECT_NE((*errors)[0].message.find("not valid YAML at line"), std::string::npos) << (*errors)[0].to_string();
+  std::ofstream(path) << "- a\n- b\n";
+  auto list = load_settings(sources);
+  ASSERT_TRUE(std::holds_alternative<std::vector<SettingsError>>(list));
+  EXPECT_NE(std::get<std::vector<SettingsError>>(list)[0].message.find("must hold a mapping"), std::string::npos);
+}
+
 TEST(SettingsTable, NamesAndEnvironmentVariablesAreUnique) {
   std::set<std::string> names;
   std::set<std::string> variables;

@@ -17,6 +17,7 @@
 #include "sluice/core/suggest.hpp"
 #include "../../../src/topology/diagnostics.hpp"
 #include "../../../src/topology/field_reader.hpp"
+#include "sluice/topology/describe.hpp"
 #include "sluice/topology/topology.hpp"
 #include "support.hpp"
 
@@ -317,6 +318,44 @@ TEST(TopologySchemaTest, EveryShippedTopologyLoads) {
     }
   }
   EXPECT_GE(examples, 8u);
+}
+
+// YAML topologies: the same schema and errors as JSON, each error with the YAML line of its field.
+TEST(TopologyLoadTest, TheYamlExampleIsTheSameTopologyAsItsJsonTwin) {
+  const std::string directory = std::string(SLUICE_SOURCE_DIR) + "/topologies/";
+  auto from_json = load_topology_file(directory + "word-count.json");
+  auto from_yaml = load_topology_file(directory + "word-count.yaml");
+  ASSERT_TRUE(std::holds_alternative<Topology>(from_json));
+  ASSERT_TRUE(std::holds_alternative<Topology>(from_yaml));
+  EXPECT_EQ(describe(std::get<Topology>(from_yaml), DescribeFormat::json),
+            describe(std::get<Topology>(from_json), DescribeFormat::json));
+}
+
+TEST(TopologyLoadTest, YamlErrorsNameThePointerAndTheLine) {
+  const auto path = std::filesystem::temp_directory_path() / ("sluice-yaml-" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(path) << "application_id: shop\n"
+                         "sources:\n"
+                         "  - name: orders\n"
+                         "    topic: orders\n"
+                         "operators:\n"
+                         "  - name: big\n"
+                         "    from: orders\n"
+                         "    filter: amount >\n"
+                         "sinks:\n"
+                         "  - {from: nowhere, topic: out}\n";
+  auto errors = load_errors(path.string());
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].pointer, "/operators/0/filter");
+  EXPECT_NE(errors[0].message.find("(line 8)"), std::string::npos) << errors[0].to_string();
+  EXPECT_EQ(errors[1].pointer, "/sinks/0/from");
+  EXPECT_NE(errors[1].message.find("(line 10)"), std::string::npos) << errors[1].to_string();
+
+  std::ofstream(path) << "application_id: shop\nsources: [\n";
+  auto syntax = load_errors(path.string());
+  ASSERT_EQ(syntax.size(), 1u);
+  EXPECT_EQ(syntax[0].pointer, "");
+  EXPECT_NE(syntax[0].message.find("is not valid YAML: line"), std::string::npos) << syntax[0].to_string();
+  std::filesystem::remove(path);
 }
 
 }  // namespace
