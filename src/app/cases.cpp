@@ -23,20 +23,8 @@ constexpr std::string_view kDeadLetters = "dead_letters";
 // A record shown in a report is cut here (a value can be large).
 constexpr std::size_t kShownRecordMaxBytes = 600;
 
-std::string child(const std::string& pointer, std::string_view token) {
-  std::string escaped;
-  for (char c : token) {
-    if (c == '~') {
-      escaped += "~0";
-    } else if (c == '/') {
-      escaped += "~1";
-    } else {
-      escaped += c;
-    }
-  }
-  return pointer + "/" + escaped;
-}
-std::string child(const std::string& pointer, std::size_t index) { return pointer + "/" + std::to_string(index); }
+std::string child(const std::string& pointer, std::string_view key) { return core::json_pointer_child(pointer, key); }
+std::string child(const std::string& pointer, std::size_t index) { return core::json_pointer_child(pointer, index); }
 
 std::string shown(const Json& json) {
   return core::printable(json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), kShownRecordMaxBytes);
@@ -156,26 +144,31 @@ class CaseParser {
         input.partition = partition.get<std::int32_t>();
       }
     }
-    if (step.contains("headers")) {
-      const Json& headers = step.at("headers");
-      if (!headers.is_object()) {
-        error(child(pointer, "headers"), "expected an object of header names to string values (or null)");
-        ok = false;
-      } else {
-        for (const auto& [name, value] : headers.items()) {
-          if (value.is_null()) {
-            input.headers.emplace_back(name, std::nullopt);
-          } else if (value.is_string()) {
-            input.headers.emplace_back(name, value.get<std::string>());
-          } else {
-            error(child(child(pointer, "headers"), name), "expected a string or null, got " + shown(value));
-            ok = false;
-          }
-        }
-      }
-    }
+    if (step.contains("headers")) input.headers = headers(step.at("headers"), child(pointer, "headers"), ok);
     if (!ok) return std::nullopt;
     return input;
+  }
+
+  // A record's headers: an object of names to strings or null, in the file's order.
+  std::vector<std::pair<std::string, std::optional<std::string>>> headers(const Json& object, const std::string& pointer,
+                                                                          bool& ok) {
+    std::vector<std::pair<std::string, std::optional<std::string>>> headers;
+    if (!object.is_object()) {
+      error(pointer, "expected an object of header names to string values (or null)");
+      ok = false;
+      return headers;
+    }
+    for (const auto& [name, value] : object.items()) {
+      if (value.is_null()) {
+        headers.emplace_back(name, std::nullopt);
+      } else if (value.is_string()) {
+        headers.emplace_back(name, value.get<std::string>());
+      } else {
+        error(child(pointer, name), "expected a string or null, got " + shown(value));
+        ok = false;
+      }
+    }
+    return headers;
   }
 
   std::optional<std::string> raw(const Json& value, const std::string& pointer, bool& ok) {
@@ -217,21 +210,8 @@ class CaseParser {
       }
     }
     if (record.contains("headers")) {
-      const Json& headers = record.at("headers");
-      if (!headers.is_object()) {
-        error(child(pointer, "headers"), "expected an object of header names to string values (or null)");
-        ok = false;
-      } else {
-        for (const auto& [name, value] : headers.items()) {
-          if (value.is_string()) {
-            expected.headers[name] = value.get<std::string>();
-          } else if (value.is_null()) {
-            expected.headers[name] = std::nullopt;
-          } else {
-            error(child(child(pointer, "headers"), name), "expected a string or null, got " + shown(value));
-            ok = false;
-          }
-        }
+      for (auto& [name, value] : headers(record.at("headers"), child(pointer, "headers"), ok)) {
+        expected.headers[name] = std::move(value);
       }
     }
     if (!ok) return std::nullopt;

@@ -229,20 +229,7 @@ std::variant<ParsedValue, std::string> parse_value(const SettingDefinition& defi
   return "has an unsupported type";
 }
 
-std::string json_pointer_token(std::string_view key) {
-  // RFC 6901: "~" -> "~0", "/" -> "~1".
-  std::string token;
-  for (const char c : key) {
-    if (c == '~') {
-      token += "~0";
-    } else if (c == '/') {
-      token += "~1";
-    } else {
-      token += c;
-    }
-  }
-  return token;
-}
+std::string json_pointer_token(std::string_view key) { return core::json_pointer_child("", key).substr(1); }
 
 // Turns nested objects into dotted names: {"kafka": {"security.protocol": "SSL"}} -> kafka.security.protocol.
 // Scalars become text so they are parsed exactly like the other sources; anything else is an error.

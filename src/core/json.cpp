@@ -280,6 +280,30 @@ std::size_t json_nesting_depth(std::string_view text, std::size_t limit) {
   return deepest;
 }
 
+std::string json_pointer_child(std::string_view parent, std::string_view key) {
+  std::string pointer;
+  pointer.reserve(parent.size() + key.size() + 1);
+  pointer.append(parent);
+  pointer.push_back('/');
+  for (const char c : key) {
+    if (c == '~') {
+      pointer.append("~0");
+    } else if (c == '/') {
+      pointer.append("~1");
+    } else {
+      pointer.push_back(c);
+    }
+  }
+  return pointer;
+}
+
+std::string json_pointer_child(std::string_view parent, std::size_t index) {
+  std::string pointer(parent);
+  pointer.push_back('/');
+  pointer.append(std::to_string(index));
+  return pointer;
+}
+
 std::pair<std::size_t, std::size_t> json_error_position(std::string_view text, std::size_t bytes_read) {
   const std::size_t offset = std::min(bytes_read > 0 ? bytes_read - 1 : 0, text.size());
   std::size_t line = 1;

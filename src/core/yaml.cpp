@@ -22,20 +22,6 @@ using Json = nlohmann::ordered_json;
 
 constexpr std::string_view kCoreTagPrefix = "tag:yaml.org,2002:";
 
-std::string escaped(std::string_view token) {
-  std::string out;
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 // The YAML 1.2 core schema's resolution of a plain scalar.
 Json plain(const std::string& text) {
   if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") return nullptr;
@@ -172,8 +158,8 @@ class Builder {
     std::string pointer;
     if (!stack_.empty()) {
       const Frame& parent = stack_.back();
-      pointer = parent.pointer + "/" +
-                (parent.value.is_object() ? escaped(*parent.key) : std::to_string(parent.value.size()));
+      pointer = parent.value.is_object() ? json_pointer_child(parent.pointer, *parent.key)
+                                         : json_pointer_child(parent.pointer, parent.value.size());
     }
     document_.lines.try_emplace(pointer, mark.line + 1);
     return pointer;

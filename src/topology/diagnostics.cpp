@@ -1,5 +1,6 @@
 #include "diagnostics.hpp"
 
+#include "sluice/core/json.hpp"
 #include "sluice/core/printable.hpp"
 #include "sluice/core/suggest.hpp"
 
@@ -12,29 +13,9 @@
 
 namespace sluice::topology::detail {
 
-std::string pointer_child(std::string_view parent, std::string_view key) {
-  std::string pointer;
-  pointer.reserve(parent.size() + key.size() + 1);
-  pointer.append(parent);
-  pointer.push_back('/');
-  for (const char c : key) {
-    if (c == '~') {
-      pointer.append("~0");
-    } else if (c == '/') {
-      pointer.append("~1");
-    } else {
-      pointer.push_back(c);
-    }
-  }
-  return pointer;
-}
+std::string pointer_child(std::string_view parent, std::string_view key) { return core::json_pointer_child(parent, key); }
 
-std::string pointer_child(std::string_view parent, std::size_t index) {
-  std::string pointer(parent);
-  pointer.push_back('/');
-  pointer.append(std::to_string(index));
-  return pointer;
-}
+std::string pointer_child(std::string_view parent, std::size_t index) { return core::json_pointer_child(parent, index); }
 
 std::string in_quotes(std::string_view text, std::size_t max_bytes) { return core::quoted(text, max_bytes); }
 

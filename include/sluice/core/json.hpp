@@ -49,6 +49,11 @@ nlohmann::json to_nlohmann(const Value& value);
 // of `sluice validate`). Configuration files are checked against kMaxFileNesting.
 std::size_t json_nesting_depth(std::string_view text, std::size_t limit);
 
+// RFC 6901: the JSON pointer of member `key` of the value at `parent` ("~" and "/" escaped), or of its element
+// `index`.
+std::string json_pointer_child(std::string_view parent, std::string_view key);
+std::string json_pointer_child(std::string_view parent, std::size_t index);
+
 // The 1-based line and column of a JSON syntax error in `text`, from the byte count nlohmann's parse_error
 // reports (the offending byte is the last one read).
 std::pair<std::size_t, std::size_t> json_error_position(std::string_view text, std::size_t bytes_read);
