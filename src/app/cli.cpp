@@ -31,8 +31,10 @@
 #include "sluice/runtime/pipeline.hpp"
 #include "sluice/kafka/librdkafka.hpp"
 #include "sluice/runtime/processor.hpp"
+#include "sluice/runtime/store_guard.hpp"
 #include "sluice/state/store.hpp"
 #include "sluice/topology/describe.hpp"
+#include "sluice/topology/evolution.hpp"
 #include "sluice/topology/topology.hpp"
 
 #ifndef SLUICE_VERSION
@@ -48,10 +50,13 @@ constexpr std::string_view usage_text = R"(usage:
   sluice validate TOPOLOGY.json
   sluice describe TOPOLOGY.json [--format text|json|dot|mermaid]
   sluice test TOPOLOGY.json [CASE.json ...] [--junit FILE] [--update]
+  sluice diff OLD.json NEW.json [--format text|json] [--bootstrap HOST:PORT]
   sluice settings [--markdown] [--config FILE] [--set key=value ...]
   sluice version
 
-Settings come from defaults, --config (JSON), SLUICE_* environment variables and --set, in that order of
+`run --reset-store NAME` (repeatable) empties the named operator's store, once, when its definition changed.
+`diff` exits 0 when the change is compatible, 1 when it needs attention (a store to reset, state dropped,
+outputs changed). Settings come from defaults, --config (JSON), SLUICE_* environment variables and --set, in that order of
 precedence (later wins); `sluice settings` lists them. Exit codes: 0 ok, 1 runtime failure, 2 bad input.
 )";
 
@@ -66,6 +71,9 @@ struct Arguments {
   std::optional<std::string> junit;     // test: where to write a JUnit XML report
   bool update = false;                  // test: write what was received as the new expectations
   bool bootstrap_given = false;
+  std::optional<std::string> bootstrap;  // as given, for messages (diff's delete commands)
+  std::optional<std::string> new_topology_path;  // diff: the new version
+  std::vector<std::string> reset_stores;         // run: stores to empty because their definition changed
 };
 
 // Parses flags; returns an error message for bad usage.
@@ -88,6 +96,7 @@ std::optional<std::string> parse_arguments(const std::vector<std::string>& argum
       if (!bootstrap) return "--bootstrap needs HOST:PORT";
       parsed.assignments.push_back("bootstrap_servers=" + *bootstrap);
       parsed.bootstrap_given = true;
+      parsed.bootstrap = *bootstrap;
     } else if (is_flag("--config")) {
       auto file = value("--config");
       if (!file) return "--config needs a file";
@@ -108,12 +117,18 @@ std::optional<std::string> parse_arguments(const std::vector<std::string>& argum
       parsed.junit = *file;
     } else if (parsed.command == "test" && argument == "--update") {
       parsed.update = true;
+    } else if (parsed.command == "run" && is_flag("--reset-store")) {
+      auto store = value("--reset-store");
+      if (!store) return "--reset-store needs an operator name";
+      parsed.reset_stores.push_back(*store);
     } else if (!argument.empty() && argument[0] == '-') {
       return "unknown option " + core::quoted(argument);
     } else if (!parsed.topology_path) {
       parsed.topology_path = argument;
     } else if (parsed.command == "test") {
       parsed.case_paths.push_back(argument);
+    } else if (parsed.command == "diff" && !parsed.new_topology_path) {
+      parsed.new_topology_path = argument;
     } else {
       return "unexpected argument " + core::quoted(argument);
     }
@@ -245,6 +260,21 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   auto settings = load(arguments, environment, err);
   if (!topology || !settings) return exit_usage;
   const AppSettings typed = app_settings(*settings);
+  // --reset-store names operators that have a store of their own.
+  const auto fingerprints = topology::store_fingerprints(*topology);
+  bool unknown_store = false;
+  for (const auto& store : arguments.reset_stores) {
+    const bool known = std::any_of(fingerprints.begin(), fingerprints.end(),
+                                   [&](const topology::StoreFingerprint& print) { return print.store == store; });
+    if (!known) {
+      std::string stores;
+      for (const auto& print : fingerprints) stores += (stores.empty() ? "" : ", ") + print.store;
+      err << "--reset-store: " << core::quoted(store) << " is not an operator with a state store"
+          << (stores.empty() ? std::string(" (this topology has none)") : "; the stores are " + stores) << "\n";
+      unknown_store = true;
+    }
+  }
+  if (unknown_store) return exit_usage;
 
   core::SystemClock clock;
   observe::Logger logger(std::cerr, typed.log_level, clock);
@@ -263,6 +293,11 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   runtime::InstanceHealth health(threads, clock);
   StallWatchdog watchdog(health, logger);
   runtime::ProcessorOptions options = processor_options(typed, *topology, environment);
+  runtime::StoreGuardOptions guard_options;
+  guard_options.reset_stores = arguments.reset_stores;
+  guard_options.backoff_max_ms = options.startup_backoff_max.count();
+  runtime::StoreGuard store_guard(*topology, guard_options);
+  options.store_guard = &store_guard;
   const auto liveness_limit_ms = std::max<std::int64_t>(options.max_poll_interval.count(), 30'000);
 
   observe::HttpServerOptions http_options;
@@ -400,6 +435,28 @@ int command_describe(const Arguments& arguments, std::ostream& out, std::ostream
   if (!topology) return exit_usage;
   out << topology::describe(*topology, format);
   return exit_ok;
+}
+
+// `sluice diff OLD NEW`: what deploying NEW over OLD does to the stores, internal topics and outputs.
+int command_diff(const Arguments& arguments, std::ostream& out, std::ostream& err) {
+  if (!arguments.topology_path || !arguments.new_topology_path) {
+    err << "sluice diff: which topologies? (the old version, then the new one)\n" << usage_text;
+    return exit_usage;
+  }
+  if (arguments.format != "text" && arguments.format != "json") {
+    err << "--format: " << core::quoted(arguments.format) << " is not a format; expected text or json\n";
+    return exit_usage;
+  }
+  auto before = load_topology(*arguments.topology_path, err);
+  auto after = load_topology(*arguments.new_topology_path, err);
+  if (!before || !after) return exit_usage;
+  const topology::TopologyDiff diff = topology::diff_topologies(*before, *after);
+  if (arguments.format == "json") {
+    out << diff.to_json().dump(2) << "\n";
+  } else {
+    out << diff.to_text(arguments.bootstrap.value_or(""));
+  }
+  return diff.needs_attention() ? exit_failure : exit_ok;
 }
 
 std::string xml_escaped(std::string_view text) {
@@ -677,6 +734,7 @@ int run_command_line(const std::vector<std::string>& arguments, const std::map<s
   if (parsed.command == "describe") return command_describe(parsed, out, err);
   if (parsed.command == "settings") return command_settings(parsed, environment, out, err);
   if (parsed.command == "test") return command_test(parsed, out, err);
+  if (parsed.command == "diff") return command_diff(parsed, out, err);
   if (parsed.command == "run") return command_run(parsed, environment, err);
   err << "sluice: unknown command " << core::quoted(parsed.command) << "\n" << usage_text;
   return exit_usage;

@@ -91,6 +91,16 @@ kafka::KafkaError ChangelogRestorer::start(const std::vector<TaskId>& ids) {
       // a committed transaction the one offset left is that transaction's commit marker, which holds no record.
       // (Not for a table's topic, which others write.)
       if (!table && exactly_once_ && local >= 0 && from == high - 1) from = high;
+      // Records below the log start are gone (retention, or the changelog emptied by --reset-store): start at
+      // the log start. The consumer would reset there by itself, but when no record follows its position stays
+      // unknown and the restore would wait for an end it never sees.
+      if (from < high) {
+        std::int64_t low = 0;
+        std::int64_t ignored = 0;
+        if (restore_consumer_.query_watermarks(changelogs[slot], id.partition, low, ignored, 10s).ok()) {
+          from = std::max(from, low);
+        }
+      }
       if (from < high) restore.targets.push_back(Target{slot, changelogs[slot], high, from, from});
     }
     if (restore.targets.empty()) {

@@ -1,6 +1,10 @@
 #include "sluice/runtime/processor.hpp"
+#include "sluice/runtime/store_guard.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "sluice/core/backoff.hpp"
@@ -127,6 +131,39 @@ void Processor::fail(const std::string& message) {
   health_.set_ready(false, "failed: " + message);
 }
 
+// A task's RocksDB stores, dropped first when the marker in their directory (the fingerprints and generations of
+// its stores when they were written) is not the one the store guard has now: a store reset since, or redefined.
+// A directory without a marker (new, or written before markers) is taken as it is.
+std::unique_ptr<state::TaskStores> Processor::open_marked_stores(const StoreGuard& guard,
+                                                                 const std::shared_ptr<state::StateResources>& resources,
+                                                                 const state::StateOptions& directory, const TaskId& id,
+                                                                 const std::vector<std::uint8_t>& families) {
+  namespace fs = std::filesystem;
+  const std::string marker = guard.marker(pipeline_.store_changelogs(id.subtopology));
+  const fs::path path = fs::path(directory.directory) / id.name() / "sluice-fingerprints.json";
+  std::optional<std::string> existing;
+  if (std::ifstream in(path, std::ios::binary); in) {
+    existing = std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  if (existing && *existing != marker) {
+    logger_.warn(component_, "task " + id.name() + ": dropping its local stores, written under other store "
+                             "fingerprints (a store was reset or redefined); they are rebuilt from the changelogs");
+    state::delete_task_directory(directory, id.name());
+  }
+  auto stores = state::open_rocksdb_task_stores(resources, id.name(), families);
+  if (!existing || *existing != marker) {
+    const fs::path temporary = fs::path(path).concat(".tmp");
+    {
+      std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+      out << marker;
+      out.flush();
+      if (!out) throw std::runtime_error("cannot write " + temporary.string());
+    }
+    fs::rename(temporary, path);
+  }
+  return stores;
+}
+
 std::optional<RunOutcome> Processor::open(const std::atomic<bool>& stop_requested) {
   stop_requested_ = &stop_requested;
   state_ = ThreadState::starting;
@@ -167,6 +204,15 @@ std::optional<RunOutcome> Processor::open(const std::atomic<bool>& stop_requeste
     }
     trouble_.reset();
   }
+  if (options_.store_guard != nullptr) {
+    switch (options_.store_guard->check(clients_, client, *admin_, stop, [this](const std::string& why) { set_trouble(why); },
+                                        logger_, clock_, component_)) {
+      case GuardOutcome::ready: break;
+      case GuardOutcome::stopped: return RunOutcome::stopped;
+      case GuardOutcome::mismatch: return RunOutcome::config_error;
+    }
+    trouble_.reset();
+  }
   // Every global table is read whole before any task processes; lookups then read the instance's stores.
   if (!pipeline_.global_tables().empty()) {
     if (options_.global_tables == nullptr) throw std::logic_error("the topology has global tables but no reader");
@@ -199,8 +245,12 @@ std::optional<RunOutcome> Processor::open(const std::atomic<bool>& stop_requeste
   }
   StoreOpener open_stores = options_.open_stores;
   if (!open_stores) {
-    open_stores = [resources = state_resources_](const TaskId& id, const std::vector<std::uint8_t>& families) {
-      return state::open_rocksdb_task_stores(resources, id.name(), families);
+    state::StateOptions directory;
+    directory.directory = options_.state_dir + "/" + topology.application_id;
+    open_stores = [this, resources = state_resources_, directory](const TaskId& id,
+                                                                   const std::vector<std::uint8_t>& families) {
+      if (options_.store_guard == nullptr) return state::open_rocksdb_task_stores(resources, id.name(), families);
+      return open_marked_stores(*options_.store_guard, resources, directory, id, families);
     };
   }
   tasks_ = std::make_unique<TaskManager>(pipeline_, state_data_, std::move(open_stores), options_.window_idle_timeout_ms);

@@ -1,4 +1,5 @@
 #include "sluice/runtime/topic_provisioner.hpp"
+#include "sluice/runtime/store_guard.hpp"
 
 #include <algorithm>
 
@@ -193,6 +194,14 @@ bool TopicProvisioner::check_and_plan(const std::vector<kafka::TopicInfo>& topic
     created.partitions = options_.output_topic_partitions > 0 ? options_.output_topic_partitions : largest_source;
     to_create.push_back(std::move(created));
   };
+  // The store guard's record of what each store means (store_guard.hpp): one partition, compacted.
+  if (!topology::store_fingerprints(topology).empty() && partitions_of(fingerprint_topic(topology.application_id)) == 0) {
+    kafka::NewTopic created;
+    created.name = fingerprint_topic(topology.application_id);
+    created.partitions = 1;
+    created.configs = {{"cleanup.policy", "compact"}};
+    to_create.push_back(std::move(created));
+  }
   for (const auto& sink : topology.sinks) want_output(sink.topic, sink.pointer + "/topic");
   want_output(topology.dead_letter_topic, "/dead_letter_topic");
   return true;

@@ -43,6 +43,8 @@
 
 namespace sluice::runtime {
 
+class StoreGuard;
+
 struct ProcessorOptions {
   std::string bootstrap_servers = "127.0.0.1:9092";
   kafka::Config kafka;  // pass-through properties (kafka.* settings without the prefix)
@@ -87,6 +89,10 @@ struct ProcessorOptions {
   // The instance's global tables (shared by its processing threads, started by app): open() waits until they
   // are loaded before joining the group, reporting the progress in /readyz. Null when there are none.
   GlobalTables* global_tables = nullptr;
+  // The instance's store guard (shared by its processing threads): open() has it check the stores' fingerprints
+  // after the topics are provisioned and before any task opens a store (a changed store: config_error), and the
+  // RocksDB stores of a task are dropped when the marker in their directory no longer matches. Null: no checks.
+  StoreGuard* store_guard = nullptr;
 };
 
 enum class RunOutcome : std::uint8_t {
@@ -148,6 +154,10 @@ class Processor final : public kafka::RebalanceListener {
   // After a rollback: inputs back to their committed offsets, state back to the committed state.
   void rewind();
   void fail(const std::string& message);
+  std::unique_ptr<state::TaskStores> open_marked_stores(const StoreGuard& guard,
+                                                        const std::shared_ptr<state::StateResources>& resources,
+                                                        const state::StateOptions& directory, const TaskId& id,
+                                                        const std::vector<std::uint8_t>& families);
   void set_trouble(const std::string& reason);
   void clear_trouble();
   void update_readiness();
