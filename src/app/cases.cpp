@@ -537,12 +537,16 @@ CaseResult run_test_case(const TestCase& test_case, const topology::Topology& to
     for (const auto& [name, value] : input.headers) headers.push_back({name, value});
     driver.pipe(input.topic, input.key, input.value, input.time.value_or(clock.wall_ms()), partition, std::move(headers));
   }
+  return check_case_outputs(test_case, topology, [&](const std::string& topic) { return driver.read(topic); });
+}
 
+CaseResult check_case_outputs(const TestCase& test_case, const topology::Topology& topology,
+                              const std::function<std::vector<runtime::DriverRecord>(const std::string&)>& read) {
   CaseResult result;
   std::vector<std::string> lines;
   for (const CheckedTopic& topic : checked_topics(topology)) {
     std::vector<ActualRecord> actual;
-    for (const auto& record : driver.read(topic.topic)) {
+    for (const auto& record : read(topic.topic)) {
       actual.push_back({actual_form<nlohmann::json>(record, topic), actual_form<Json>(record, topic)});
     }
     static const std::vector<ExpectedRecord> none;

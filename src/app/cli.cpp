@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/app/cases.hpp"
+#include "instance.hpp"
 #include "sluice/app/settings.hpp"
 #include "sluice/core/clock.hpp"
 #include "sluice/core/printable.hpp"
@@ -49,7 +50,7 @@ constexpr std::string_view usage_text = R"(usage:
   sluice run TOPOLOGY.json [--bootstrap HOST:PORT] [--config FILE] [--set key=value ...]
   sluice validate TOPOLOGY.json
   sluice describe TOPOLOGY.json [--format text|json|dot|mermaid]
-  sluice test TOPOLOGY.json [CASE.json ...] [--junit FILE] [--update]
+  sluice test TOPOLOGY.json [CASE.json ...] [--junit FILE] [--update] [--bootstrap HOST:PORT [--set ...]]
   sluice diff OLD.json NEW.json [--format text|json] [--bootstrap HOST:PORT]
   sluice settings [--markdown] [--config FILE] [--set key=value ...]
   sluice version
@@ -362,28 +363,8 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   std::unique_ptr<kafka::ClientFactory> clients = kafka::librdkafka_clients();
   // The global tables: one reader for the instance, whose stores every processing thread looks up; each thread
   // waits in open() until they are loaded (its /readyz reason says how far).
-  std::unique_ptr<runtime::GlobalTables> global_tables;
-  if (!pipeline.global_tables().empty()) {
-    kafka::ClientSettings client;
-    client.bootstrap_servers = options.bootstrap_servers;
-    client.pass_through = options.kafka;
-    client.application_id = topology->application_id;
-    client.client_id = "sluice-" + topology->application_id;
-    client.consumer_queue_max_kbytes = options.consumer_queue_max_kbytes;
-    client.producer_queue_max_records = options.producer_queue_max_records;
-    runtime::GlobalTablesOptions global_options;
-    global_options.batch_records = options.restore_batch_records;
-    global_options.backoff_max_ms = options.startup_backoff_max.count();
-    global_options.commit_interval = options.commit_interval;
-    global_options.health = &health.global_tables();  // an outage after the load shows in /readyz
-    global_tables = std::make_unique<runtime::GlobalTables>(
-        pipeline,
-        [resources = options.state_resources](const topology::TableSpec& table) {
-          return state::open_rocksdb_global_table(resources, table.name);
-        },
-        *clients, client, global_options, metrics, logger, clock);
-    options.global_tables = global_tables.get();
-  }
+  std::unique_ptr<runtime::GlobalTables> global_tables =
+      make_global_tables(*topology, pipeline, options, *clients, health, metrics, logger, clock);
   std::vector<runtime::RunOutcome> outcomes(static_cast<std::size_t>(threads), runtime::RunOutcome::stopped);
   auto run_thread = [&](int thread) {
     auto& outcome = outcomes[static_cast<std::size_t>(thread)];
@@ -494,18 +475,22 @@ std::vector<std::string> default_case_paths(const std::string& topology_path) {
   return paths;
 }
 
-int command_test(const Arguments& arguments, std::ostream& out, std::ostream& err) {
+int command_test(const Arguments& arguments, const std::map<std::string, std::string>& environment, std::ostream& out,
+                 std::ostream& err) {
   if (!arguments.topology_path) {
     err << "sluice test: which topology?\n" << usage_text;
     return exit_usage;
   }
-  if (arguments.bootstrap_given) {
-    err << "sluice test: --bootstrap (running the cases against a cluster) is not available yet; cases run in "
-           "process\n";
-    return exit_usage;
-  }
   auto topology = load_topology(*arguments.topology_path, err);
   if (!topology) return exit_usage;
+  // --bootstrap: the cases run against that cluster, with the settings (kafka.* properties) run would use.
+  std::optional<ClusterCaseOptions> cluster;
+  if (arguments.bootstrap_given) {
+    auto settings = load(arguments, environment, err);
+    if (!settings) return exit_usage;
+    cluster.emplace();
+    cluster->base = processor_options(app_settings(*settings), *topology, environment);
+  }
   std::vector<std::string> paths = arguments.case_paths;
   if (paths.empty()) paths = default_case_paths(*arguments.topology_path);
   if (paths.empty()) {
@@ -542,7 +527,8 @@ int command_test(const Arguments& arguments, std::ostream& out, std::ostream& er
     LoadedCase& test = std::get<LoadedCase>(loaded);
     outcome.name = test.test_case.name;
     const auto started = std::chrono::steady_clock::now();
-    CaseResult result = run_test_case(test.test_case, *topology);
+    CaseResult result = cluster ? run_test_case_on_cluster(test.test_case, *topology, *cluster)
+                                : run_test_case(test.test_case, *topology);
     outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     outcome.passed = result.passed;
     outcome.report = result.report;
@@ -733,7 +719,7 @@ int run_command_line(const std::vector<std::string>& arguments, const std::map<s
   }
   if (parsed.command == "describe") return command_describe(parsed, out, err);
   if (parsed.command == "settings") return command_settings(parsed, environment, out, err);
-  if (parsed.command == "test") return command_test(parsed, out, err);
+  if (parsed.command == "test") return command_test(parsed, environment, out, err);
   if (parsed.command == "diff") return command_diff(parsed, out, err);
   if (parsed.command == "run") return command_run(parsed, environment, err);
   err << "sluice: unknown command " << core::quoted(parsed.command) << "\n" << usage_text;

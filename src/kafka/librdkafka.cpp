@@ -674,6 +674,31 @@ class LibrdkafkaAdmin final : public Admin, private CallbackOwner {
     return result;
   }
 
+  KafkaError delete_topics(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) override {
+    if (topics.empty()) return {};
+    std::vector<rd_kafka_DeleteTopic_t*> requests;
+    for (const auto& topic : topics) requests.push_back(rd_kafka_DeleteTopic_new(topic.c_str()));
+    KafkaError result = run_admin(RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout, [&](rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+      rd_kafka_DeleteTopics(handle_.get(), requests.data(), requests.size(), options, queue);
+    }, [&](rd_kafka_event_t* event) {
+      std::size_t count = 0;
+      const rd_kafka_topic_result_t** results =
+          rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event), &count);
+      for (std::size_t i = 0; i < count; ++i) {
+        rd_kafka_resp_err_t code = rd_kafka_topic_result_error(results[i]);
+        if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+          KafkaError error = from_code(code);
+          const char* message = rd_kafka_topic_result_error_string(results[i]);
+          error.message = std::string(rd_kafka_topic_result_name(results[i])) + ": " + (message ? message : "");
+          return error;
+        }
+      }
+      return KafkaError{};
+    });
+    rd_kafka_DeleteTopic_destroy_array(requests.data(), requests.size());
+    return result;
+  }
+
   KafkaError delete_records(const std::vector<TopicPartition>& before, std::chrono::milliseconds timeout) override {
     if (before.empty()) return {};
     ListPtr list = to_list(before);

@@ -3,7 +3,9 @@
 // topic must receive. Grammar and semantics: README.md, "Testing a topology".
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sluice/runtime/processor.hpp"
+#include "sluice/runtime/test_driver.hpp"
 #include "sluice/topology/topology.hpp"
 
 namespace sluice::app {
@@ -87,6 +91,24 @@ struct CaseResult {
 };
 
 CaseResult run_test_case(const TestCase& test_case, const topology::Topology& topology);
+
+// Runs a case against a real cluster (`sluice test --bootstrap`): the topology runs in process under fresh topic
+// names and application id (a random prefix), with the real Kafka clients and exactly-once; the inputs are
+// produced step by step, each step waited for until the group committed past it, the outputs read
+// read_committed. `base` carries the cluster settings (bootstrap, kafka.* properties, timeouts); the application
+// ids, state directory and idle timeout are the case's own. The case's topics are deleted afterwards unless
+// `keep_topics`. Comparison as for run_test_case.
+struct ClusterCaseOptions {
+  runtime::ProcessorOptions base;
+  bool keep_topics = false;
+  std::chrono::milliseconds timeout{60'000};  // per step: a step not processed by then fails the case
+};
+CaseResult run_test_case_on_cluster(const TestCase& test_case, const topology::Topology& topology,
+                                    const ClusterCaseOptions& options);
+
+// Compares what `read` returns for each sink topic and the dead-letter topic with the case's expectations.
+CaseResult check_case_outputs(const TestCase& test_case, const topology::Topology& topology,
+                              const std::function<std::vector<runtime::DriverRecord>(const std::string&)>& read);
 
 // A case file read from disk: the document (kept for --update) and the case. An unreadable, oversized or
 // invalid JSON file is one error at the root with the line and column.

@@ -288,6 +288,11 @@ class Admin {
   // Deletes the records below each given offset (DeleteRecords), e.g. repartition records every reader has
   // committed.
   virtual KafkaError delete_records(const std::vector<TopicPartition>& before, std::chrono::milliseconds timeout) = 0;
+  // Deletes topics (`sluice test --bootstrap` removes the topics of a case); a topic that does not exist is not
+  // an error. Clients that cannot say so.
+  virtual KafkaError delete_topics(const std::vector<std::string>& topics, std::chrono::milliseconds /*timeout*/) {
+    return topics.empty() ? KafkaError{} : KafkaError::make(ErrorCode::other, "deleting topics is not supported");
+  }
 };
 
 // Builds clients. The production factory (librdkafka) is made once in app and handed to the runtime, which

@@ -290,7 +290,10 @@ TEST(TestCommand, ExitCodesUpdateJunitAndTheCasesNextToTheTopology) {
   EXPECT_EQ(run({"test", lonely.string()}).code, exit_usage);
   write(directory / "invalid.json", R"({"application_id": ""})");
   EXPECT_EQ(run({"test", (directory / "invalid.json").string(), good.string()}).code, exit_usage);
-  EXPECT_EQ(run({"test", topology.string(), "--bootstrap", "127.0.0.1:9092"}).code, exit_usage);
+  // --bootstrap takes the settings run takes: a bad one is exit 2 before any cluster is asked.
+  Outcome bad_setting = run({"test", topology.string(), "--bootstrap", "127.0.0.1:9092", "--set", "commit_interval=soon"});
+  EXPECT_EQ(bad_setting.code, exit_usage);
+  EXPECT_NE(bad_setting.err.find("commit_interval"), std::string::npos) << bad_setting.err;
 }
 
 // Every example in topologies/ has cases, and they pass (they are also run by CTest as `sluice test`).
