@@ -1,5 +1,6 @@
 # The two commands of the README's quick start, and a few helpers. Each target installs what is missing.
-#   make demo   install deps, build, start a local broker, run an example topology on generated data
+#   make demo   install deps, build (quietly), start a local broker, run a windowed aggregate behind a join with
+#               exactly-once on generated data, kill -9 and restart it midway, check the results against the input
 #   make test   install deps, build, start a local broker, run every test (unit, integration, e2e)
 #   make fuzz   install deps, build the fuzz targets with clang (build-fuzz/), fuzz each for FUZZ_SECONDS
 BUILD_DIR ?= build
@@ -26,8 +27,10 @@ unit: build
 test: build
 	@scripts/run-tests $(BUILD_DIR)
 
-demo: build
-	@scripts/demo $(BUILD_DIR)
+# The same build as `make build`, summarised: one progress line, the full output in $(BUILD_DIR)/demo-build.log
+# (its tail shown if the build fails). Then scripts/demo, which exits non-zero if a result is wrong.
+demo: deps
+	@BUILD_TYPE='$(BUILD_TYPE)' CMAKE_FLAGS='$(CMAKE_FLAGS)' JOBS='$(JOBS)' scripts/demo --build $(BUILD_DIR)
 
 # Coverage-guided fuzzing (fuzz/README.md): each target for FUZZ_SECONDS into build-fuzz/corpus, crashing inputs
 # into build-fuzz/crashes, then a table of seconds, executions, corpus size and crashes. `make test` runs every
