@@ -201,3 +201,61 @@ TEST(TopologyEvolution, EachKindOfChangeThroughDiffAndARealRestart) {
   }
   std::filesystem::remove_all(state_dir);
 }
+
+// Stores are numbered by their place in the sub-topology on disk. A store added in front of another shifts the
+// numbers: without the task marker the new store would read the old one's local bytes (and its changelog offset)
+// as its own. The marker no longer matches, so the task's stores are rebuilt from their changelogs instead.
+TEST(TopologyEvolution, AStoreAddedInFrontOfAnotherReadsNoneOfItsBytes) {
+  const std::string app = unique_name("shift");
+  const std::string input = app + "-in";
+  const std::string output = app + "-out";
+  create_topic(input, 2);
+  create_topic(output, 2);
+  const std::string state_dir = "/tmp/" + unique_name("shift-state");
+  auto table_count = [&](json& document) {
+    document["operators"][1].erase("window");
+    document["operators"][1]["from"] = "by_user";
+  };
+  const std::string v1 = version(app, input, output, "v1", table_count);
+  const std::string v2 = version(app, input, output, "v2", [&](json& document) {
+    table_count(document);
+    // totals comes first: it takes the store number counts had.
+    document["operators"].insert(document["operators"].begin() + 1,
+                                 json{{"name", "totals"}, {"from", "by_user"}, {"aggregate", {{"total", "sum(amount)"}}}});
+    document["sinks"].push_back({{"from", "totals"}, {"topic", output}});
+  });
+  auto [diff_code, diff_text] = sluice_command({"diff", v1, v2});
+  EXPECT_EQ(diff_code, 1) << diff_text;  // an output topic gains a writer
+  EXPECT_NE(diff_text.find("keeps its state   counts"), std::string::npos) << diff_text;
+  EXPECT_NE(diff_text.find("starts empty      totals"), std::string::npos) << diff_text;
+
+  auto latest_where = [&](const std::string& user, const char* field, int wanted) {
+    std::string seen;
+    const bool reached = eventually([&] {
+      for (const auto& record : consume_to_end(output, 2, 30s)) {
+        if (!record.key || *record.key != user || !record.value) continue;
+        const json value = json::parse(*record.value);
+        if (value.contains(field)) seen = value.dump();
+      }
+      return !seen.empty() && json::parse(seen)[field] == wanted;
+    }, 60s);
+    return reached ? ::testing::AssertionSuccess()
+                   : ::testing::AssertionFailure() << user << "." << field << " never became " << wanted << "; last "
+                                                   << seen;
+  };
+  produce(input, orders({{"a", 1}, {"a", 1}, {"a", 1}}));
+  {
+    auto running = start_sluice(v1, {"--set", "state_dir=" + state_dir});
+    EXPECT_TRUE(latest_where("a", "n", 3));
+    running.process->signal(SIGTERM);
+    ASSERT_EQ(running.process->wait(30s), 0) << running.process->log();
+  }
+  produce(input, orders({{"a", 5}}));
+  auto running = start_sluice(v2, {"--set", "state_dir=" + state_dir});
+  EXPECT_TRUE(latest_where("a", "total", 5));  // the new store starts empty
+  EXPECT_TRUE(latest_where("a", "n", 4));      // the old one keeps its state (restored from its changelog)
+  running.process->signal(SIGTERM);
+  ASSERT_EQ(running.process->wait(30s), 0) << running.process->log();
+  EXPECT_NE(running.process->log().find("dropping its local stores"), std::string::npos) << running.process->log();
+  std::filesystem::remove_all(state_dir);
+}
