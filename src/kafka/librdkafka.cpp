@@ -638,6 +638,21 @@ class LibrdkafkaAdmin final : public Admin, private CallbackOwner {
     return {};
   }
 
+  // The first per-topic error of an admin result, other than `harmless` (the topic already exists, or is gone).
+  static KafkaError first_topic_error(const rd_kafka_topic_result_t** results, std::size_t count,
+                                      rd_kafka_resp_err_t harmless) {
+    for (std::size_t i = 0; i < count; ++i) {
+      rd_kafka_resp_err_t code = rd_kafka_topic_result_error(results[i]);
+      if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != harmless) {
+        KafkaError error = from_code(code);
+        const char* message = rd_kafka_topic_result_error_string(results[i]);
+        error.message = std::string(rd_kafka_topic_result_name(results[i])) + ": " + (message ? message : "");
+        return error;
+      }
+    }
+    return KafkaError{};
+  }
+
   KafkaError create_topics(const std::vector<NewTopic>& topics, std::chrono::milliseconds timeout) override {
     if (topics.empty()) return {};
     char reason[512];
@@ -659,16 +674,7 @@ class LibrdkafkaAdmin final : public Admin, private CallbackOwner {
       const rd_kafka_CreateTopics_result_t* created = rd_kafka_event_CreateTopics_result(event);
       std::size_t count = 0;
       const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(created, &count);
-      for (std::size_t i = 0; i < count; ++i) {
-        rd_kafka_resp_err_t code = rd_kafka_topic_result_error(results[i]);
-        if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-          KafkaError error = from_code(code);
-          const char* message = rd_kafka_topic_result_error_string(results[i]);
-          error.message = std::string(rd_kafka_topic_result_name(results[i])) + ": " + (message ? message : "");
-          return error;
-        }
-      }
-      return KafkaError{};
+      return first_topic_error(results, count, RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
     });
     destroy_requests();
     return result;
@@ -684,16 +690,7 @@ class LibrdkafkaAdmin final : public Admin, private CallbackOwner {
       std::size_t count = 0;
       const rd_kafka_topic_result_t** results =
           rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event), &count);
-      for (std::size_t i = 0; i < count; ++i) {
-        rd_kafka_resp_err_t code = rd_kafka_topic_result_error(results[i]);
-        if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-          KafkaError error = from_code(code);
-          const char* message = rd_kafka_topic_result_error_string(results[i]);
-          error.message = std::string(rd_kafka_topic_result_name(results[i])) + ": " + (message ? message : "");
-          return error;
-        }
-      }
-      return KafkaError{};
+      return first_topic_error(results, count, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
     });
     rd_kafka_DeleteTopic_destroy_array(requests.data(), requests.size());
     return result;
