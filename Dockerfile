@@ -28,22 +28,46 @@ FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # One package per line: the libraries `ldd build/sluice` and `ldd build/sluice-datagen` resolve to (dpkg -S),
 # named even when bookworm-slim already ships them (libstdc++6, zlib1g...), so the image does not depend on what
 # the base image happens to contain. ca-certificates lets kafka.security.protocol=SSL/SASL_SSL verify brokers
-# with public certificates without kafka.ssl.ca.location. librocksdb is linked statically (no package needed).
+# with public certificates without kafka.ssl.ca.location (and the schema registry over https without
+# schema_registry_ca_file); libcurl4 (the registry client) brings the Kerberos, LDAP, SSH, RTMP and GnuTLS
+# libraries listed with it. librocksdb is linked statically (no package needed).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
+      libbrotli1 \
       libbz2-1.0 \
       libc6 \
+      libcom-err2 \
+      libcurl4 \
+      libffi8 \
       libgcc-s1 \
+      libgmp10 \
+      libgnutls30 \
+      libgssapi-krb5-2 \
+      libhogweed6 \
+      libidn2-0 \
       libjemalloc2 \
+      libk5crypto3 \
+      libkeyutils1 \
+      libkrb5-3 \
+      libkrb5support0 \
+      libldap-2.5-0 \
       liblz4-1 \
+      libnettle8 \
+      libnghttp2-14 \
+      libp11-kit0 \
       libprometheus-cpp-core1.0 \
+      libpsl5 \
       librdkafka1 \
+      librtmp1 \
       libsasl2-2 \
       libsimdjson14 \
       libsnappy1v5 \
+      libssh2-1 \
       libssl3 \
       libstdc++6 \
+      libtasn1-6 \
+      libunistring2 \
       libyaml-0-2 \
       libzstd1 \
       zlib1g \

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/app/cases.hpp"
+#include "avro_setup.hpp"
 #include "instance.hpp"
 #include "sluice/app/settings.hpp"
 #include "sluice/core/clock.hpp"
@@ -142,6 +143,10 @@ std::string shown_path(std::string_view path) { return core::printable(path, 409
 
 std::optional<topology::Topology> load_topology(const std::string& path, std::ostream& err) {
   auto loaded = topology::load_topology_file(path);
+  // Schemas of avro sinks (inline or in files) are part of the topology: checked wherever it is loaded.
+  if (auto* topology = std::get_if<topology::Topology>(&loaded)) {
+    if (auto errors = check_sink_schemas(*topology, path); !errors.empty()) loaded = std::move(errors);
+  }
   if (auto* errors = std::get_if<std::vector<topology::ValidationError>>(&loaded)) {
     const std::string shown = shown_path(path);
     for (const auto& error : *errors) err << shown << ": " << error.to_string() << "\n";
@@ -355,6 +360,16 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   // has its own consumer, producer, tasks and stores. When one thread fails, the others stop too, so the
   // orchestrator restarts the instance as a whole.
   runtime::Pipeline pipeline(*topology);
+  // Avro: the registry client, the sources' decoder and the sinks' registered schemas, before any record flows.
+  AvroBindings avro;
+  if (uses_avro(*topology)) {
+    switch (set_up_avro(*topology, *arguments.topology_path, typed, stop_requested, health, logger, clock, avro)) {
+      case AvroSetup::ready: break;
+      case AvroSetup::stopped: return exit_ok;
+      case AvroSetup::config_error: return exit_usage;
+    }
+    pipeline.use_avro(avro.decoder.get(), avro.sinks);
+  }
   state::StateOptions state_options;
   state_options.directory = options.state_dir + "/" + topology->application_id;
   state_options.memory_bytes = options.state_memory_bytes;

@@ -31,9 +31,10 @@ constexpr std::string_view kRedacted = "********";
 
 // SLUICE_* variables read by the scripts (broker start-up, tests, builds), not by sluice itself. Without this
 // list, running sluice in a shell that sourced the development environment would fail as "unknown setting".
-constexpr std::array<std::string_view, 6> kScriptEnvironmentVariables = {
-    "SLUICE_TEST_BOOTSTRAP", "SLUICE_KAFKA_PORT", "SLUICE_KAFKA_DIR",
-    "SLUICE_KAFKA_HEAP",     "SLUICE_CACHE",      "SLUICE_BUILD_DIR",
+constexpr std::array<std::string_view, 10> kScriptEnvironmentVariables = {
+    "SLUICE_TEST_BOOTSTRAP", "SLUICE_KAFKA_PORT",    "SLUICE_KAFKA_DIR",      "SLUICE_KAFKA_HEAP",
+    "SLUICE_CACHE",          "SLUICE_BUILD_DIR",     "SLUICE_TEST_REGISTRY",  "SLUICE_REGISTRY_PORT",
+    "SLUICE_REGISTRY_DIR",   "SLUICE_REGISTRY_HEAP",
 };
 
 
@@ -489,6 +490,37 @@ const std::vector<SettingDefinition>& setting_definitions() {
        .description = "`user:password`: when set, /metrics and /topology also accept HTTP basic authentication with "
                       "these credentials (Prometheus' basic_auth); /healthz and /readyz stay open.",
        .secret = true},
+      {.name = "schema_registry_url",
+       .type = SettingType::string,
+       .default_value = "",
+       .description = "Base URL(s) of a Confluent-compatible Schema Registry, comma-separated (tried in order), e.g. "
+                      "http://registry:8081 or https://apicurio:8080/apis/ccompat/v6. Required by topologies with "
+                      "avro values."},
+      {.name = "schema_registry_basic_auth",
+       .type = SettingType::string,
+       .default_value = "",
+       .description = "`user:password` for the Schema Registry's HTTP basic authentication (Confluent Cloud: the "
+                      "API key and secret).",
+       .secret = true},
+      {.name = "schema_registry_ca_file",
+       .type = SettingType::string,
+       .default_value = "",
+       .description = "PEM bundle of the certificate authorities an https Schema Registry is verified with (empty: "
+                      "the system's)."},
+      {.name = "schema_registry_timeout",
+       .type = SettingType::duration,
+       .default_value = "10s",
+       .description = "Timeout of one request to the Schema Registry; an unanswered request is retried with backoff "
+                      "(processing waits, /readyz says why).",
+       .minimum = 100,
+       .maximum = 300'000},
+      {.name = "schema_registry_cache_schemas",
+       .type = SettingType::integer,
+       .default_value = "10000",
+       .description = "Schemas kept by id (the least recently used is dropped); a warm cache makes a registry "
+                      "outage invisible.",
+       .minimum = 1,
+       .maximum = 1'000'000},
       {.name = "log_level",
        .type = SettingType::choice,
        .default_value = "info",
@@ -755,6 +787,11 @@ const std::vector<AppSettingsField>& app_settings_fields() {
       SLUICE_SETTING_FIELD(http_tls_key_file),
       SLUICE_SETTING_FIELD(http_bearer_token),
       SLUICE_SETTING_FIELD(http_basic_auth),
+      SLUICE_SETTING_FIELD(schema_registry_url),
+      SLUICE_SETTING_FIELD(schema_registry_basic_auth),
+      SLUICE_SETTING_FIELD(schema_registry_ca_file),
+      SLUICE_SETTING_FIELD(schema_registry_timeout),
+      SLUICE_SETTING_FIELD(schema_registry_cache_schemas),
       SLUICE_SETTING_FIELD(log_level),
       SLUICE_SETTING_FIELD(instance_id),
       SLUICE_SETTING_FIELD(processing_threads),

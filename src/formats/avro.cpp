@@ -545,7 +545,8 @@ AvroSchema::AvroSchema(std::shared_ptr<const Nodes> nodes, const AvroNode* root,
     : nodes_(std::move(nodes)),
       root_(root),
       text_(std::move(text)),
-      name_(root->name.empty() ? type_name(root->type) : root->name) {}
+      name_(root->name.empty() ? type_name(root->type) : root->name),
+      named_(!root->name.empty()) {}
 
 core::Result<core::Value> AvroSchema::decode(std::string_view bytes) const {
   Reader in(bytes);

@@ -209,6 +209,13 @@ RegistryResult<std::int32_t> SchemaRegistry::register_schema(const std::string& 
   return {document.at("id").get<std::int32_t>(), {}};
 }
 
+RegistryResult<bool> SchemaRegistry::set_compatibility(const std::string& subject, const std::string& level) {
+  Response response =
+      request("PUT", "/config/" + escaped_path_part(subject), nlohmann::json{{"compatibility", level}}.dump());
+  if (response.status != 200) return {std::nullopt, error_of(response)};
+  return {true, {}};
+}
+
 RegistryResult<RegisteredSchema> SchemaRegistry::subject_version(const std::string& subject, const std::string& version) {
   Response response =
       request("GET", "/subjects/" + escaped_path_part(subject) + "/versions/" + escaped_path_part(version), "");

@@ -52,12 +52,14 @@ InstanceHealth::InstanceHealth(int threads, const core::Clock& clock) : clock_(c
 
 bool InstanceHealth::ready() const {
   const std::int64_t now = now_ms();
-  return global_tables_.ready() &&
+  return global_tables_.ready() && registry_.ready() &&
          std::all_of(threads_.begin(), threads_.end(), [now](const auto& health) { return health->ready_at(now); });
 }
 
 std::string InstanceHealth::reason() const {
   const std::int64_t now = now_ms();
+  // The schema registry first: while it is awaited the threads cannot say more than "starting" or "processing".
+  if (!registry_.ready()) return registry_.reason();
   for (std::size_t i = 0; i < threads_.size(); ++i) {
     if (threads_[i]->ready_at(now)) continue;
     return threads_.size() == 1 ? threads_[i]->reason_at(now) : "thread " + std::to_string(i) + ": " + threads_[i]->reason_at(now);

@@ -72,6 +72,14 @@ std::string to_text(std::int64_t number) {
 
 }  // namespace
 
+void Pipeline::use_avro(const formats::AvroRegistryDecoder* decoder,
+                        const std::map<std::size_t, std::shared_ptr<const formats::AvroSinkSchema>>& sinks) {
+  for (std::size_t i = 0; i < topology_.sources.size(); ++i) {
+    if (topology_.sources[i].value == topology::ValueFormat::avro) decoders_[i].use_avro(decoder);
+  }
+  for (const auto& [index, schema] : sinks) encoders_.at(index).use_avro(schema);
+}
+
 Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {
   const std::size_t subtopologies = std::max<std::size_t>(1, topology.subtopologies.size());
   store_families_.resize(subtopologies);

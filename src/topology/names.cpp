@@ -48,6 +48,7 @@ std::string_view to_string(ValueFormat format) noexcept {
     case ValueFormat::json: return "json";
     case ValueFormat::string: return "string";
     case ValueFormat::bytes: return "bytes";
+    case ValueFormat::avro: return "avro";
   }
   return "unknown";
 }

@@ -96,6 +96,7 @@ class TopologyParser {
 
   void read_sinks(const Json& document);
   DraftSink read_sink(const Json& sink, const std::string& pointer);
+  std::optional<SinkSchemaSpec> read_sink_schema(const Json& schema, const std::string& pointer);
 
   void read_tables(const Json& document);
   std::optional<OperatorBody> read_join(const Json& join, const std::string& pointer, DraftOperator& draft);
@@ -322,6 +323,10 @@ DraftSource TopologyParser::read_source(const Json& source, const std::string& p
   }
   if (const Json* value = FieldReader::find(source, "value")) {
     spec.value = reader_.value_format(*value, pointer_child(pointer, "value")).value_or(spec.value);
+    if (table && spec.value == ValueFormat::avro) {
+      errors_.add(pointer_child(pointer, "value"), "a table reads json, string or bytes values (avro is read by "
+                                                   "sources and written by sinks only, for now)");
+    }
   }
   if (const Json* timestamp = FieldReader::find(source, "timestamp")) {
     if (auto parsed = read_timestamp(*timestamp, pointer_child(pointer, "timestamp"))) {
@@ -711,7 +716,8 @@ DraftSink TopologyParser::read_sink(const Json& sink, const std::string& pointer
   DraftSink draft;
   draft.pointer = pointer;
   if (!reader_.expect_object(sink, pointer)) return draft;
-  reader_.reject_unknown_fields(sink, pointer, strings({"name", "from", "topic", "key", "value", "description"}));
+  reader_.reject_unknown_fields(sink, pointer,
+                                strings({"name", "from", "topic", "key", "value", "value_schema", "description"}));
   const std::size_t errors_before = errors_.size();
 
   SinkSpec spec;
@@ -746,6 +752,18 @@ DraftSink TopologyParser::read_sink(const Json& sink, const std::string& pointer
   if (const Json* value = FieldReader::find(sink, "value")) {
     spec.value = reader_.value_format(*value, pointer_child(pointer, "value")).value_or(spec.value);
   }
+  const std::string schema_pointer = pointer_child(pointer, "value_schema");
+  if (const Json* schema = FieldReader::find(sink, "value_schema")) {
+    if (spec.value != ValueFormat::avro) {
+      errors_.add(schema_pointer, "a value_schema needs \"value\": \"avro\" (the sink writes " +
+                                      std::string(to_string(spec.value)) + ")");
+    } else {
+      spec.value_schema = read_sink_schema(*schema, schema_pointer);
+    }
+  } else if (spec.value == ValueFormat::avro) {
+    errors_.add(pointer, "an avro sink needs \"value_schema\": {\"schema\": <the Avro schema>}, {\"file\": "
+                         "\"<file>.avsc\"} or {\"subject\": \"<subject>\", \"version\": \"latest\"}");
+  }
   if (const Json* description = FieldReader::find(sink, "description")) {
     (void)reader_.string(*description, pointer_child(pointer, "description"));
   }
@@ -753,6 +771,65 @@ DraftSink TopologyParser::read_sink(const Json& sink, const std::string& pointer
   spec.name = name ? std::move(*name) : spec.from + "-to-" + spec.topic;
   draft.spec = std::move(spec);
   return draft;
+}
+
+std::optional<SinkSchemaSpec> TopologyParser::read_sink_schema(const Json& schema, const std::string& pointer) {
+  if (!reader_.expect_object(schema, pointer)) return std::nullopt;
+  reader_.reject_unknown_fields(schema, pointer, strings({"schema", "file", "subject", "version", "subject_naming"}));
+  const std::size_t errors_before = errors_.size();
+  SinkSchemaSpec spec;
+  spec.pointer = pointer;
+  int sources = 0;
+  if (const Json* text = FieldReader::find(schema, "schema")) {
+    ++sources;
+    // The Avro schema itself: a JSON object, a union (array) or a type name; checked when the sink is set up.
+    if (text->is_object() || text->is_array() || text->is_string()) {
+      spec.text = text->dump();
+    } else {
+      errors_.add(pointer_child(pointer, "schema"), std::string("expected an Avro schema (an object, an array or a "
+                                                                "type name), got ") + text->type_name());
+    }
+  }
+  if (const Json* file = FieldReader::find(schema, "file")) {
+    ++sources;
+    spec.file = reader_.string(*file, pointer_child(pointer, "file"));
+  }
+  if (const Json* subject = FieldReader::find(schema, "subject")) {
+    ++sources;
+    spec.subject = reader_.string(*subject, pointer_child(pointer, "subject"));
+  }
+  if (const Json* version = FieldReader::find(schema, "version")) {
+    const std::string version_pointer = pointer_child(pointer, "version");
+    if (!spec.subject) {
+      errors_.add(version_pointer, "a version needs a subject");
+    } else if (version->is_number_integer() && version->get<std::int64_t>() > 0) {
+      spec.version = std::to_string(version->get<std::int64_t>());
+    } else if (version->is_string() && version->get<std::string>() == "latest") {
+      spec.version = "latest";
+    } else {
+      errors_.add(version_pointer, "expected a version number (1, 2, ...) or \"latest\"");
+    }
+  }
+  if (const Json* naming = FieldReader::find(schema, "subject_naming")) {
+    const std::string naming_pointer = pointer_child(pointer, "subject_naming");
+    if (auto text = reader_.string(*naming, naming_pointer)) {
+      if (*text == "topic") {
+        spec.naming = SinkSchemaSpec::Naming::topic;
+      } else if (*text == "record") {
+        spec.naming = SinkSchemaSpec::Naming::record;
+      } else {
+        errors_.add(naming_pointer, in_quotes(*text) + " is not a subject naming strategy; expected \"topic\" "
+                                                       "(<topic>-value) or \"record\" (the record's full name)");
+      }
+    }
+    if (spec.subject) errors_.add(naming_pointer, "a subject given by name needs no subject_naming");
+  }
+  if (sources != 1 && errors_.size() == errors_before) {
+    errors_.add(pointer, "give exactly one of \"schema\" (the Avro schema), \"file\" (a .avsc file) or \"subject\" "
+                         "(a schema already registered)");
+  }
+  if (errors_.size() != errors_before) return std::nullopt;
+  return spec;
 }
 
 // ---- tables and joins ----

@@ -73,7 +73,9 @@ def invalid_cases():
         ("no operator type", with_change(lambda d: op(d).pop("filter"))),
         ("operator without name", with_change(lambda d: op(d).pop("name"))),
         ("bad key format", with_change(lambda d: d["sources"][0].update({"key": "text"}))),
-        ("bad value format", with_change(lambda d: d["sinks"][0].update({"value": "avro"}))),
+        ("bad value format", with_change(lambda d: d["sinks"][0].update({"value": "xml"}))),
+        ("avro sink without value_schema", with_change(lambda d: d["sinks"][0].update({"value": "avro"}) or
+                                                   d["sinks"][0].pop("value_schema", None))),
         ("bad name pattern", with_change(lambda d: op(d).update({"name": "big filter"}))),
         ("name with a dot", with_change(lambda d: d["sources"][0].update({"name": "a.b"}))),
         ("extra top-level field", with_change(lambda d: d.update({"version": 2}))),

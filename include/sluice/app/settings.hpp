@@ -116,6 +116,11 @@ struct AppSettings {
   std::string http_tls_key_file;
   std::string http_bearer_token;
   std::string http_basic_auth;
+  std::string schema_registry_url;
+  std::string schema_registry_basic_auth;
+  std::string schema_registry_ca_file;
+  std::chrono::milliseconds schema_registry_timeout{0};
+  std::int64_t schema_registry_cache_schemas = 0;
   observe::LogLevel log_level = observe::LogLevel::info;
   std::string instance_id;
   std::int64_t processing_threads = 0;

@@ -43,6 +43,8 @@ class AvroSchema {
 
   // The full name of a named top-level type ("com.example.Order"), else the type name ("string").
   const std::string& name() const noexcept { return name_; }
+  // Whether the top-level type is named (a record, an enum or a fixed): what the record subject naming needs.
+  bool named() const noexcept { return named_; }
   // The canonical JSON text it was parsed from (as given).
   const std::string& text() const noexcept { return text_; }
 
@@ -53,6 +55,7 @@ class AvroSchema {
   const AvroNode* root_ = nullptr;
   std::string text_;
   std::string name_;
+  bool named_ = false;
 };
 
 // Standard base64 with padding.

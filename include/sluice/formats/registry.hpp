@@ -78,6 +78,8 @@ class SchemaRegistry {
   RegistryResult<std::int32_t> register_schema(const std::string& subject, SchemaKind kind, const std::string& text);
   // GET /subjects/{subject}/versions/{version} ("latest" or a number).
   RegistryResult<RegisteredSchema> subject_version(const std::string& subject, const std::string& version);
+  // PUT /config/{subject} {"compatibility": level}: BACKWARD, FORWARD, FULL, NONE (and *_TRANSITIVE).
+  RegistryResult<bool> set_compatibility(const std::string& subject, const std::string& level);
 
   const RegistryCounters& counters() const noexcept { return counters_; }
 

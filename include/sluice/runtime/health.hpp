@@ -78,6 +78,8 @@ class InstanceHealth {
   std::size_t threads() const noexcept { return threads_.size(); }
   // Written by the global-table reader (GlobalTablesOptions::health); ready while there is none.
   Health& global_tables() noexcept { return global_tables_; }
+  // Written while a processing thread waits for the schema registry (an outage with a cold cache).
+  Health& registry() noexcept { return registry_; }
   bool ready() const;
   std::string reason() const;
   std::int64_t last_beat_ms() const;
@@ -87,6 +89,7 @@ class InstanceHealth {
   const core::Clock& clock_;
   std::vector<std::unique_ptr<Health>> threads_;
   Health global_tables_{true, "no global tables"};
+  Health registry_{true, "schema registry reachable"};
 };
 
 }  // namespace sluice::runtime

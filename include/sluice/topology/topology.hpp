@@ -18,7 +18,9 @@
 namespace sluice::topology {
 
 enum class KeyFormat : std::uint8_t { string, bytes, json };
-enum class ValueFormat : std::uint8_t { json, string, bytes };
+// avro: the schema registry's wire format (a schema id before each value; formats/avro_registry.hpp). Values of
+// sources and sinks only (tables: json, string, bytes).
+enum class ValueFormat : std::uint8_t { json, string, bytes, avro };
 enum class TimestampFormat : std::uint8_t { epoch_ms, epoch_s, iso8601 };
 
 struct TimestampSpec {
@@ -230,6 +232,20 @@ struct OperatorSpec {
   std::vector<std::string> repartition_topics() const;
 };
 
+// The schema an avro sink writes its values with: in the topology (`schema`: the schema's JSON), in a file
+// (`file`: a path relative to the topology file), or one already registered (`subject` and `version`). It is
+// registered (or looked up) at start under the sink's subject: "<topic>-value" (naming "topic", the registry's
+// TopicNameStrategy) or the record's full name (naming "record").
+struct SinkSchemaSpec {
+  enum class Naming : std::uint8_t { topic, record };
+  std::optional<std::string> text;  // `schema`, as compact JSON
+  std::optional<std::string> file;
+  std::optional<std::string> subject;
+  std::string version = "latest";   // with `subject`: a version number or "latest"
+  Naming naming = Naming::topic;
+  std::string pointer;              // e.g. "/sinks/0/value_schema"
+};
+
 struct SinkSpec {
   std::string name;  // defaults to "<from>-to-<topic>" when not written
   std::string from;
@@ -237,6 +253,7 @@ struct SinkSpec {
   KeyFormat key = KeyFormat::string;
   ValueFormat value = ValueFormat::json;
   std::string pointer;
+  std::optional<SinkSchemaSpec> value_schema;  // required by (and only allowed with) value avro
 };
 
 // A topic sluice creates and owns. Partitions are decided at start-up: the partition count of the sources of

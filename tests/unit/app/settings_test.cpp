@@ -174,7 +174,10 @@ TEST(SettingsTable, HasTheSpecifiedSettingsInOrder) {
   EXPECT_EQ(names, (std::vector<std::string>{"bootstrap_servers", "processing_guarantee", "commit_interval", "transaction_timeout",
                                              "max_failed_commits", "http_address", "http_port", "http_max_connections",
                                              "http_request_timeout", "http_tls_cert_file", "http_tls_key_file",
-                                             "http_bearer_token", "http_basic_auth", "log_level", "instance_id", "processing_threads",
+                                             "http_bearer_token", "http_basic_auth", "schema_registry_url",
+                                             "schema_registry_basic_auth", "schema_registry_ca_file",
+                                             "schema_registry_timeout", "schema_registry_cache_schemas", "log_level",
+                                             "instance_id", "processing_threads",
                                              "create_output_topics", "output_topic_partitions", "startup_backoff_max",
                                              "shutdown_timeout", "producer_queue_max_records",
                                              "consumer_queue_max_kbytes", "max_poll_interval", "state_dir", "state_memory_mb", "state_buffer_max_records", "window_idle_timeout", "max_task_idle", "buffered_records_per_partition", "restore_batch_records", "session_timeout"}));

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "sluice/core/json.hpp"
+#include "sluice/formats/avro_registry.hpp"
 #include "sluice/formats/registry.hpp"
 
 namespace sluice::formats {
@@ -206,6 +208,68 @@ TEST(SchemaRegistryClient, RegistersUnderAnEscapedSubjectAndReportsAnIncompatibl
   ASSERT_TRUE(latest.ok());
   EXPECT_EQ(latest.value->id, 5);
   EXPECT_EQ(latest.value->text, R"("long")");
+}
+
+// ---- Avro values in the wire format, schemas from the registry ----
+
+std::string framed(std::int32_t id, std::string body) {
+  std::string out;
+  frame(id, out);
+  return out + body;
+}
+
+TEST(AvroRegistryDecoder, DecodesWithTheWritersSchemaAndNamesTheIdInEveryFailure) {
+  ScriptedServer server([](const std::string& line, const std::string&) -> ScriptedServer::Reply {
+    if (line.find("/schemas/ids/1 ") != std::string::npos) {
+      return {200, R"({"schema": "{\"type\": \"record\", \"name\": \"R\", \"fields\": [{\"name\": \"n\", \"type\": \"long\"}]}"})"};
+    }
+    if (line.find("/schemas/ids/2 ") != std::string::npos) {
+      return {200, R"({"schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF"})"};
+    }
+    return {404, R"({"message": "Schema 3 not found"})"};
+  });
+  SchemaRegistry registry({{server.url()}, "", "", std::chrono::milliseconds(2000), 10});
+  AvroRegistryDecoder decoder(registry, {});
+  auto value = decoder.decode(framed(1, std::string("\x36", 1)));
+  ASSERT_TRUE(value.ok()) << value.error().message;
+  std::string json;
+  core::append_json(value.value(), json);
+  EXPECT_EQ(json, R"({"n":27})");
+  EXPECT_EQ(decoder.decode(framed(1, std::string("\x80", 1))).error().message, "value: schema id 1: Avro /n: bad long");
+  EXPECT_EQ(decoder.decode(framed(2, "x")).error().message, "value: schema id 2 is a PROTOBUF schema, not Avro");
+  EXPECT_EQ(decoder.decode(framed(3, "x")).error().message,
+            "value: schema id 3 is unknown to the schema registry (Schema 3 not found)");
+  EXPECT_EQ(decoder.decode(framed(3, "x")).error().kind, core::RecordErrorKind::deserialization);
+  // Parsed schemas are kept: the id is asked once.
+  std::size_t asked_for_1 = 0;
+  for (const auto& request : server.requests()) asked_for_1 += request.find("/schemas/ids/1 ") != std::string::npos;
+  EXPECT_EQ(asked_for_1, 1U);
+}
+
+TEST(AvroRegistryDecoder, WaitsWhileTheRegistryIsUnavailableAndGivesUpOnlyWhenTold) {
+  std::atomic<int> failures_left{2};
+  ScriptedServer server([&](const std::string&, const std::string&) -> ScriptedServer::Reply {
+    if (failures_left.fetch_sub(1) > 0) return {503, R"({"message": "starting"})"};
+    return {200, R"({"schema": "\"long\""})"};
+  });
+  SchemaRegistry registry({{server.url()}, "", "", std::chrono::milliseconds(2000), 10});
+  std::vector<std::string> calls;
+  AvroRegistryDecoder patient(registry, [&](const RegistryError* error, int attempt) {
+    calls.push_back(error == nullptr ? "recovered after " + std::to_string(attempt)
+                                     : error->message + " " + std::to_string(attempt));
+    return true;
+  });
+  auto value = patient.decode(framed(5, std::string("\x02", 1)));
+  ASSERT_TRUE(value.ok());
+  EXPECT_EQ(value.value().as_integer(), 1);
+  EXPECT_EQ(calls, (std::vector<std::string>{"starting 1", "starting 2", "recovered after 3"}));
+
+  failures_left = 1'000'000;
+  AvroRegistryDecoder stopping(registry, [](const RegistryError*, int attempt) { return attempt < 3; });
+  EXPECT_THROW((void)stopping.decode(framed(6, std::string("\x02", 1))), RegistryUnavailable);
+  // Not the wire format: a record fault, whatever the registry's state.
+  EXPECT_EQ(stopping.decode("{}").error().message,
+            "value: not in the schema registry's wire format (expected a 0 byte and a 4-byte schema id, got 2 bytes)");
 }
 
 }  // namespace

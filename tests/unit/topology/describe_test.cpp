@@ -181,7 +181,7 @@ TEST(TopologyDescribeTest, LabelsAreEscaped) {
   topology.application_id = "odd\"app";
   topology.dead_letter_topic = "dlq";
   topology.sources.push_back(SourceSpec{"a\"b", "t#1<x>", KeyFormat::string, ValueFormat::json, {}, "/sources/0"});
-  topology.sinks.push_back(SinkSpec{"s\\k", "a\"b", "out&", KeyFormat::string, ValueFormat::json, "/sinks/0"});
+  topology.sinks.push_back(SinkSpec{"s\\k", "a\"b", "out&", KeyFormat::string, ValueFormat::json, "/sinks/0", std::nullopt});
   const std::string dot = describe(topology, DescribeFormat::dot);
   EXPECT_TRUE(contains(dot, "digraph \"odd\\\"app\" {")) << dot;
   EXPECT_TRUE(contains(dot, "source_0 [label=\"a\\\"b\\ntopic: t#1<x>\"")) << dot;
