@@ -324,8 +324,14 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
     return exit_usage;
   }
   observe::HttpServer http(http_options);
-  http.handle("/metrics", [&metrics, &health] {
+  // Set before any scrape can come (the HTTP server is started below, the registry client later, at most once).
+  std::atomic<const formats::SchemaRegistry*> schema_registry{nullptr};
+  http.handle("/metrics", [&metrics, &health, &schema_registry] {
     metrics.ready().Set(health.ready() ? 1 : 0);
+    if (const formats::SchemaRegistry* registry = schema_registry.load()) {
+      const auto& counters = registry->counters();
+      metrics.sync_schema_registry(counters.fetches.load(), counters.cache_hits.load(), counters.errors.load());
+    }
     return observe::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.render()};
   });
   http.handle("/healthz", [&health, &clock, liveness_limit_ms] {
@@ -369,6 +375,7 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
       case AvroSetup::config_error: return exit_usage;
     }
     pipeline.use_avro(avro.decoder.get(), avro.sinks);
+    schema_registry.store(avro.registry.get());
   }
   state::StateOptions state_options;
   state_options.directory = options.state_dir + "/" + topology->application_id;

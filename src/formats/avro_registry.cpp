@@ -14,7 +14,10 @@ core::RecordError not_decodable(std::string message) {
 core::Result<std::shared_ptr<const AvroSchema>> AvroRegistryDecoder::schema(std::int32_t id) const {
   {
     std::lock_guard lock(mutex_);
-    if (auto found = parsed_.find(id); found != parsed_.end()) return found->second;
+    if (auto found = parsed_.find(id); found != parsed_.end()) {
+      registry_.note_cache_hit();
+      return found->second;
+    }
   }
   for (int attempt = 1;; ++attempt) {
     auto answer = registry_.schema(id);
@@ -32,16 +35,15 @@ core::Result<std::shared_ptr<const AvroSchema>> AvroRegistryDecoder::schema(std:
       }
       auto schema = std::make_shared<const AvroSchema>(std::get<AvroSchema>(std::move(parsed)));
       std::lock_guard lock(mutex_);
+      // Bounded like the registry's cache: past it, start over (ids in use come back at the cost of a request).
+      if (parsed_.size() >= registry_.cache_max()) parsed_.clear();
       return parsed_.try_emplace(id, std::move(schema)).first->second;
     }
     if (answer.error.kind == RegistryError::Kind::not_found) {
       return not_decodable("value: schema id " + std::to_string(id) + " is unknown to the schema registry (" +
                            answer.error.message + ")");
     }
-    if (answer.error.kind == RegistryError::Kind::refused) {
-      return not_decodable("value: the schema registry refused schema id " + std::to_string(id) + ": " +
-                           answer.error.message);
-    }
+    // Anything else is not the record's fault (no answer, 5xx, refused credentials): wait, lose nothing.
     if (!wait_ || !wait_(&answer.error, attempt)) {
       throw RegistryUnavailable("the schema registry is unavailable (" + answer.error.message + ") for schema id " +
                                 std::to_string(id));

@@ -153,7 +153,7 @@ RegistryError SchemaRegistry::error_of(const Response& response) {
   } else {
     error.message = "HTTP " + std::to_string(response.status);
   }
-  if (response.status >= 500 || response.status == 429) {
+  if (response.status >= 500 || response.status == 429 || response.status == 401 || response.status == 403) {
     error.kind = RegistryError::Kind::unavailable;
   } else if (response.status == 404) {
     error.kind = RegistryError::Kind::not_found;

@@ -152,6 +152,16 @@ Metrics::Metrics(std::string_view application_id)
   changelog_records_ = &counter(*registry_, "sluice_changelog_records_total",
                                 "State changes written to changelog topics.", application_id_)
                             .Add({});
+  registry_requests_ = &counter(*registry_, "sluice_schema_registry_requests_total",
+                                "Requests sent to the schema registry (schemas by id, registrations, lookups).",
+                                application_id_)
+                           .Add({});
+  registry_cache_hits_ = &counter(*registry_, "sluice_schema_registry_cache_hits_total",
+                                  "Schemas by id answered from the cache, without a request.", application_id_)
+                             .Add({});
+  registry_errors_ = &counter(*registry_, "sluice_schema_registry_errors_total",
+                              "Requests to the schema registry that failed (no answer, 4xx, 5xx).", application_id_)
+                         .Add({});
   active_tasks_ = gauge("sluice_active_tasks", "Tasks (sub-topology, partition) processing on this instance.");
   assigned_partitions_ = gauge("sluice_assigned_partitions", "Input partitions assigned to this instance.");
   producer_queue_ = gauge("sluice_producer_queue_records", "Output records waiting in the producer for acknowledgement.");
@@ -232,6 +242,16 @@ void Metrics::remove_lag(const std::string& topic, std::int32_t partition) {
   if (it == lag_.end()) return;
   lag_family_.Remove(it->second);
   lag_.erase(it);
+}
+
+void Metrics::sync_schema_registry(std::uint64_t requests, std::uint64_t cache_hits, std::uint64_t errors) {
+  std::lock_guard lock(registry_mutex_);
+  const std::uint64_t now[3] = {requests, cache_hits, errors};
+  prometheus::Counter* counters[3] = {registry_requests_, registry_cache_hits_, registry_errors_};
+  for (int i = 0; i < 3; ++i) {
+    if (now[i] > registry_seen_[i]) counters[i]->Increment(static_cast<double>(now[i] - registry_seen_[i]));
+    registry_seen_[i] = std::max(registry_seen_[i], now[i]);
+  }
 }
 
 }  // namespace sluice::observe

@@ -115,6 +115,12 @@ TEST_F(AvroInterop, AnIndependentClientsRecordsAreReadAndWhatSluiceWritesIsReadB
   auto dead = consume(app + "-dlq", 2, 60s);
   auto [read_ok, read] = run(python() + " " + source_dir() + "/tests/python/avro_interop.py consume " + bootstrap() +
                              " " + registry_url() + " " + output + " 4");
+  // Requests: the sink's registration and one per schema id seen (the order schema, 999); every other record's
+  // schema came from the cache.
+  const std::string metrics = http_get(running.port, "/metrics").body;
+  EXPECT_EQ(metric_value(metrics, "sluice_schema_registry_requests_total"), 3.0) << metrics;
+  EXPECT_EQ(metric_value(metrics, "sluice_schema_registry_cache_hits_total"), 5.0) << metrics;
+  EXPECT_EQ(metric_value(metrics, "sluice_schema_registry_errors_total"), 1.0) << metrics;  // the 404 of id 999
   running.process->signal(SIGTERM);
   EXPECT_EQ(running.process->wait(30s), 0) << running.process->log();
   ASSERT_TRUE(read_ok) << read << running.process->log();

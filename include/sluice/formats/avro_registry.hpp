@@ -33,9 +33,10 @@ class AvroRegistryDecoder {
 
   AvroRegistryDecoder(SchemaRegistry& registry, Waiter wait) : registry_(registry), wait_(std::move(wait)) {}
 
-  // Decodes one framed value. Not the wire format, a schema id the registry does not know, a schema that is not
-  // Avro or does not parse, or bytes that do not fit it: a deserialization error (the record is dead-lettered),
-  // naming the id. Throws RegistryUnavailable (see above).
+  // Decodes one framed value. Not the wire format, a schema id the registry does not know (404), a schema that is
+  // not Avro or does not parse, or bytes that do not fit it: a deserialization error (the record is dead-lettered),
+  // naming the id. Any other failure (no answer, 5xx, refused credentials) is waited out through the waiter; throws
+  // RegistryUnavailable when it gives up (see above).
   core::Result<core::Value> decode(std::string_view bytes) const;
 
  private:

@@ -3,6 +3,7 @@
 // puts a schema id in front of every record. Thread-safe: one client per instance, shared by its threads.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -43,7 +44,8 @@ struct RegistryOptions {
   std::size_t cache_max = 10'000;      // schemas kept by id (least recently used dropped)
 };
 
-// What a request came to. `unavailable` (no answer, 5xx, 429) is worth retrying; the others are answers.
+// What a request came to. `unavailable` (no answer, 5xx, 429, and 401/403: credentials are fixed by an operator,
+// not by the record) is worth retrying; the others are answers.
 struct RegistryError {
   enum class Kind : std::uint8_t { not_found, refused, unavailable };
   Kind kind = Kind::unavailable;
@@ -82,6 +84,9 @@ class SchemaRegistry {
   RegistryResult<bool> set_compatibility(const std::string& subject, const std::string& level);
 
   const RegistryCounters& counters() const noexcept { return counters_; }
+  // A schema by id answered by a cache above this client (the decoders' parsed schemas).
+  void note_cache_hit() noexcept { ++counters_.cache_hits; }
+  std::size_t cache_max() const noexcept { return std::max<std::size_t>(1, options_.cache_max); }
 
   struct Http;  // the transport (libcurl), private
 

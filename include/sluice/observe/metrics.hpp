@@ -41,6 +41,9 @@ class Metrics {
   prometheus::Counter& restored_records() { return *restored_records_; }
   prometheus::Counter& restore_seconds() { return *restore_seconds_; }
   prometheus::Counter& changelog_records() { return *changelog_records_; }
+  // The schema registry client's running totals (requests sent, schema lookups the cache answered, failed
+  // requests), brought into the sluice_schema_registry_* counters before each scrape.
+  void sync_schema_registry(std::uint64_t requests, std::uint64_t cache_hits, std::uint64_t errors);
   prometheus::Gauge& active_tasks() { return *active_tasks_; }
 
   // Joins, per join operator: rows looked up, found, not found (lookups = hits + misses).
@@ -119,6 +122,11 @@ class Metrics {
   prometheus::Counter* restored_records_;
   prometheus::Counter* restore_seconds_;
   prometheus::Counter* changelog_records_;
+  prometheus::Counter* registry_requests_ = nullptr;
+  prometheus::Counter* registry_cache_hits_ = nullptr;
+  prometheus::Counter* registry_errors_ = nullptr;
+  std::mutex registry_mutex_;
+  std::uint64_t registry_seen_[3] = {0, 0, 0};
   prometheus::Gauge* active_tasks_;
   std::map<std::string, prometheus::Counter*, std::less<>> consumed_, produced_, discarded_, rebalances_;
   std::map<std::pair<std::string, std::string>, prometheus::Counter*> dead_lettered_;

@@ -264,6 +264,21 @@ TEST(AvroRegistryDecoder, WaitsWhileTheRegistryIsUnavailableAndGivesUpOnlyWhenTo
   EXPECT_EQ(value.value().as_integer(), 1);
   EXPECT_EQ(calls, (std::vector<std::string>{"starting 1", "starting 2", "recovered after 3"}));
 
+  // Refused credentials are an operator's to fix, not the record's: waited out too, never dead-lettered.
+  std::atomic<int> refusals_left{1};
+  ScriptedServer guarded([&](const std::string&, const std::string&) -> ScriptedServer::Reply {
+    if (refusals_left.fetch_sub(1) > 0) return {401, R"({"message": "Unauthorized"})"};
+    return {200, R"({"schema": "\"long\""})"};
+  });
+  SchemaRegistry guarded_registry({{guarded.url()}, "", "", std::chrono::milliseconds(2000), 10});
+  calls.clear();
+  AvroRegistryDecoder waits_for_credentials(guarded_registry, [&](const RegistryError* error, int attempt) {
+    calls.push_back(error == nullptr ? "recovered" : error->message + " " + std::to_string(attempt));
+    return true;
+  });
+  EXPECT_TRUE(waits_for_credentials.decode(framed(7, std::string("\x02", 1))).ok());
+  EXPECT_EQ(calls, (std::vector<std::string>{"Unauthorized 1", "recovered"}));
+
   failures_left = 1'000'000;
   AvroRegistryDecoder stopping(registry, [](const RegistryError*, int attempt) { return attempt < 3; });
   EXPECT_THROW((void)stopping.decode(framed(6, std::string("\x02", 1))), RegistryUnavailable);
