@@ -30,7 +30,8 @@ FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # the base image happens to contain. ca-certificates lets kafka.security.protocol=SSL/SASL_SSL verify brokers
 # with public certificates without kafka.ssl.ca.location (and the schema registry over https without
 # schema_registry_ca_file); libcurl4 (the registry client) brings the Kerberos, LDAP, SSH, RTMP and GnuTLS
-# libraries listed with it. librocksdb is linked statically (no package needed).
+# libraries listed with it; libprotobuf32 compiles Protobuf schemas (its .proto parser). librocksdb is linked statically
+# (no package needed).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
@@ -57,6 +58,7 @@ RUN apt-get update \
       libnghttp2-14 \
       libp11-kit0 \
       libprometheus-cpp-core1.0 \
+      libprotobuf32 \
       libpsl5 \
       librdkafka1 \
       librtmp1 \

@@ -99,7 +99,7 @@ class CaseParser {
       known = true;
       key_json = source.key == topology::KeyFormat::json;
       // Avro values are written as JSON in a case: the value the Avro decoder would give.
-      value_json = source.value == topology::ValueFormat::json || source.value == topology::ValueFormat::avro;
+      value_json = source.value == topology::ValueFormat::json || topology::registry_format(source.value);
     }
     for (const auto& table : topology_.tables) {
       if (table.topic != input.topic) continue;
@@ -239,7 +239,7 @@ std::vector<CheckedTopic> checked_topics(const topology::Topology& topology) {
     const bool known = std::any_of(topics.begin(), topics.end(), [&](const CheckedTopic& t) { return t.topic == sink.topic; });
     if (known) continue;
     topics.push_back({sink.topic, sink.topic, sink.key == topology::KeyFormat::json,
-                      sink.value == topology::ValueFormat::json || sink.value == topology::ValueFormat::avro, false});
+                      sink.value == topology::ValueFormat::json || topology::registry_format(sink.value), false});
   }
   topics.push_back({std::string(kDeadLetters), topology.dead_letter_topic, false, false, true});
   return topics;

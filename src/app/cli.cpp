@@ -22,7 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/app/cases.hpp"
-#include "avro_setup.hpp"
+#include "registry_setup.hpp"
 #include "instance.hpp"
 #include "sluice/app/settings.hpp"
 #include "sluice/core/clock.hpp"
@@ -367,14 +367,14 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   // orchestrator restarts the instance as a whole.
   runtime::Pipeline pipeline(*topology);
   // Avro: the registry client, the sources' decoder and the sinks' registered schemas, before any record flows.
-  AvroBindings avro;
-  if (uses_avro(*topology)) {
-    switch (set_up_avro(*topology, *arguments.topology_path, typed, stop_requested, health, logger, clock, avro)) {
-      case AvroSetup::ready: break;
-      case AvroSetup::stopped: return exit_ok;
-      case AvroSetup::config_error: return exit_usage;
+  RegistryBindings avro;
+  if (uses_registry(*topology)) {
+    switch (set_up_registry(*topology, *arguments.topology_path, typed, stop_requested, health, logger, clock, avro)) {
+      case RegistrySetup::ready: break;
+      case RegistrySetup::stopped: return exit_ok;
+      case RegistrySetup::config_error: return exit_usage;
     }
-    pipeline.use_avro(avro.decoder.get(), avro.sinks);
+    pipeline.use_registry(avro.decoder.get(), avro.sinks);
     schema_registry.store(avro.registry.get());
   }
   state::StateOptions state_options;

@@ -28,9 +28,12 @@ core::Result<core::Value> decode_key(topology::KeyFormat format, const core::Ori
 core::Result<core::Value> decode_origin_value(topology::ValueFormat format, const core::Origin& origin,
                                               core::JsonParser& parser,
                                               const std::optional<std::vector<std::string>>& projection,
-                                              const formats::AvroRegistryDecoder* avro) {
+                                              const formats::RegistryDecoder* registry) {
   if (!origin.has_value) return core::Value();
-  if (format == topology::ValueFormat::avro && avro != nullptr) return avro->decode(origin.raw_value);
+  if (registry != nullptr && topology::registry_format(format)) {
+    return registry->decode(origin.raw_value, format == topology::ValueFormat::avro ? formats::SchemaKind::avro
+                                                                                    : formats::SchemaKind::protobuf);
+  }
   if (format == topology::ValueFormat::json && projection) {
     auto parsed = parser.parse(origin.raw_value, *projection);
     if (!parsed.ok()) return core::make_error(RecordErrorKind::deserialization, "value: " + parsed.error().message);
@@ -48,7 +51,7 @@ core::Result<core::Record> SourceDecoder::decode(const core::Origin& origin, std
   auto key = decode_key(spec_.key, origin, parser);
   if (!key.ok()) return std::move(key).error();
   record.key = std::move(key).value();
-  auto value = decode_origin_value(spec_.value, origin, parser, projection_, avro_);
+  auto value = decode_origin_value(spec_.value, origin, parser, projection_, registry_);
   if (!value.ok()) return std::move(value).error();
   record.value = std::move(value).value();
   record.headers = std::move(headers);
@@ -127,8 +130,8 @@ core::Status encode_text(const core::Value& value, bool raw_only, std::string& b
 }  // namespace
 
 core::Result<core::Value> decode_value(topology::ValueFormat format, std::string_view bytes, core::JsonParser& parser) {
-  // avro without a registry: the value written as JSON (case files, the TestDriver).
-  if (format == topology::ValueFormat::json || format == topology::ValueFormat::avro) {
+  // avro and protobuf without a registry: the value written as JSON (case files, the TestDriver).
+  if (format == topology::ValueFormat::json || topology::registry_format(format)) {
     auto parsed = parser.parse(bytes);
     if (!parsed.ok()) return core::make_error(RecordErrorKind::deserialization, "value: " + parsed.error().message);
     return std::move(parsed).value();
@@ -154,11 +157,11 @@ core::Result<EncodedRecord> SinkEncoder::encode(const core::Record& record, std:
     encoded.key = key_buffer;
   }
   if (!record.value.is_null()) {
-    if (value_format_ == topology::ValueFormat::avro && avro_) {
+    if (schema_ && topology::registry_format(value_format_)) {
       value_buffer.clear();
-      core::Status status = avro_->encode(record.value, value_buffer);
+      core::Status status = schema_->encode(record.value, value_buffer);
       if (!status.ok()) return std::move(status).error();
-    } else if (value_format_ == topology::ValueFormat::json || value_format_ == topology::ValueFormat::avro) {
+    } else if (value_format_ == topology::ValueFormat::json || topology::registry_format(value_format_)) {
       value_buffer.clear();
       core::append_json(record.value, value_buffer);
     } else {

@@ -72,12 +72,12 @@ std::string to_text(std::int64_t number) {
 
 }  // namespace
 
-void Pipeline::use_avro(const formats::AvroRegistryDecoder* decoder,
-                        const std::map<std::size_t, std::shared_ptr<const formats::AvroSinkSchema>>& sinks) {
+void Pipeline::use_registry(const formats::RegistryDecoder* decoder,
+                            const std::map<std::size_t, std::shared_ptr<const formats::SinkSchema>>& sinks) {
   for (std::size_t i = 0; i < topology_.sources.size(); ++i) {
-    if (topology_.sources[i].value == topology::ValueFormat::avro) decoders_[i].use_avro(decoder);
+    if (topology::registry_format(topology_.sources[i].value)) decoders_[i].use_registry(decoder);
   }
-  for (const auto& [index, schema] : sinks) encoders_.at(index).use_avro(schema);
+  for (const auto& [index, schema] : sinks) encoders_.at(index).use_registry(schema);
 }
 
 Pipeline::Pipeline(const topology::Topology& topology) : topology_(topology) {

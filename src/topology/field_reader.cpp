@@ -151,7 +151,8 @@ std::optional<KeyFormat> FieldReader::key_format(const Json& value, const std::s
 
 std::optional<ValueFormat> FieldReader::value_format(const Json& value, const std::string& pointer) {
   return read_choice(*this, value, pointer, "a value format",
-                     std::array{ValueFormat::json, ValueFormat::string, ValueFormat::bytes, ValueFormat::avro});
+                     std::array{ValueFormat::json, ValueFormat::string, ValueFormat::bytes, ValueFormat::avro,
+                                ValueFormat::protobuf});
 }
 
 std::optional<TimestampFormat> FieldReader::timestamp_format(const Json& value, const std::string& pointer) {

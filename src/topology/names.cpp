@@ -49,6 +49,7 @@ std::string_view to_string(ValueFormat format) noexcept {
     case ValueFormat::string: return "string";
     case ValueFormat::bytes: return "bytes";
     case ValueFormat::avro: return "avro";
+    case ValueFormat::protobuf: return "protobuf";
   }
   return "unknown";
 }

@@ -96,7 +96,7 @@ class TopologyParser {
 
   void read_sinks(const Json& document);
   DraftSink read_sink(const Json& sink, const std::string& pointer);
-  std::optional<SinkSchemaSpec> read_sink_schema(const Json& schema, const std::string& pointer);
+  std::optional<SinkSchemaSpec> read_sink_schema(const Json& schema, const std::string& pointer, ValueFormat format);
 
   void read_tables(const Json& document);
   std::optional<OperatorBody> read_join(const Json& join, const std::string& pointer, DraftOperator& draft);
@@ -323,9 +323,10 @@ DraftSource TopologyParser::read_source(const Json& source, const std::string& p
   }
   if (const Json* value = FieldReader::find(source, "value")) {
     spec.value = reader_.value_format(*value, pointer_child(pointer, "value")).value_or(spec.value);
-    if (table && spec.value == ValueFormat::avro) {
-      errors_.add(pointer_child(pointer, "value"), "a table reads json, string or bytes values (avro is read by "
-                                                   "sources and written by sinks only, for now)");
+    if (table && registry_format(spec.value)) {
+      errors_.add(pointer_child(pointer, "value"), "a table reads json, string or bytes values (" +
+                                                       std::string(to_string(spec.value)) +
+                                                       " is read by sources and written by sinks only, for now)");
     }
   }
   if (const Json* timestamp = FieldReader::find(source, "timestamp")) {
@@ -754,15 +755,18 @@ DraftSink TopologyParser::read_sink(const Json& sink, const std::string& pointer
   }
   const std::string schema_pointer = pointer_child(pointer, "value_schema");
   if (const Json* schema = FieldReader::find(sink, "value_schema")) {
-    if (spec.value != ValueFormat::avro) {
-      errors_.add(schema_pointer, "a value_schema needs \"value\": \"avro\" (the sink writes " +
+    if (!registry_format(spec.value)) {
+      errors_.add(schema_pointer, "a value_schema needs \"value\": \"avro\" or \"protobuf\" (the sink writes " +
                                       std::string(to_string(spec.value)) + ")");
     } else {
-      spec.value_schema = read_sink_schema(*schema, schema_pointer);
+      spec.value_schema = read_sink_schema(*schema, schema_pointer, spec.value);
     }
   } else if (spec.value == ValueFormat::avro) {
     errors_.add(pointer, "an avro sink needs \"value_schema\": {\"schema\": <the Avro schema>}, {\"file\": "
                          "\"<file>.avsc\"} or {\"subject\": \"<subject>\", \"version\": \"latest\"}");
+  } else if (spec.value == ValueFormat::protobuf) {
+    errors_.add(pointer, "a protobuf sink needs \"value_schema\": {\"schema\": \"<the .proto file's text>\"}, "
+                         "{\"file\": \"<file>.proto\"} or {\"subject\": \"<subject>\", \"version\": \"latest\"}");
   }
   if (const Json* description = FieldReader::find(sink, "description")) {
     (void)reader_.string(*description, pointer_child(pointer, "description"));
@@ -773,17 +777,25 @@ DraftSink TopologyParser::read_sink(const Json& sink, const std::string& pointer
   return draft;
 }
 
-std::optional<SinkSchemaSpec> TopologyParser::read_sink_schema(const Json& schema, const std::string& pointer) {
+std::optional<SinkSchemaSpec> TopologyParser::read_sink_schema(const Json& schema, const std::string& pointer,
+                                                               ValueFormat format) {
   if (!reader_.expect_object(schema, pointer)) return std::nullopt;
-  reader_.reject_unknown_fields(schema, pointer, strings({"schema", "file", "subject", "version", "subject_naming"}));
+  const bool protobuf = format == ValueFormat::protobuf;
+  reader_.reject_unknown_fields(schema, pointer, protobuf ? strings({"schema", "file", "subject", "version",
+                                                                     "subject_naming", "message"})
+                                                          : strings({"schema", "file", "subject", "version",
+                                                                     "subject_naming"}));
   const std::size_t errors_before = errors_.size();
   SinkSchemaSpec spec;
   spec.pointer = pointer;
   int sources = 0;
   if (const Json* text = FieldReader::find(schema, "schema")) {
     ++sources;
-    // The Avro schema itself: a JSON object, a union (array) or a type name; checked when the sink is set up.
-    if (text->is_object() || text->is_array() || text->is_string()) {
+    // The Avro schema itself: a JSON object, a union (array) or a type name; a .proto file's text for Protobuf.
+    // Checked when the topology is loaded (check_sink_schemas) and when the sink is set up.
+    if (protobuf) {
+      spec.text = reader_.string(*text, pointer_child(pointer, "schema"));
+    } else if (text->is_object() || text->is_array() || text->is_string()) {
       spec.text = text->dump();
     } else {
       errors_.add(pointer_child(pointer, "schema"), std::string("expected an Avro schema (an object, an array or a "
@@ -824,9 +836,14 @@ std::optional<SinkSchemaSpec> TopologyParser::read_sink_schema(const Json& schem
     }
     if (spec.subject) errors_.add(naming_pointer, "a subject given by name needs no subject_naming");
   }
+  if (const Json* message = FieldReader::find(schema, "message")) {
+    spec.message = reader_.string(*message, pointer_child(pointer, "message"));
+  }
   if (sources != 1 && errors_.size() == errors_before) {
-    errors_.add(pointer, "give exactly one of \"schema\" (the Avro schema), \"file\" (a .avsc file) or \"subject\" "
-                         "(a schema already registered)");
+    errors_.add(pointer, protobuf ? "give exactly one of \"schema\" (the .proto file's text), \"file\" (a .proto "
+                                    "file) or \"subject\" (a schema already registered)"
+                                  : "give exactly one of \"schema\" (the Avro schema), \"file\" (a .avsc file) or "
+                                    "\"subject\" (a schema already registered)");
   }
   if (errors_.size() != errors_before) return std::nullopt;
   return spec;

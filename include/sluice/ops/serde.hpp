@@ -13,7 +13,7 @@
 #include "sluice/core/record.hpp"
 #include "sluice/core/result.hpp"
 #include "sluice/expr/expression.hpp"
-#include "sluice/formats/avro_registry.hpp"
+#include "sluice/formats/registry_codec.hpp"
 #include "sluice/topology/topology.hpp"
 
 namespace sluice::ops {
@@ -29,16 +29,16 @@ class SourceDecoder {
   // Builds only these top-level fields of a JSON object value (the pipeline's analysis of what downstream
   // reads; see Pipeline); the whole value is still parsed and validated. Without a call: the whole value.
   void project(std::vector<std::string> fields) { projection_ = std::move(fields); }
-  // Avro values (format avro) are decoded with schemas from the registry; without a decoder (sluice test, the
-  // TestDriver) an avro source's values are read as JSON, the form case files write them in.
-  void use_avro(const formats::AvroRegistryDecoder* decoder) { avro_ = decoder; }
+  // Avro and Protobuf values are decoded with schemas from the registry; without a decoder (sluice test, the
+  // TestDriver) such a source's values are read as JSON, the form case files write them in.
+  void use_registry(const formats::RegistryDecoder* decoder) { registry_ = decoder; }
   const std::optional<std::vector<std::string>>& projection() const noexcept { return projection_; }
 
  private:
   core::Status assign_timestamp(core::Record& record, expr::EvalContext& eval) const;
   const topology::SourceSpec& spec_;
   std::optional<std::vector<std::string>> projection_;
-  const formats::AvroRegistryDecoder* avro_ = nullptr;
+  const formats::RegistryDecoder* registry_ = nullptr;
 };
 
 // Bytes of one output record. Views point into the encoder's buffers and are valid until the next encode.
@@ -54,13 +54,14 @@ class SinkEncoder {
   // Encodes into the buffers; errors (e.g. an object for a bytes key) dead-letter the record.
   core::Result<EncodedRecord> encode(const core::Record& record, std::string& key_buffer,
                                      std::string& value_buffer) const;
-  // An avro sink's registered schema; without one (sluice test, the TestDriver) its values are written as JSON.
-  void use_avro(std::shared_ptr<const formats::AvroSinkSchema> schema) { avro_ = std::move(schema); }
+  // An avro or protobuf sink's registered schema; without one (sluice test, the TestDriver) its values are written
+  // as JSON.
+  void use_registry(std::shared_ptr<const formats::SinkSchema> schema) { schema_ = std::move(schema); }
 
  private:
   topology::KeyFormat key_format_;
   topology::ValueFormat value_format_;
-  std::shared_ptr<const formats::AvroSinkSchema> avro_;
+  std::shared_ptr<const formats::SinkSchema> schema_;
 };
 
 // The bytes `key` is written as in `format` (what a sink would write): the form tables are looked up by.

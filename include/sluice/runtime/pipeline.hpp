@@ -160,11 +160,11 @@ class Pipeline {
   Pipeline& operator=(const Pipeline&) = delete;
 
   const topology::Topology& topology() const noexcept { return topology_; }
-  // Binds the avro formats before any record flows (app, at start): the decoder of the sources whose values are
-  // avro, and per Topology::sinks index the registered schema of each avro sink. Without it avro values are read
-  // and written as JSON (sluice test, the TestDriver).
-  void use_avro(const formats::AvroRegistryDecoder* decoder,
-                const std::map<std::size_t, std::shared_ptr<const formats::AvroSinkSchema>>& sinks);
+  // Binds the registry formats before any record flows (app, at start): the decoder of the sources whose values
+  // are avro or protobuf, and per Topology::sinks index the registered schema of each such sink. Without it those
+  // values are read and written as JSON (sluice test, the TestDriver).
+  void use_registry(const formats::RegistryDecoder* decoder,
+                    const std::map<std::size_t, std::shared_ptr<const formats::SinkSchema>>& sinks);
   // The source reading `topic`, or nullopt if no source does.
   std::optional<std::size_t> source_for_topic(std::string_view topic) const;
   const std::vector<PipelineSource>& sources() const noexcept { return sources_; }

@@ -18,9 +18,13 @@
 namespace sluice::topology {
 
 enum class KeyFormat : std::uint8_t { string, bytes, json };
-// avro: the schema registry's wire format (a schema id before each value; formats/avro_registry.hpp). Values of
-// sources and sinks only (tables: json, string, bytes).
-enum class ValueFormat : std::uint8_t { json, string, bytes, avro };
+// avro, protobuf: the schema registry's wire format (a schema id before each value; formats/registry_codec.hpp).
+// Values of sources and sinks only (tables: json, string, bytes).
+enum class ValueFormat : std::uint8_t { json, string, bytes, avro, protobuf };
+// Whether values in `format` are written with a schema from a registry (avro, protobuf).
+constexpr bool registry_format(ValueFormat format) noexcept {
+  return format == ValueFormat::avro || format == ValueFormat::protobuf;
+}
 enum class TimestampFormat : std::uint8_t { epoch_ms, epoch_s, iso8601 };
 
 struct TimestampSpec {
@@ -243,6 +247,7 @@ struct SinkSchemaSpec {
   std::optional<std::string> subject;
   std::string version = "latest";   // with `subject`: a version number or "latest"
   Naming naming = Naming::topic;
+  std::optional<std::string> message;  // protobuf: the message written (full name); nullopt: the file's first
   std::string pointer;              // e.g. "/sinks/0/value_schema"
 };
 
@@ -253,7 +258,7 @@ struct SinkSpec {
   KeyFormat key = KeyFormat::string;
   ValueFormat value = ValueFormat::json;
   std::string pointer;
-  std::optional<SinkSchemaSpec> value_schema;  // required by (and only allowed with) value avro
+  std::optional<SinkSchemaSpec> value_schema;  // required by (and only allowed with) value avro or protobuf
 };
 
 // A topic sluice creates and owns. Partitions are decided at start-up: the partition count of the sources of

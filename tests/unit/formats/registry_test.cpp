@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "sluice/core/json.hpp"
-#include "sluice/formats/avro_registry.hpp"
+#include "sluice/formats/registry_codec.hpp"
 #include "sluice/formats/registry.hpp"
 
 namespace sluice::formats {
@@ -218,7 +218,7 @@ std::string framed(std::int32_t id, std::string body) {
   return out + body;
 }
 
-TEST(AvroRegistryDecoder, DecodesWithTheWritersSchemaAndNamesTheIdInEveryFailure) {
+TEST(RegistryDecoder, DecodesWithTheWritersSchemaAndNamesTheIdInEveryFailure) {
   ScriptedServer server([](const std::string& line, const std::string&) -> ScriptedServer::Reply {
     if (line.find("/schemas/ids/1 ") != std::string::npos) {
       return {200, R"({"schema": "{\"type\": \"record\", \"name\": \"R\", \"fields\": [{\"name\": \"n\", \"type\": \"long\"}]}"})"};
@@ -229,7 +229,7 @@ TEST(AvroRegistryDecoder, DecodesWithTheWritersSchemaAndNamesTheIdInEveryFailure
     return {404, R"({"message": "Schema 3 not found"})"};
   });
   SchemaRegistry registry({{server.url()}, "", "", std::chrono::milliseconds(2000), 10});
-  AvroRegistryDecoder decoder(registry, {});
+  RegistryDecoder decoder(registry, {});
   auto value = decoder.decode(framed(1, std::string("\x36", 1)));
   ASSERT_TRUE(value.ok()) << value.error().message;
   std::string json;
@@ -246,7 +246,7 @@ TEST(AvroRegistryDecoder, DecodesWithTheWritersSchemaAndNamesTheIdInEveryFailure
   EXPECT_EQ(asked_for_1, 1U);
 }
 
-TEST(AvroRegistryDecoder, WaitsWhileTheRegistryIsUnavailableAndGivesUpOnlyWhenTold) {
+TEST(RegistryDecoder, WaitsWhileTheRegistryIsUnavailableAndGivesUpOnlyWhenTold) {
   std::atomic<int> failures_left{2};
   ScriptedServer server([&](const std::string&, const std::string&) -> ScriptedServer::Reply {
     if (failures_left.fetch_sub(1) > 0) return {503, R"({"message": "starting"})"};
@@ -254,7 +254,7 @@ TEST(AvroRegistryDecoder, WaitsWhileTheRegistryIsUnavailableAndGivesUpOnlyWhenTo
   });
   SchemaRegistry registry({{server.url()}, "", "", std::chrono::milliseconds(2000), 10});
   std::vector<std::string> calls;
-  AvroRegistryDecoder patient(registry, [&](const RegistryError* error, int attempt) {
+  RegistryDecoder patient(registry, [&](const RegistryError* error, int attempt) {
     calls.push_back(error == nullptr ? "recovered after " + std::to_string(attempt)
                                      : error->message + " " + std::to_string(attempt));
     return true;
@@ -272,7 +272,7 @@ TEST(AvroRegistryDecoder, WaitsWhileTheRegistryIsUnavailableAndGivesUpOnlyWhenTo
   });
   SchemaRegistry guarded_registry({{guarded.url()}, "", "", std::chrono::milliseconds(2000), 10});
   calls.clear();
-  AvroRegistryDecoder waits_for_credentials(guarded_registry, [&](const RegistryError* error, int attempt) {
+  RegistryDecoder waits_for_credentials(guarded_registry, [&](const RegistryError* error, int attempt) {
     calls.push_back(error == nullptr ? "recovered" : error->message + " " + std::to_string(attempt));
     return true;
   });
@@ -280,7 +280,7 @@ TEST(AvroRegistryDecoder, WaitsWhileTheRegistryIsUnavailableAndGivesUpOnlyWhenTo
   EXPECT_EQ(calls, (std::vector<std::string>{"Unauthorized 1", "recovered"}));
 
   failures_left = 1'000'000;
-  AvroRegistryDecoder stopping(registry, [](const RegistryError*, int attempt) { return attempt < 3; });
+  RegistryDecoder stopping(registry, [](const RegistryError*, int attempt) { return attempt < 3; });
   EXPECT_THROW((void)stopping.decode(framed(6, std::string("\x02", 1))), RegistryUnavailable);
   // Not the wire format: a record fault, whatever the registry's state.
   EXPECT_EQ(stopping.decode("{}").error().message,

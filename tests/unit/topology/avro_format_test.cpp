@@ -1,4 +1,5 @@
-// The avro value format in topology files: sources read it, sinks write it with a value_schema, tables do not.
+// The avro and protobuf value formats in topology files: sources read them, sinks write them with a value_schema,
+// tables do not.
 #include <gtest/gtest.h>
 
 #include "support.hpp"
@@ -40,7 +41,7 @@ TEST(AvroFormat, MistakesAreNamedByPointer) {
   EXPECT_TRUE(has_only_error(errors_of(with_sink(R"({"from": "in", "topic": "out", "value": "avro"})")), "/sinks/0",
                              "an avro sink needs \"value_schema\""));
   EXPECT_TRUE(has_only_error(errors_of(with_sink(R"({"from": "in", "topic": "out", "value_schema": {"schema": "long"}})")),
-                             "/sinks/0/value_schema", "a value_schema needs \"value\": \"avro\" (the sink writes json)"));
+                             "/sinks/0/value_schema", "a value_schema needs \"value\": \"avro\" or \"protobuf\" (the sink writes json)"));
   EXPECT_TRUE(has_only_error(
       errors_of(with_sink(R"({"from": "in", "topic": "out", "value": "avro", "value_schema": {"schema": "long", "file": "x"}})")),
       "/sinks/0/value_schema", "give exactly one of"));
@@ -54,6 +55,30 @@ TEST(AvroFormat, MistakesAreNamedByPointer) {
       "tables": [{"name": "t", "topic": "t", "value": "avro"}],
       "operators": [{"name": "j", "from": "in", "join": {"table": "t"}}], "sinks": [{"from": "j", "topic": "out"}]})"),
                         "/tables/0/value", "a table reads json, string or bytes values"));
+}
+
+TEST(ProtobufFormat, SinksNameTheProtoTextAndOptionallyTheMessage) {
+  const Topology inline_schema = topology_of(with_sink(
+      R"({"from": "in", "topic": "out", "value": "protobuf", "value_schema": {"schema": "syntax = \"proto3\"; message R {}", "message": "R"}})"));
+  EXPECT_EQ(inline_schema.sinks[0].value, ValueFormat::protobuf);
+  EXPECT_EQ(*inline_schema.sinks[0].value_schema->text, "syntax = \"proto3\"; message R {}");  // the text, not JSON
+  EXPECT_EQ(*inline_schema.sinks[0].value_schema->message, "R");
+  const Topology file = topology_of(with_sink(
+      R"({"from": "in", "topic": "out", "value": "protobuf", "value_schema": {"file": "schemas/r.proto"}})"));
+  EXPECT_FALSE(file.sinks[0].value_schema->message);
+
+  EXPECT_TRUE(has_only_error(errors_of(with_sink(R"({"from": "in", "topic": "out", "value": "protobuf"})")), "/sinks/0",
+                             "a protobuf sink needs \"value_schema\""));
+  EXPECT_TRUE(has_only_error(
+      errors_of(with_sink(R"({"from": "in", "topic": "out", "value": "protobuf", "value_schema": {"schema": {"type": "record"}}})")),
+      "/sinks/0/value_schema/schema", "expected a string"));
+  EXPECT_TRUE(has_only_error(
+      errors_of(with_sink(R"({"from": "in", "topic": "out", "value": "avro", "value_schema": {"schema": "long", "message": "M"}})")),
+      "/sinks/0/value_schema/message", ""));
+  EXPECT_TRUE(has_error(errors_of(R"({"application_id": "app", "sources": [{"name": "in", "topic": "in"}],
+      "tables": [{"name": "t", "topic": "t", "value": "protobuf"}],
+      "operators": [{"name": "j", "from": "in", "join": {"table": "t"}}], "sinks": [{"from": "j", "topic": "out"}]})"),
+                        "/tables/0/value", "(protobuf is read by sources and written by sinks only, for now)"));
 }
 
 }  // namespace

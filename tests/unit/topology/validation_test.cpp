@@ -111,11 +111,11 @@ TEST(TopologyValidationTest, SourceUnknownField) {
 
 TEST(TopologyValidationTest, BadKeyAndValueFormats) {
   const auto errors = errors_of(R"({"application_id": "app",
-      "sources": [{"name": "orders", "topic": "orders", "key": "text", "value": "protobuf"}],
+      "sources": [{"name": "orders", "topic": "orders", "key": "text", "value": "thrift"}],
       "sinks": [{"from": "orders", "topic": "out", "key": "jsn", "value": 1}]})");
   ASSERT_EQ(errors.size(), 4u) << testing::describe_errors(errors);
   EXPECT_TRUE(has_error(errors, "/sources/0/key", "\"text\" is not a key format; expected one of string, bytes, json"));
-  EXPECT_TRUE(has_error(errors, "/sources/0/value", "\"protobuf\" is not a value format; expected one of json, string, bytes, avro"));
+  EXPECT_TRUE(has_error(errors, "/sources/0/value", "\"thrift\" is not a value format; expected one of json, string, bytes, avro, protobuf"));
   EXPECT_TRUE(has_error(errors, "/sinks/0/key", "did you mean \"json\"?"));
   EXPECT_TRUE(has_error(errors, "/sinks/0/value", "expected a string, got number"));
 }

@@ -1,5 +1,5 @@
-// Avro at start (src/app/avro_setup.hpp).
-#include "avro_setup.hpp"
+// Avro at start (src/app/registry_setup.hpp).
+#include "registry_setup.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -37,6 +37,58 @@ std::optional<std::string> sink_schema_text(const topology::SinkSchemaSpec& spec
   return std::get<std::string>(std::move(content));
 }
 
+formats::SchemaKind kind_of(topology::ValueFormat format) {
+  return format == topology::ValueFormat::protobuf ? formats::SchemaKind::protobuf : formats::SchemaKind::avro;
+}
+
+// A sink's schema text compiled for its format, with the message it writes (Protobuf) and the name the record
+// subject naming uses (the Avro record's or the Protobuf message's full name); on failure, `problem` says why and
+// `problem_field` which field of the value_schema it is about.
+std::shared_ptr<formats::SinkSchema> compile_sink_schema(topology::ValueFormat format,
+                                                         const topology::SinkSchemaSpec& spec, const std::string& text,
+                                                         std::string& record_name, std::string& problem,
+                                                         std::string& problem_field) {
+  auto schema = std::make_shared<formats::SinkSchema>();
+  schema->kind = kind_of(format);
+  problem_field = spec.file ? "file" : spec.subject ? "subject" : "schema";
+  if (format == topology::ValueFormat::avro) {
+    auto parsed = formats::AvroSchema::parse(text);
+    if (auto* error = std::get_if<std::string>(&parsed)) {
+      problem = "not an Avro schema: " + core::printable(*error, 1024);
+      return nullptr;
+    }
+    schema->avro = std::make_shared<const formats::AvroSchema>(std::get<formats::AvroSchema>(std::move(parsed)));
+    if (spec.naming == topology::SinkSchemaSpec::Naming::record && !schema->avro->named()) {
+      problem = "\"record\" names the subject after the schema's record, but the schema is a " + schema->avro->name();
+      problem_field = "subject_naming";
+      return nullptr;
+    }
+    record_name = schema->avro->name();
+    return schema;
+  }
+  auto parsed = formats::ProtobufSchema::parse(text);
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    problem = "not a Protobuf schema (.proto file): " + core::printable(*error, 1024);
+    return nullptr;
+  }
+  schema->protobuf = std::make_shared<const formats::ProtobufSchema>(std::get<formats::ProtobufSchema>(std::move(parsed)));
+  if (spec.message) {
+    auto indexes = schema->protobuf->indexes_of(*spec.message);
+    if (!indexes) {
+      std::string names;
+      for (const auto& name : schema->protobuf->message_names()) names += (names.empty() ? "" : ", ") + name;
+      problem = "the schema declares no message " + core::quoted(*spec.message) + " (it declares " + names + ")";
+      problem_field = "message";
+      return nullptr;
+    }
+    schema->message = std::move(*indexes);
+  } else {
+    schema->message = {0};
+  }
+  record_name = schema->protobuf->message_name(schema->message);
+  return schema;
+}
+
 std::string shown_error(const RegistryError& error) {
   return (error.http_status > 0 ? "HTTP " + std::to_string(error.http_status) + ": " : std::string()) +
          core::printable(error.message, 1024);
@@ -44,11 +96,11 @@ std::string shown_error(const RegistryError& error) {
 
 }  // namespace
 
-bool uses_avro(const topology::Topology& topology) {
+bool uses_registry(const topology::Topology& topology) {
   return std::any_of(topology.sources.begin(), topology.sources.end(),
-                     [](const auto& source) { return source.value == topology::ValueFormat::avro; }) ||
+                     [](const auto& source) { return topology::registry_format(source.value); }) ||
          std::any_of(topology.sinks.begin(), topology.sinks.end(),
-                     [](const auto& sink) { return sink.value == topology::ValueFormat::avro; });
+                     [](const auto& sink) { return topology::registry_format(sink.value); });
 }
 
 std::vector<topology::ValidationError> check_sink_schemas(const topology::Topology& topology,
@@ -65,35 +117,33 @@ std::vector<topology::ValidationError> check_sink_schemas(const topology::Topolo
       continue;
     }
     if (!text) continue;
-    auto parsed = formats::AvroSchema::parse(*text);
-    if (auto* error = std::get_if<std::string>(&parsed)) {
-      errors.push_back({pointer, "not an Avro schema: " + core::printable(*error, 1024)});
-      continue;
-    }
-    const auto& schema = std::get<formats::AvroSchema>(parsed);
-    if (spec.naming == topology::SinkSchemaSpec::Naming::record && !schema.named()) {
-      errors.push_back({spec.pointer + "/subject_naming",
-                        "\"record\" names the subject after the schema's record, but the schema is a " + schema.name()});
+    std::string record_name;
+    std::string field;
+    if (!compile_sink_schema(sink.value, spec, *text, record_name, problem, field)) {
+      errors.push_back({spec.pointer + "/" + field, problem});
     }
   }
   return errors;
 }
 
-AvroSetup set_up_avro(const topology::Topology& topology, const std::string& topology_path, const AppSettings& settings,
+RegistrySetup set_up_registry(const topology::Topology& topology, const std::string& topology_path, const AppSettings& settings,
                       const std::atomic<bool>& stop, runtime::InstanceHealth& health, observe::Logger& logger,
-                      const core::Clock& clock, AvroBindings& out) {
+                      const core::Clock& clock, RegistryBindings& out) {
   if (settings.schema_registry_url.empty()) {
     for (std::size_t i = 0; i < topology.sources.size(); ++i) {
-      if (topology.sources[i].value == topology::ValueFormat::avro) {
-        logger.error("app", topology.sources[i].pointer + "/value: avro needs the schema_registry_url setting");
+      if (topology::registry_format(topology.sources[i].value)) {
+        logger.error("app", topology.sources[i].pointer + "/value: " +
+                                std::string(to_string(topology.sources[i].value)) +
+                                " needs the schema_registry_url setting");
       }
     }
     for (const auto& sink : topology.sinks) {
-      if (sink.value == topology::ValueFormat::avro) {
-        logger.error("app", sink.pointer + "/value: avro needs the schema_registry_url setting");
+      if (topology::registry_format(sink.value)) {
+        logger.error("app", sink.pointer + "/value: " + std::string(to_string(sink.value)) +
+                                " needs the schema_registry_url setting");
       }
     }
-    return AvroSetup::config_error;
+    return RegistrySetup::config_error;
   }
   formats::RegistryOptions options;
   std::stringstream urls(settings.schema_registry_url);
@@ -112,7 +162,7 @@ AvroSetup set_up_avro(const topology::Topology& topology, const std::string& top
   // /readyz says why, the log says so once and then every tenth attempt.
   const std::int64_t backoff_max = std::max<std::int64_t>(200, settings.startup_backoff_max.count());
   runtime::Health* registry_health = &health.registry();
-  out.decoder = std::make_unique<formats::AvroRegistryDecoder>(
+  out.decoder = std::make_unique<formats::RegistryDecoder>(
       *out.registry, [&stop, registry_health, &logger, &clock, backoff_max](const RegistryError* error, int attempt) {
         if (error == nullptr) {
           registry_health->set_ready(true, "schema registry reachable");
@@ -133,13 +183,15 @@ AvroSetup set_up_avro(const topology::Topology& topology, const std::string& top
   core::Backoff backoff(clock, 200, backoff_max);
   for (std::size_t index = 0; index < topology.sinks.size(); ++index) {
     const auto& sink = topology.sinks[index];
-    if (sink.value != topology::ValueFormat::avro || !sink.value_schema) continue;
+    if (!topology::registry_format(sink.value) || !sink.value_schema) continue;
+    const formats::SchemaKind kind = kind_of(sink.value);
+    const std::string kind_name = sink.value == topology::ValueFormat::avro ? "Avro" : "Protobuf";
     const auto& spec = *sink.value_schema;
     std::string problem;
     auto text = sink_schema_text(spec, topology_path, problem);
     if (!problem.empty()) {
       logger.error("app", spec.pointer + ": " + problem);
-      return AvroSetup::config_error;
+      return RegistrySetup::config_error;
     }
     for (int attempt = 1;; ++attempt) {
       std::optional<std::string> schema_text = text;
@@ -147,15 +199,15 @@ AvroSetup set_up_avro(const topology::Topology& topology, const std::string& top
       std::string subject;
       RegistryError error;
       bool ok = false;
+      std::string record_name;
+      std::string field;
       if (schema_text) {
-        auto parsed = formats::AvroSchema::parse(*schema_text);
-        if (auto* parse_error = std::get_if<std::string>(&parsed)) {
-          logger.error("app", spec.pointer + ": not an Avro schema: " + *parse_error);
-          return AvroSetup::config_error;
+        if (!compile_sink_schema(sink.value, spec, *schema_text, record_name, problem, field)) {
+          logger.error("app", spec.pointer + "/" + field + ": " + problem);
+          return RegistrySetup::config_error;
         }
-        subject = spec.naming == topology::SinkSchemaSpec::Naming::topic ? sink.topic + "-value"
-                                                                         : std::get<formats::AvroSchema>(parsed).name();
-        auto registered = out.registry->register_schema(subject, formats::SchemaKind::avro, *schema_text);
+        subject = spec.naming == topology::SinkSchemaSpec::Naming::topic ? sink.topic + "-value" : record_name;
+        auto registered = out.registry->register_schema(subject, kind, *schema_text);
         if (registered.ok()) {
           id = *registered.value;
           ok = true;
@@ -165,10 +217,10 @@ AvroSetup set_up_avro(const topology::Topology& topology, const std::string& top
       } else {
         subject = *spec.subject;
         auto found = out.registry->subject_version(subject, spec.version);
-        if (found.ok() && found.value->kind != formats::SchemaKind::avro) {
+        if (found.ok() && found.value->kind != kind) {
           logger.error("app", spec.pointer + "/subject: " + core::quoted(subject) + " version " + spec.version +
-                                  " is a " + std::string(to_string(found.value->kind)) + " schema, not Avro");
-          return AvroSetup::config_error;
+                                  " is a " + std::string(to_string(found.value->kind)) + " schema, not " + kind_name);
+          return RegistrySetup::config_error;
         }
         if (found.ok()) {
           id = found.value->id;
@@ -179,17 +231,16 @@ AvroSetup set_up_avro(const topology::Topology& topology, const std::string& top
         }
       }
       if (ok) {
-        auto parsed = formats::AvroSchema::parse(*schema_text);
-        if (auto* parse_error = std::get_if<std::string>(&parsed)) {
-          logger.error("app", spec.pointer + ": the registry's schema " + std::to_string(id) +
-                                  " does not parse as Avro: " + *parse_error);
-          return AvroSetup::config_error;
+        auto schema = compile_sink_schema(sink.value, spec, *schema_text, record_name, problem, field);
+        if (!schema) {
+          logger.error("app", spec.pointer + "/" + field + ": the registry's schema " + std::to_string(id) +
+                                  " of subject " + core::quoted(subject) + ": " + problem);
+          return RegistrySetup::config_error;
         }
-        auto schema = std::make_shared<formats::AvroSinkSchema>();
         schema->id = id;
-        schema->schema = std::make_shared<const formats::AvroSchema>(std::get<formats::AvroSchema>(std::move(parsed)));
-        out.sinks[index] = std::move(schema);
-        logger.info("app", sink.pointer + ": writes Avro with schema id " + std::to_string(id) + " (subject " + subject +
+        out.sinks[index] = schema;
+        logger.info("app", sink.pointer + ": writes " + kind_name + " with schema id " + std::to_string(id) +
+                               " (subject " + subject + (schema->protobuf ? ", message " + record_name : std::string()) +
                                ")");
         break;
       }
@@ -198,16 +249,16 @@ AvroSetup set_up_avro(const topology::Topology& topology, const std::string& top
                                 (spec.subject ? "has no version " + spec.version + " of subject " + core::quoted(subject)
                                               : "refuses the schema under subject " + core::quoted(subject)) +
                                 ": " + shown_error(error));
-        return AvroSetup::config_error;
+        return RegistrySetup::config_error;
       }
       const std::string why = "waiting for the schema registry: " + shown_error(error);
       health.registry().set_ready(false, why);
       logger.warn("app", why + "; retrying in " + std::to_string(backoff.next_ms()) + " ms");
-      if (!backoff.wait([&stop] { return stop.load(); })) return AvroSetup::stopped;
+      if (!backoff.wait([&stop] { return stop.load(); })) return RegistrySetup::stopped;
     }
   }
   health.registry().set_ready(true, "schema registry reachable");
-  return AvroSetup::ready;
+  return RegistrySetup::ready;
 }
 
 }  // namespace sluice::app
