@@ -3,14 +3,13 @@
 // sluice, and what sluice writes is read back by that client's AvroDeserializer; and the failure cases.
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "sluice/formats/registry.hpp"
+#include "support/interop_support.hpp"
 #include "support/kafka_test_support.hpp"
 
 using namespace sluice::testing;
@@ -19,37 +18,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string registry_url() {
-  const char* url = std::getenv("SLUICE_TEST_REGISTRY");
-  return url != nullptr ? url : "";
-}
-
 // Runs a shell command; its stdout, and whether it exited 0.
-std::pair<bool, std::string> run(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return {false, ""};
-  char buffer[4096];
-  for (std::size_t got; (got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, got);
-  return {::pclose(pipe) == 0, out};
-}
-
-std::string python() {
-  static const std::string path = [] {
-    auto [ok, out] = run(source_dir() + "/scripts/python-env");
-    return ok ? out.substr(0, out.find('\n')) : std::string();
-  }();
-  return path;
-}
-
-std::vector<json> json_lines(const std::string& text) {
-  std::vector<json> lines;
-  std::size_t start = 0;
-  for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
-    if (end > start) lines.push_back(json::parse(text.substr(start, end - start)));
-  }
-  return lines;
-}
+std::pair<bool, std::string> run(const std::string& command) { return run_command(command); }
+std::string python() { return interop_python(); }
 
 // A topology reading Avro orders and writing the paid ones as Avro `Paid` records.
 std::string topology(const std::string& app, const std::string& input, const std::string& output,
