@@ -61,9 +61,10 @@ def expressions_in(node, found):
 
 
 def main():
-    # Generated seeds are named by their hash; the inputs of past findings (finding-*) are kept.
+    # Generated seeds are named by their hash; anything else (the inputs of past findings, finding-*, and the
+    # hand-written seeds of the binary formats, corpus/avro and corpus/protobuf) is kept.
     for old in CORPUS.glob("*/*"):
-        if not old.name.startswith("finding-"):
+        if re.fullmatch(r"[0-9a-f]{16}", old.name):
             old.unlink()
     expressions = set()
     for path in sorted((REPO / "topologies").glob("*.json")):

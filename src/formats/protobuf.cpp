@@ -297,7 +297,12 @@ core::Value well_known(const pb::Descriptor& message, core::Value generic) {
   if (name.rfind("google.protobuf.", 0) != 0) return generic;
   const std::string_view type = std::string_view(name).substr(16);
   if (type == "Timestamp" || type == "Duration") {
-    return core::Value::integer(integer_field(generic, "seconds") * 1000 + integer_field(generic, "nanos") / 1'000'000);
+    std::int64_t ms = 0;
+    if (__builtin_mul_overflow(integer_field(generic, "seconds"), 1000, &ms) ||
+        __builtin_add_overflow(ms, integer_field(generic, "nanos") / 1'000'000, &ms)) {
+      return generic;  // beyond what epoch milliseconds hold (about 292 million years): the fields as written
+    }
+    return core::Value::integer(ms);
   }
   if (type.size() > 5 && type.substr(type.size() - 5) == "Value" && type != "Value" && type != "ListValue") {
     const core::Value* wrapped = generic.find("value");  // DoubleValue, Int32Value, StringValue, ...
