@@ -7,7 +7,10 @@
 // common: [--seed S] [--first-event I] [--events-per-second E] [--base-time-ms B]
 //         [--person-bytes B] [--auction-bytes B] [--bid-bytes B]
 // load and rate also take [--persons-topic T]: every person event is written to T as well (same key, value,
-// timestamp and partitioner), the table that Nexmark q3 joins the auctions with.
+// timestamp and partitioner), the table that Nexmark q3 joins the auctions with; and [--avro-registry URL]: the
+// events of --topic are written as Avro in the registry's wire format instead of JSON (kEventSchema, registered
+// under "<topic>-value": {"type", "person" | "auction" | "bid": the same fields as the JSON, "extra" included};
+// the persons topic stays JSON). The Avro variant of bench/nexmark's q1 reads them.
 //
 // Determinism: event i's content is a pure function of (seed, i): every event draws from its own random
 // generator seeded with a hash of (seed, i), so the same arguments always give the same bytes, in any mode and
@@ -37,6 +40,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "sluice/core/json.hpp"
+#include "sluice/formats/registry_codec.hpp"
 
 #include "sluice/kafka/librdkafka.hpp"
 
@@ -75,7 +81,39 @@ struct Options {
   std::int64_t bid_bytes = 200;
   std::int64_t rate = 0;     // rate mode: events per wall-clock second
   double seconds = 0;        // rate mode: how long
+  std::string avro_registry;  // load, rate: write --topic's values as Avro with this registry (empty: JSON)
 };
+
+// The Avro form of an event: its type, and the event's fields (as in the JSON) in the branch named by it.
+constexpr std::string_view kEventSchema = R"~({"type": "record", "name": "Event", "namespace": "nexmark", "fields": [
+  {"name": "type", "type": "string"},
+  {"name": "person", "default": null, "type": ["null", {"type": "record", "name": "Person", "fields": [
+    {"name": "id", "type": "long"}, {"name": "name", "type": "string"}, {"name": "email", "type": "string"},
+    {"name": "credit_card", "type": "string"}, {"name": "city", "type": "string"}, {"name": "state", "type": "string"},
+    {"name": "date_time", "type": "long"}, {"name": "extra", "type": "string"}]}]},
+  {"name": "auction", "default": null, "type": ["null", {"type": "record", "name": "Auction", "fields": [
+    {"name": "id", "type": "long"}, {"name": "item_name", "type": "string"}, {"name": "description", "type": "string"},
+    {"name": "initial_bid", "type": "long"}, {"name": "reserve", "type": "long"}, {"name": "date_time", "type": "long"},
+    {"name": "expires", "type": "long"}, {"name": "seller", "type": "long"}, {"name": "category", "type": "long"},
+    {"name": "extra", "type": "string"}]}]},
+  {"name": "bid", "default": null, "type": ["null", {"type": "record", "name": "Bid", "fields": [
+    {"name": "auction", "type": "long"}, {"name": "bidder", "type": "long"}, {"name": "price", "type": "long"},
+    {"name": "channel", "type": "string"}, {"name": "url", "type": "string"}, {"name": "date_time", "type": "long"},
+    {"name": "extra", "type": "string"}]}]}]})~";
+
+// Rewrites an event's JSON value as its Avro encoding ({"type": t, t: {the other fields}}, framed with `schema`).
+bool to_avro(const sluice::formats::SinkSchema& schema, sluice::core::JsonParser& parser, std::string& value) {
+  auto parsed = parser.parse(value);
+  if (!parsed.ok()) return false;
+  sluice::core::Value flat = std::move(parsed).value();
+  const std::string type = flat.find("type")->as_string();
+  flat.erase("type");
+  sluice::core::Value event = sluice::core::Value::object();
+  event.set("type", sluice::core::Value::string(type));
+  event.set(type, std::move(flat));
+  value.clear();
+  return schema.encode(event, value).ok();
+}
 
 int usage(const std::string& problem) {
   std::cerr << "sluice-nexmark: " << problem << "\nusage:\n"
@@ -83,6 +121,7 @@ int usage(const std::string& problem) {
             << "  sluice-nexmark rate  --bootstrap H:P --topic T --rate R (--seconds S | --events N) [--partitions P] [common]\n"
             << "  sluice-nexmark print --events N [common]\n"
             << "load and rate: [--persons-topic T] writes every person to T as well\n"
+            << "               [--avro-registry URL] writes --topic's values as Avro (registered in URL)\n"
             << "common: [--seed S] [--first-event I] [--events-per-second E] [--base-time-ms B]\n"
             << "        [--person-bytes B] [--auction-bytes B] [--bid-bytes B]\n";
   return 2;
@@ -361,6 +400,24 @@ int run_produce(const Options& options) {
                                    [&](const sluice::kafka::KafkaError& delivery, const sluice::kafka::DeliveryReport&) {
                                      if (!delivery.ok() && failed++ == 0) first_failure = delivery.message;
                                    });
+  // Avro: the event schema registered under <topic>-value, every value of --topic framed with its id.
+  std::unique_ptr<sluice::formats::SchemaRegistry> registry;
+  sluice::formats::SinkSchema avro;
+  sluice::core::JsonParser parser;
+  std::string persons_value;
+  if (!options.avro_registry.empty()) {
+    registry = std::make_unique<sluice::formats::SchemaRegistry>(
+        sluice::formats::RegistryOptions{{options.avro_registry}, "", "", std::chrono::milliseconds(10'000), 100});
+    auto registered = registry->register_schema(options.topic + "-value", sluice::formats::SchemaKind::avro,
+                                                std::string(kEventSchema));
+    if (!registered.ok()) {
+      std::cerr << "sluice-nexmark: cannot register the event schema: " << registered.error.message << "\n";
+      return 1;
+    }
+    avro.id = *registered.value;
+    avro.avro = std::make_shared<const sluice::formats::AvroSchema>(
+        std::get<sluice::formats::AvroSchema>(sluice::formats::AvroSchema::parse(kEventSchema)));
+  }
   Generator generator(options);
   Event event;
   Totals totals;
@@ -399,8 +456,18 @@ int run_produce(const Options& options) {
       timestamp_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     }
     generator.make(index, timestamp_ms, event);
-    if (!produce_to(options.topic) || (event.type == 'p' && !options.persons_topic.empty() && !produce_to(options.persons_topic))) {
-      return 1;
+    if (registry) {
+      if (event.type == 'p') persons_value = event.value;  // the table stays JSON
+      if (!to_avro(avro, parser, event.value)) {
+        std::cerr << "sluice-nexmark: event " << index << " does not fit the Avro event schema\n";
+        return 1;
+      }
+    }
+    if (!produce_to(options.topic)) return 1;
+    if (event.type == 'p' && !options.persons_topic.empty()) {
+      if (registry) std::swap(event.value, persons_value);
+      if (!produce_to(options.persons_topic)) return 1;
+      if (registry) std::swap(event.value, persons_value);  // the totals count what --topic holds
     }
     totals.add(event);
     if ((produced & 1023) == 0) {
@@ -454,6 +521,7 @@ int main(int argc, char** argv) {
       else if (flag == "--bid-bytes") options.bid_bytes = std::stoll(value);
       else if (flag == "--rate") options.rate = std::stoll(value);
       else if (flag == "--seconds") options.seconds = std::stod(value);
+      else if (flag == "--avro-registry") options.avro_registry = value;
       else return usage("unknown option " + flag);
     } catch (const std::exception&) {
       return usage(flag + ": \"" + value + "\" is not a number");

@@ -215,3 +215,41 @@ TEST_F(AvroInterop, TheExampleTopologyRunsOnAvroInput) {
                           {"window_start", start}}.dump()}))
       << read;
 }
+
+// bench/nexmark/q1-avro.json (the Avro side of `make bench`'s Avro vs JSON comparison) computes what q1 does:
+// sluice-nexmark writes the events as Avro, and what sluice writes, read by the independent client, is the
+// currency conversion of every bid.
+TEST_F(AvroInterop, TheAvroVariantOfNexmarkQ1ComputesWhatQ1Does) {
+  const std::string app = unique_name("nexmark-q1-avro");
+  const std::string events = app + "-events";
+  const std::string nexmark = std::string(SLUICE_BINARY_DIR) + "/sluice-nexmark";
+  auto [loaded, load_output] = run(nexmark + " load --bootstrap " + bootstrap() + " --topic " + events +
+                                   " --events 2000 --partitions 2 --avro-registry " + registry_url() + " 2>&1");
+  ASSERT_TRUE(loaded) << load_output;
+  std::multiset<std::string> expected;
+  auto [printed, lines] = run(nexmark + " print --events 2000");
+  ASSERT_TRUE(printed);
+  for (std::size_t start = 0, end; (end = lines.find('\n', start)) != std::string::npos; start = end + 1) {
+    const std::string line = lines.substr(start, end - start);
+    const json event = json::parse(line.substr(line.rfind('\t') + 1));
+    if (event["type"] != "bid") continue;
+    expected.insert(json{{"auction", event["auction"]}, {"bidder", event["bidder"]},
+                         {"price", event["price"].get<std::int64_t>() * 89 / 100}, {"date_time", event["date_time"]}}
+                        .dump());
+  }
+  ASSERT_EQ(expected.size(), 1840U);
+
+  json document = json::parse(std::ifstream(source_dir() + "/bench/nexmark/q1-avro.json"));
+  document["application_id"] = app;
+  document["sources"][0]["topic"] = events;
+  document["sinks"][0]["topic"] = app + "-out";
+  auto running = start_sluice(write_temp_file(app + ".json", document.dump(2)), registry_settings());
+  auto [read_ok, read] = run(python() + " " + source_dir() + "/tests/python/avro_interop.py consume " + bootstrap() +
+                             " " + registry_url() + " " + app + "-out 1840");
+  running.process->signal(SIGTERM);
+  EXPECT_EQ(running.process->wait(30s), 0) << running.process->log();
+  ASSERT_TRUE(read_ok) << running.process->log();
+  std::multiset<std::string> got;
+  for (const auto& value : json_lines(read)) got.insert(value.dump());
+  EXPECT_TRUE(got == expected) << "the Avro q1 output differs from q1's reference";
+}
