@@ -143,7 +143,7 @@ std::string shown_path(std::string_view path) { return core::printable(path, 409
 
 std::optional<topology::Topology> load_topology(const std::string& path, std::ostream& err) {
   auto loaded = topology::load_topology_file(path);
-  // Schemas of avro sinks (inline or in files) are part of the topology: checked wherever it is loaded.
+  // Schemas of avro and protobuf sinks (inline or in files) are part of the topology: checked wherever it is loaded.
   if (auto* topology = std::get_if<topology::Topology>(&loaded)) {
     if (auto errors = check_sink_schemas(*topology, path); !errors.empty()) loaded = std::move(errors);
   }
@@ -366,16 +366,18 @@ int command_run(const Arguments& arguments, const std::map<std::string, std::str
   // has its own consumer, producer, tasks and stores. When one thread fails, the others stop too, so the
   // orchestrator restarts the instance as a whole.
   runtime::Pipeline pipeline(*topology);
-  // Avro: the registry client, the sources' decoder and the sinks' registered schemas, before any record flows.
-  RegistryBindings avro;
+  // Avro and Protobuf: the registry client, the sources' decoder and the sinks' registered schemas, before any
+  // record flows.
+  RegistryBindings registry;
   if (uses_registry(*topology)) {
-    switch (set_up_registry(*topology, *arguments.topology_path, typed, stop_requested, health, logger, clock, avro)) {
+    switch (set_up_registry(*topology, *arguments.topology_path, typed, stop_requested, health, logger, clock,
+                            registry)) {
       case RegistrySetup::ready: break;
       case RegistrySetup::stopped: return exit_ok;
       case RegistrySetup::config_error: return exit_usage;
     }
-    pipeline.use_registry(avro.decoder.get(), avro.sinks);
-    schema_registry.store(avro.registry.get());
+    pipeline.use_registry(registry.decoder.get(), registry.sinks);
+    schema_registry.store(registry.registry.get());
   }
   state::StateOptions state_options;
   state_options.directory = options.state_dir + "/" + topology->application_id;

@@ -1,4 +1,4 @@
-// Avro at start (src/app/registry_setup.hpp).
+// Avro and Protobuf at start (src/app/registry_setup.hpp).
 #include "registry_setup.hpp"
 
 #include <algorithm>
@@ -16,7 +16,7 @@ namespace {
 
 using formats::RegistryError;
 
-// The schema text of an avro sink given in the topology or a file; nullopt for a subject (looked up at start).
+// The schema text of an avro or protobuf sink given in the topology or a file; nullopt for a subject (looked up at start).
 std::optional<std::string> sink_schema_text(const topology::SinkSchemaSpec& spec, const std::string& topology_path,
                                             std::string& problem) {
   if (spec.text) return spec.text;
@@ -126,9 +126,10 @@ std::vector<topology::ValidationError> check_sink_schemas(const topology::Topolo
   return errors;
 }
 
-RegistrySetup set_up_registry(const topology::Topology& topology, const std::string& topology_path, const AppSettings& settings,
-                      const std::atomic<bool>& stop, runtime::InstanceHealth& health, observe::Logger& logger,
-                      const core::Clock& clock, RegistryBindings& out) {
+RegistrySetup set_up_registry(const topology::Topology& topology, const std::string& topology_path,
+                              const AppSettings& settings, const std::atomic<bool>& stop,
+                              runtime::InstanceHealth& health, observe::Logger& logger, const core::Clock& clock,
+                              RegistryBindings& out) {
   if (settings.schema_registry_url.empty()) {
     for (std::size_t i = 0; i < topology.sources.size(); ++i) {
       if (topology::registry_format(topology.sources[i].value)) {

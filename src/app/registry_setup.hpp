@@ -1,5 +1,5 @@
-// Private to app: what a topology with avro values needs before any record flows (`sluice run`), and the checks of
-// its schemas that `sluice validate` makes too.
+// Private to app: what a topology with avro or protobuf values needs before any record flows (`sluice run`), and
+// the checks of its schemas that `sluice validate` makes too.
 #pragma once
 
 #include <atomic>
@@ -19,8 +19,9 @@ namespace sluice::app {
 
 bool uses_registry(const topology::Topology& topology);
 
-// Every avro sink's schema text (inline, or read from its file relative to the topology file's directory) parsed;
-// each problem by JSON pointer. Subjects are looked up at start, not here (validate needs no registry).
+// Every avro or protobuf sink's schema text (inline, or read from its file relative to the topology file's
+// directory) compiled, and a Protobuf sink's `message` found in it; each problem by JSON pointer. Subjects are
+// looked up at start, not here (validate needs no registry).
 std::vector<topology::ValidationError> check_sink_schemas(const topology::Topology& topology,
                                                           const std::string& topology_path);
 
@@ -32,12 +33,13 @@ struct RegistryBindings {
 
 enum class RegistrySetup : std::uint8_t { ready, stopped, config_error };
 
-// Creates the registry client and the sources' decoder, and registers (or looks up) each avro sink's schema under
-// its subject. A missing schema_registry_url, a schema the registry refuses (its compatibility rules) or a subject
+// Creates the registry client and the sources' decoder, and registers (or looks up) each avro or protobuf sink's
+// schema under its subject. A missing schema_registry_url, a schema the registry refuses (its compatibility rules) or a subject
 // it does not know: config_error, logged with the sink's pointer and the registry's reason. An unreachable
 // registry is retried with backoff (logged, and shown in /readyz through health.registry()) until `stop`.
-RegistrySetup set_up_registry(const topology::Topology& topology, const std::string& topology_path, const AppSettings& settings,
-                      const std::atomic<bool>& stop, runtime::InstanceHealth& health, observe::Logger& logger,
-                      const core::Clock& clock, RegistryBindings& out);
+RegistrySetup set_up_registry(const topology::Topology& topology, const std::string& topology_path,
+                              const AppSettings& settings, const std::atomic<bool>& stop,
+                              runtime::InstanceHealth& health, observe::Logger& logger, const core::Clock& clock,
+                              RegistryBindings& out);
 
 }  // namespace sluice::app
