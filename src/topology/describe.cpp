@@ -307,6 +307,62 @@ std::string subtopology_title(const Subtopology& sub) {
 
 // ---- text ----
 
+// The index of a source or sink node in the topology's sources or sinks (node ids are "source_<i>", "sink_<i>").
+std::size_t spec_index(const Node& node) { return std::stoul(node.id.substr(node.id.rfind('_') + 1)); }
+
+// How a source or sink with a registry format gets its schema, for describe; empty for the other formats.
+std::string schema_note(const Topology& topology, const Node& node) {
+  if (node.kind == NodeKind::source) {
+    const SourceSpec& source = topology.sources[spec_index(node)];
+    if (!registry_format(source.value)) return {};
+    return std::string(", value: ") + std::string(to_string(source.value)) +
+           ", each record's writer schema by its id from the schema registry";
+  }
+  if (node.kind != NodeKind::sink) return {};
+  const SinkSpec& sink = topology.sinks[spec_index(node)];
+  if (!registry_format(sink.value) || !sink.value_schema) return {};
+  const SinkSchemaSpec& schema = *sink.value_schema;
+  std::string note = std::string(", value: ") + std::string(to_string(sink.value)) + ", schema: ";
+  if (schema.subject) {
+    note += "subject " + shown(*schema.subject) + " version " + schema.version;
+  } else {
+    note += (schema.file ? "file " + shown(*schema.file) : std::string("inline")) + ", registered under " +
+            (schema.naming == SinkSchemaSpec::Naming::topic
+                 ? shown(sink.topic + "-value")
+                 : std::string(sink.value == ValueFormat::protobuf ? "the message's" : "the record's") + " full name");
+  }
+  if (schema.message) note += ", message " + shown(*schema.message);
+  return note;
+}
+
+nlohmann::json schema_json(const Topology& topology, const Node& node) {
+  nlohmann::json json = nlohmann::json::object();
+  if (node.kind == NodeKind::source) {
+    const SourceSpec& source = topology.sources[spec_index(node)];
+    json["key"] = to_string(source.key);
+    json["value"] = to_string(source.value);
+  } else if (node.kind == NodeKind::sink) {
+    const SinkSpec& sink = topology.sinks[spec_index(node)];
+    json["key"] = to_string(sink.key);
+    json["value"] = to_string(sink.value);
+    if (sink.value_schema) {
+      const SinkSchemaSpec& schema = *sink.value_schema;
+      nlohmann::json spec = nlohmann::json::object();
+      if (schema.text) spec["schema"] = *schema.text;
+      if (schema.file) spec["file"] = *schema.file;
+      if (schema.subject) {
+        spec["subject"] = *schema.subject;
+        spec["version"] = schema.version;
+      } else {
+        spec["subject_naming"] = schema.naming == SinkSchemaSpec::Naming::topic ? "topic" : "record";
+      }
+      if (schema.message) spec["message"] = *schema.message;
+      json["value_schema"] = std::move(spec);
+    }
+  }
+  return json;
+}
+
 std::string describe_text(const Topology& topology, const Graph& graph) {
   std::ostringstream out;
   out << "Topology: " << shown(topology.application_id) << '\n';
@@ -316,14 +372,18 @@ std::string describe_text(const Topology& topology, const Graph& graph) {
       const Node& node = graph.nodes[n];
       if (node.subtopology != static_cast<std::size_t>(sub.id) || node.global) continue;
       switch (node.kind) {
-        case NodeKind::source: out << "  Source: " << node.name << " (topic: " << node.detail << ")\n"; break;
+        case NodeKind::source:
+          out << "  Source: " << node.name << " (topic: " << node.detail << schema_note(topology, node) << ")\n";
+          break;
         case NodeKind::processor:
           out << "  Processor: " << node.name << " (" << node.type << ": " << node.detail << ")\n";
           if (node.changelog_topic) {
             out << "    store: " << node.name << " (changelog topic: " << *node.changelog_topic << ")\n";
           }
           break;
-        case NodeKind::sink: out << "  Sink: " << node.name << " (topic: " << node.detail << ")\n"; break;
+        case NodeKind::sink:
+          out << "  Sink: " << node.name << " (topic: " << node.detail << schema_note(topology, node) << ")\n";
+          break;
         case NodeKind::table:
           out << "  Table: " << node.name << " (topic: " << node.detail << history_text(node) << ")\n";
           break;
@@ -645,7 +705,9 @@ nlohmann::json describe_json(const Topology& topology) {
       for (const std::size_t e : graph.successors[n]) {
         if (graph.edges[e].repartition) repartition_topics.push_back(*graph.edges[e].repartition);
       }
-      nodes.push_back(operator_json(node));
+      nlohmann::json entry = operator_json(node);
+      if (node.kind == NodeKind::source || node.kind == NodeKind::sink) entry.update(schema_json(topology, node));
+      nodes.push_back(std::move(entry));
     }
     sink_topics.insert(sink_topics.end(), repartition_topics.begin(), repartition_topics.end());
     subtopologies.push_back({{"id", sub.id},

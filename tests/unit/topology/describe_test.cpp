@@ -52,7 +52,7 @@ TEST(TopologyDescribeTest, JsonStructure) {
   const auto& nodes = orders.at("nodes");
   ASSERT_EQ(nodes.size(), 6u) << nodes.dump(2);
   EXPECT_EQ(nodes[0], (nlohmann::json{{"name", "orders"}, {"type", "source"}, {"inputs", nlohmann::json::array()},
-                                      {"detail", "orders"}}));
+                                      {"detail", "orders"}, {"key", "string"}, {"value", "json"}}));
   EXPECT_EQ(nodes[1], (nlohmann::json{{"name", "big"}, {"type", "filter"}, {"inputs", {"orders"}},
                                       {"detail", "amount > 100"}}));
   EXPECT_EQ(nodes[2], (nlohmann::json{{"name", "enriched"}, {"type", "map"}, {"inputs", {"big"}},
@@ -60,7 +60,7 @@ TEST(TopologyDescribeTest, JsonStructure) {
   EXPECT_EQ(nodes[3], (nlohmann::json{{"name", "slim"}, {"type", "select"}, {"inputs", {"enriched"}},
                                       {"detail", "id = order_id, total"}}));
   EXPECT_EQ(nodes[4], (nlohmann::json{{"name", "slim-to-orders-out"}, {"type", "sink"}, {"inputs", {"slim"}},
-                                      {"detail", "orders-out"}}));
+                                      {"detail", "orders-out"}, {"key", "string"}, {"value", "json"}}));
   EXPECT_EQ(nodes[5].at("name"), "enriched-to-orders-out");
 
   const auto& events = subtopologies[1];
@@ -71,7 +71,8 @@ TEST(TopologyDescribeTest, JsonStructure) {
   EXPECT_EQ(events.at("nodes")[1], (nlohmann::json{{"name", "by_type"}, {"type", "route"}, {"inputs", {"events"}},
                                                    {"detail", "clicks: type == 'click'; default: other"}}));
   EXPECT_EQ(events.at("nodes")[2], (nlohmann::json{{"name", "clicks-out"}, {"type", "sink"},
-                                                   {"inputs", {"by_type.clicks"}}, {"detail", "clicks"}}));
+                                                   {"inputs", {"by_type.clicks"}}, {"detail", "clicks"},
+                                                   {"key", "string"}, {"value", "json"}}));
 
   // The JSON format of describe() is the same document.
   EXPECT_EQ(nlohmann::json::parse(describe(topology, DescribeFormat::json)), description);
@@ -420,6 +421,37 @@ TEST(TopologyDescribeTest, AHandBuiltTopologyIsPlannedTheSameWay) {
   hand_built.internal_topics.clear();
   EXPECT_EQ(describe_json(hand_built), describe_json(parsed));
   EXPECT_EQ(describe(hand_built, DescribeFormat::text), describe(parsed, DescribeFormat::text));
+}
+
+TEST(TopologyDescribeTest, RegistryFormatsShowWhereTheirSchemasComeFrom) {
+  const Topology topology = topology_of(R"({"application_id": "shop",
+      "sources": [{"name": "orders", "topic": "orders", "value": "protobuf"}],
+      "operators": [{"name": "paid", "from": "orders", "filter": "status == 'PAID'"}],
+      "sinks": [{"from": "paid", "topic": "paid", "value": "protobuf",
+                 "value_schema": {"file": "schemas/paid.proto", "message": "shop.Paid"}},
+                {"from": "paid", "topic": "paid-avro", "value": "avro",
+                 "value_schema": {"subject": "paid-avro-value", "version": 3}},
+                {"from": "paid", "topic": "paid-avro-2", "value": "avro",
+                 "value_schema": {"schema": "long", "subject_naming": "record"}}]})");
+  const std::string text = describe(topology, DescribeFormat::text);
+  EXPECT_NE(text.find("Source: orders (topic: orders, value: protobuf, each record's writer schema by its id from the "
+                      "schema registry)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Sink: paid-to-paid (topic: paid, value: protobuf, schema: file schemas/paid.proto, registered "
+                      "under paid-value, message shop.Paid)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("(topic: paid-avro, value: avro, schema: subject paid-avro-value version 3)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("(topic: paid-avro-2, value: avro, schema: inline, registered under the record's full name)"),
+            std::string::npos)
+      << text;
+  const auto nodes = describe_json(topology).at("subtopologies")[0].at("nodes");
+  EXPECT_EQ(nodes[2].at("value_schema"),
+            (nlohmann::json{{"file", "schemas/paid.proto"}, {"subject_naming", "topic"}, {"message", "shop.Paid"}}));
+  EXPECT_EQ(nodes[3].at("value_schema"), (nlohmann::json{{"subject", "paid-avro-value"}, {"version", "3"}}));
+  EXPECT_EQ(nodes[4].at("value_schema"), (nlohmann::json{{"schema", "\"long\""}, {"subject_naming", "record"}}));
 }
 
 }  // namespace
