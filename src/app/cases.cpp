@@ -97,7 +97,7 @@ class CaseParser {
     for (const auto& source : topology_.sources) {
       if (source.topic != input.topic) continue;
       known = true;
-      key_json = source.key == topology::KeyFormat::json;
+      key_json = source.key == topology::KeyFormat::json || topology::registry_format(source.key);
       // Avro values are written as JSON in a case: the value the Avro decoder would give.
       value_json = source.value == topology::ValueFormat::json || topology::registry_format(source.value);
     }

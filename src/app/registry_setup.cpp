@@ -98,7 +98,9 @@ std::string shown_error(const RegistryError& error) {
 
 bool uses_registry(const topology::Topology& topology) {
   return std::any_of(topology.sources.begin(), topology.sources.end(),
-                     [](const auto& source) { return topology::registry_format(source.value); }) ||
+                     [](const auto& source) {
+                       return topology::registry_format(source.value) || topology::registry_format(source.key);
+                     }) ||
          std::any_of(topology.sinks.begin(), topology.sinks.end(),
                      [](const auto& sink) { return topology::registry_format(sink.value); });
 }
@@ -131,10 +133,13 @@ RegistrySetup set_up_registry(const topology::Topology& topology, const std::str
                               runtime::InstanceHealth& health, observe::Logger& logger, const core::Clock& clock,
                               RegistryBindings& out) {
   if (settings.schema_registry_url.empty()) {
-    for (std::size_t i = 0; i < topology.sources.size(); ++i) {
-      if (topology::registry_format(topology.sources[i].value)) {
-        logger.error("app", topology.sources[i].pointer + "/value: " +
-                                std::string(to_string(topology.sources[i].value)) +
+    for (const auto& source : topology.sources) {
+      if (topology::registry_format(source.key)) {
+        logger.error("app", source.pointer + "/key: " + std::string(to_string(source.key)) +
+                                " needs the schema_registry_url setting");
+      }
+      if (topology::registry_format(source.value)) {
+        logger.error("app", source.pointer + "/value: " + std::string(to_string(source.value)) +
                                 " needs the schema_registry_url setting");
       }
     }

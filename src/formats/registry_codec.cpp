@@ -13,8 +13,9 @@ std::string_view kind_name(SchemaKind kind) { return kind == SchemaKind::avro ? 
 
 }  // namespace
 
-core::Result<RegistryDecoder::Parsed> RegistryDecoder::schema(std::int32_t id, SchemaKind kind) const {
-  const std::string named = "value: schema id " + std::to_string(id);
+core::Result<RegistryDecoder::Parsed> RegistryDecoder::schema(std::int32_t id, SchemaKind kind,
+                                                              std::string_view part) const {
+  const std::string named = std::string(part) + ": schema id " + std::to_string(id);
   {
     std::lock_guard lock(mutex_);
     if (auto found = parsed_.find(id); found != parsed_.end()) {
@@ -66,25 +67,27 @@ core::Result<RegistryDecoder::Parsed> RegistryDecoder::schema(std::int32_t id, S
   }
 }
 
-core::Result<core::Value> RegistryDecoder::decode(std::string_view bytes, SchemaKind kind) const {
+core::Result<core::Value> RegistryDecoder::decode(std::string_view bytes, SchemaKind kind,
+                                                  std::string_view part) const {
   auto framed = unframe(bytes);
   if (!framed) {
-    return not_decodable("value: not in the schema registry's wire format (expected a 0 byte and a 4-byte schema id, " +
+    return not_decodable(std::string(part) + ": not in the schema registry's wire format (expected a 0 byte and a 4-byte schema id, " +
                          std::string(bytes.empty() ? "got no bytes" : "got " + std::to_string(bytes.size()) + " bytes") +
                          ")");
   }
   MessageIndexes indexes;
   std::string_view body = framed->body;
   if (kind == SchemaKind::protobuf && !read_message_indexes(body, indexes)) {
-    return not_decodable("value: schema id " + std::to_string(framed->schema_id) +
+    return not_decodable(std::string(part) + ": schema id " + std::to_string(framed->schema_id) +
                          ": not in the schema registry's Protobuf wire format (bad message indexes after the id)");
   }
-  auto schema = this->schema(framed->schema_id, kind);
+  auto schema = this->schema(framed->schema_id, kind, part);
   if (!schema.ok()) return std::move(schema).error();
   auto value = kind == SchemaKind::avro ? schema.value().avro->decode(body)
                                         : schema.value().protobuf->decode(indexes, body);
   if (!value.ok()) {
-    return not_decodable("value: schema id " + std::to_string(framed->schema_id) + ": " + value.error().message);
+    return not_decodable(std::string(part) + ": schema id " + std::to_string(framed->schema_id) + ": " +
+                         value.error().message);
   }
   return value;
 }

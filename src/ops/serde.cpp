@@ -15,9 +15,16 @@ using core::RecordErrorKind;
 
 namespace {
 
-core::Result<core::Value> decode_key(topology::KeyFormat format, const core::Origin& origin, core::JsonParser& parser) {
+core::Result<core::Value> decode_key(topology::KeyFormat format, const core::Origin& origin, core::JsonParser& parser,
+                                     const formats::RegistryDecoder* registry) {
   if (!origin.has_key) return core::Value();
-  if (format == topology::KeyFormat::json) {
+  if (registry != nullptr && topology::registry_format(format)) {
+    return registry->decode(origin.raw_key, format == topology::KeyFormat::avro ? formats::SchemaKind::avro
+                                                                                : formats::SchemaKind::protobuf,
+                            "key");
+  }
+  // avro and protobuf keys without a registry: written as JSON (case files, the TestDriver).
+  if (format == topology::KeyFormat::json || topology::registry_format(format)) {
     auto parsed = parser.parse(origin.raw_key);
     if (!parsed.ok()) return core::make_error(RecordErrorKind::deserialization, "key: " + parsed.error().message);
     return std::move(parsed).value();
@@ -48,7 +55,7 @@ core::Result<core::Record> SourceDecoder::decode(const core::Origin& origin, std
                                                  std::vector<core::Header> headers, core::JsonParser& parser,
                                                  expr::EvalContext& eval) const {
   core::Record record;
-  auto key = decode_key(spec_.key, origin, parser);
+  auto key = decode_key(spec_.key, origin, parser, registry_);
   if (!key.ok()) return std::move(key).error();
   record.key = std::move(key).value();
   auto value = decode_origin_value(spec_.value, origin, parser, projection_, registry_);
@@ -140,7 +147,8 @@ core::Result<core::Value> decode_value(topology::ValueFormat format, std::string
 }
 
 core::Status encode_key(const core::Value& key, topology::KeyFormat format, std::string& buffer) {
-  if (format == topology::KeyFormat::json) {
+  // avro and protobuf keys are only read (by sources); where one would be written, it is written as JSON.
+  if (format == topology::KeyFormat::json || topology::registry_format(format)) {
     buffer.clear();
     core::append_json(key, buffer);
     return core::Status::success();

@@ -75,7 +75,10 @@ std::string to_text(std::int64_t number) {
 void Pipeline::use_registry(const formats::RegistryDecoder* decoder,
                             const std::map<std::size_t, std::shared_ptr<const formats::SinkSchema>>& sinks) {
   for (std::size_t i = 0; i < topology_.sources.size(); ++i) {
-    if (topology::registry_format(topology_.sources[i].value)) decoders_[i].use_registry(decoder);
+    const auto& source = topology_.sources[i];
+    if (topology::registry_format(source.value) || topology::registry_format(source.key)) {
+      decoders_[i].use_registry(decoder);
+    }
   }
   for (const auto& [index, schema] : sinks) encoders_.at(index).use_registry(schema);
 }

@@ -146,7 +146,8 @@ std::optional<expr::Expression> FieldReader::expression(const Json& value, const
 
 std::optional<KeyFormat> FieldReader::key_format(const Json& value, const std::string& pointer) {
   return read_choice(*this, value, pointer, "a key format",
-                     std::array{KeyFormat::string, KeyFormat::bytes, KeyFormat::json});
+                     std::array{KeyFormat::string, KeyFormat::bytes, KeyFormat::json, KeyFormat::avro,
+                                KeyFormat::protobuf});
 }
 
 std::optional<ValueFormat> FieldReader::value_format(const Json& value, const std::string& pointer) {

@@ -39,6 +39,8 @@ std::string_view to_string(KeyFormat format) noexcept {
     case KeyFormat::string: return "string";
     case KeyFormat::bytes: return "bytes";
     case KeyFormat::json: return "json";
+    case KeyFormat::avro: return "avro";
+    case KeyFormat::protobuf: return "protobuf";
   }
   return "unknown";
 }

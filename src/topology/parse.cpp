@@ -320,6 +320,11 @@ DraftSource TopologyParser::read_source(const Json& source, const std::string& p
   }
   if (const Json* key = FieldReader::find(source, "key")) {
     spec.key = reader_.key_format(*key, pointer_child(pointer, "key")).value_or(spec.key);
+    if (table && registry_format(spec.key)) {
+      errors_.add(pointer_child(pointer, "key"), "a table reads json, string or bytes keys (" +
+                                                     std::string(to_string(spec.key)) +
+                                                     " keys are read by sources only, for now)");
+    }
   }
   if (const Json* value = FieldReader::find(source, "value")) {
     spec.value = reader_.value_format(*value, pointer_child(pointer, "value")).value_or(spec.value);
@@ -749,6 +754,11 @@ DraftSink TopologyParser::read_sink(const Json& sink, const std::string& pointer
   }
   if (const Json* key = FieldReader::find(sink, "key")) {
     spec.key = reader_.key_format(*key, pointer_child(pointer, "key")).value_or(spec.key);
+    if (registry_format(spec.key)) {
+      errors_.add(pointer_child(pointer, "key"), "a sink writes json, string or bytes keys (" +
+                                                     std::string(to_string(spec.key)) +
+                                                     " keys are read by sources only, for now)");
+    }
   }
   if (const Json* value = FieldReader::find(sink, "value")) {
     spec.value = reader_.value_format(*value, pointer_child(pointer, "value")).value_or(spec.value);
@@ -1270,6 +1280,25 @@ void TopologyParser::check_internal_topics(
       needed.push_back({detail::changelog_topic_name(*application_id_, op.name->value), "changelog"});
     }
     if (op.stream_join) {
+      // A re-keyed side is written to its repartition topic with the kept side's key format, so that equal keys
+      // meet in one partition; keys read in a registry format cannot be written back that way.
+      const bool any_rekeyed = std::find(input_rekeyed_[i].begin(), input_rekeyed_[i].end(), true) !=
+                               input_rekeyed_[i].end();
+      for (std::size_t input = 0; any_rekeyed && input < producers[i].size(); ++input) {
+        if (input_rekeyed_[i][input]) continue;
+        std::optional<detail::Producer> at = producers[i][input];
+        for (int depth = 0; at && at->is_operator && !rekeyed.at(at->index) && depth < 64; ++depth) {
+          at = producers[at->index].empty() ? std::nullopt : producers[at->index].front();
+        }
+        if (!at || at->is_operator || !sources_.at(at->index).spec) continue;
+        const SourceSpec& source = *sources_.at(at->index).spec;
+        if (registry_format(source.key)) {
+          errors_.add(op.pointer, "the re-keyed side of this join would have to write its keys as " +
+                                      std::string(to_string(source.key)) + ", the key format of source " +
+                                      in_quotes(source.name) + " on the other side; re-key that side too (a rekey "
+                                      "of its key), or read its keys as json, string or bytes");
+        }
+      }
       // One repartition topic per re-keyed side.
       for (std::size_t input = 0; input < input_rekeyed_[i].size() && input < 2; ++input) {
         if (!input_rekeyed_[i][input]) continue;

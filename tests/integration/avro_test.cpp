@@ -253,3 +253,41 @@ TEST_F(AvroInterop, TheAvroVariantOfNexmarkQ1ComputesWhatQ1Does) {
   for (const auto& value : json_lines(read)) got.insert(value.dump());
   EXPECT_TRUE(got == expected) << "the Avro q1 output differs from q1's reference";
 }
+
+// Keys in Avro too: the independent client writes each order's key as an OrderKey record ({"customer"}) under
+// <topic>-key; sluice reads the key's fields like a value's, and a key that is not Avro is dead-lettered as a key.
+TEST_F(AvroInterop, AvroKeysAreReadWithTheirOwnSchema) {
+  const std::string app = unique_name("avro-keys");
+  const std::string input = app + "-orders";
+  const std::string output = app + "-paid";
+  create_topic(input, 1);
+  auto [ok, produced] = run(python() + " " + source_dir() + "/tests/python/avro_interop.py produce-keyed " +
+                            bootstrap() + " " + registry_url() + " " + input);
+  ASSERT_TRUE(ok) << produced;
+  TestRecord plain_key;
+  plain_key.key = "c9";  // not the wire format
+  plain_key.value = std::string("\0\0\0\x03\xe7\x02", 6);
+  produce(input, {plain_key});
+  json document = {
+      {"application_id", app},
+      {"sources", {{{"name", "orders"}, {"topic", input}, {"key", "avro"}, {"value", "avro"}}}},
+      {"operators",
+       {{{"name", "paid"}, {"from", "orders"}, {"filter", "status == 'PAID'"}},
+        {{"name", "out"}, {"from", "paid"}, {"select", {{"id", "id"}, {"customer", "$key.customer"}}}}}},
+      {"sinks", {{{"from", "out"}, {"topic", output}, {"key", "json"}}}}};
+  auto running = start_sluice(write_temp_file(app + ".json", document.dump(2)), registry_settings());
+  auto outputs = consume(output, 4, 60s);
+  auto dead = consume(app + "-dlq", 1, 60s);
+  running.process->signal(SIGTERM);
+  EXPECT_EQ(running.process->wait(30s), 0) << running.process->log();
+  ASSERT_EQ(outputs.size(), 4U) << running.process->log();
+  for (const auto& record : outputs) {
+    const json value = json::parse(*record.value);
+    const std::string customer = "c" + std::to_string(value["id"].get<int>() % 2);
+    EXPECT_EQ(json::parse(*record.key), json({{"customer", customer}})) << *record.key;
+    EXPECT_EQ(value["customer"], customer) << *record.value;
+  }
+  ASSERT_EQ(dead.size(), 1U);
+  EXPECT_EQ(dead[0].header("sluice.error.message"),
+            "key: not in the schema registry's wire format (expected a 0 byte and a 4-byte schema id, got 2 bytes)");
+}

@@ -5,6 +5,9 @@ AvroSerializer and AvroDeserializer, which speak the Schema Registry wire format
                                                       writes the orders below, prints one JSON line per record;
                                                       with AT_MS, one more (id 6, status NEW) at that event time
   avro_interop.py consume BOOTSTRAP REGISTRY TOPIC N  reads N records (read_committed), prints each as a JSON line
+  avro_interop.py produce-keyed BOOTSTRAP REGISTRY TOPIC
+                                                      the same orders with Avro keys too (ORDER_KEY, {"customer"},
+                                                      registered under TOPIC-key)
 """
 import datetime
 import decimal
@@ -30,6 +33,10 @@ ORDER = {
 }
 
 
+ORDER_KEY = {"type": "record", "name": "OrderKey", "namespace": "shop",
+             "fields": [{"name": "customer", "type": "string"}]}
+
+
 def plain(value):
     """A decoded value as JSON: timestamps as epoch ms, decimals as numbers."""
     if isinstance(value, dict):
@@ -43,8 +50,9 @@ def plain(value):
     return value
 
 
-def produce(bootstrap, registry, topic, extra_at_ms=None):
+def produce(bootstrap, registry, topic, extra_at_ms=None, avro_keys=False):
     serializer = AvroSerializer(SchemaRegistryClient({"url": registry}), json.dumps(ORDER))
+    key_serializer = AvroSerializer(SchemaRegistryClient({"url": registry}), json.dumps(ORDER_KEY))
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     failures = []
     for i in range(6 if extra_at_ms is None else 7):
@@ -59,7 +67,10 @@ def produce(bootstrap, registry, topic, extra_at_ms=None):
         }
         if i == 6:
             value["at"] = datetime.datetime.fromtimestamp(int(extra_at_ms) / 1000, tz=datetime.timezone.utc)
-        producer.produce(topic, key="c%d" % (i % 2),
+        key = "c%d" % (i % 2)
+        if avro_keys:
+            key = key_serializer({"customer": key}, SerializationContext(topic, MessageField.KEY))
+        producer.produce(topic, key=key,
                          value=serializer(value, SerializationContext(topic, MessageField.VALUE)),
                          on_delivery=lambda error, _: error and failures.append(error))
         print(json.dumps(plain(value), sort_keys=True))
@@ -91,6 +102,8 @@ if __name__ == "__main__":
     command, arguments = sys.argv[1], sys.argv[2:]
     if command == "produce":
         produce(*arguments)
+    elif command == "produce-keyed":
+        produce(*arguments, avro_keys=True)
     elif command == "consume":
         consume(arguments[0], arguments[1], arguments[2], int(arguments[3]))
     else:

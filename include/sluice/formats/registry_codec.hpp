@@ -39,15 +39,17 @@ class RegistryDecoder {
   // message-index array after the id). Not the wire format, a schema id the registry does not know (404), a schema
   // of another kind or that does not parse, or bytes that do not fit it: a deserialization error (the record is
   // dead-lettered), naming the id. Any other failure (no answer, 5xx, refused credentials) is waited out through
-  // the waiter; throws RegistryUnavailable when it gives up (see above).
-  core::Result<core::Value> decode(std::string_view bytes, SchemaKind kind = SchemaKind::avro) const;
+  // the waiter; throws RegistryUnavailable when it gives up (see above). `part` ("value" or "key") starts every
+  // error message.
+  core::Result<core::Value> decode(std::string_view bytes, SchemaKind kind = SchemaKind::avro,
+                                   std::string_view part = "value") const;
 
  private:
   struct Parsed {
     std::shared_ptr<const AvroSchema> avro;
     std::shared_ptr<const ProtobufSchema> protobuf;
   };
-  core::Result<Parsed> schema(std::int32_t id, SchemaKind kind) const;
+  core::Result<Parsed> schema(std::int32_t id, SchemaKind kind, std::string_view part) const;
 
   SchemaRegistry& registry_;
   Waiter wait_;

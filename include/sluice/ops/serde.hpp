@@ -29,8 +29,8 @@ class SourceDecoder {
   // Builds only these top-level fields of a JSON object value (the pipeline's analysis of what downstream
   // reads; see Pipeline); the whole value is still parsed and validated. Without a call: the whole value.
   void project(std::vector<std::string> fields) { projection_ = std::move(fields); }
-  // Avro and Protobuf values are decoded with schemas from the registry; without a decoder (sluice test, the
-  // TestDriver) such a source's values are read as JSON, the form case files write them in.
+  // Avro and Protobuf keys and values are decoded with schemas from the registry; without a decoder (sluice test,
+  // the TestDriver) they are read as JSON, the form case files write them in.
   void use_registry(const formats::RegistryDecoder* decoder) { registry_ = decoder; }
   const std::optional<std::vector<std::string>>& projection() const noexcept { return projection_; }
 

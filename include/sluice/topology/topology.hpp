@@ -17,7 +17,12 @@
 
 namespace sluice::topology {
 
-enum class KeyFormat : std::uint8_t { string, bytes, json };
+// avro, protobuf: keys in the schema registry's wire format, read by sources only (sinks and tables: string, bytes,
+// json).
+enum class KeyFormat : std::uint8_t { string, bytes, json, avro, protobuf };
+constexpr bool registry_format(KeyFormat format) noexcept {
+  return format == KeyFormat::avro || format == KeyFormat::protobuf;
+}
 // avro, protobuf: the schema registry's wire format (a schema id before each value; formats/registry_codec.hpp).
 // Values of sources and sinks only (tables: json, string, bytes).
 enum class ValueFormat : std::uint8_t { json, string, bytes, avro, protobuf };

@@ -81,5 +81,40 @@ TEST(ProtobufFormat, SinksNameTheProtoTextAndOptionallyTheMessage) {
                         "/tables/0/value", "(protobuf is read by sources and written by sinks only, for now)"));
 }
 
+TEST(RegistryKeys, SourcesReadAvroAndProtobufKeysSinksAndTablesDoNot) {
+  const Topology keyed = topology_of(R"({"application_id": "app",
+      "sources": [{"name": "in", "topic": "in", "key": "avro"}, {"name": "in2", "topic": "in2", "key": "protobuf"}],
+      "operators": [], "sinks": [{"from": "in", "topic": "out", "key": "json"}]})");
+  EXPECT_EQ(keyed.sources[0].key, KeyFormat::avro);
+  EXPECT_EQ(keyed.sources[1].key, KeyFormat::protobuf);
+  EXPECT_TRUE(has_only_error(errors_of(R"({"application_id": "app", "sources": [{"name": "in", "topic": "in"}],
+      "sinks": [{"from": "in", "topic": "out", "key": "avro"}]})"),
+                             "/sinks/0/key", "a sink writes json, string or bytes keys (avro keys are read by sources"));
+  EXPECT_TRUE(has_error(errors_of(R"({"application_id": "app", "sources": [{"name": "in", "topic": "in"}],
+      "tables": [{"name": "t", "topic": "t", "key": "protobuf"}],
+      "operators": [{"name": "j", "from": "in", "join": {"table": "t"}}], "sinks": [{"from": "j", "topic": "out"}]})"),
+                        "/tables/0/key", "a table reads json, string or bytes keys"));
+}
+
+TEST(RegistryKeys, AStreamJoinCannotRepartitionOneSideToAvroKeys) {
+  // "clicks" is re-keyed, so it would be written to its repartition topic in the key format of "views" (avro).
+  const std::string join = R"({"application_id": "app",
+      "sources": [{"name": "views", "topic": "views", "key": "avro"}, {"name": "clicks", "topic": "clicks"}],
+      "operators": [{"name": "by_user", "from": "clicks", "rekey": "user"},
+                    {"name": "j", "from": "views", "join": {"stream": "by_user", "within": "1m"}}],
+      "sinks": [{"from": "j", "topic": "out"}]})";
+  EXPECT_TRUE(has_only_error(errors_of(join), "/operators/1",
+                             "the re-keyed side of this join would have to write its keys as avro, the key format of "
+                             "source \"views\""));
+  // Both sides re-keyed: both repartitioned with json keys, fine.
+  const std::string both = R"({"application_id": "app",
+      "sources": [{"name": "views", "topic": "views", "key": "avro"}, {"name": "clicks", "topic": "clicks"}],
+      "operators": [{"name": "by_user", "from": "clicks", "rekey": "user"},
+                    {"name": "views_by_user", "from": "views", "rekey": "user"},
+                    {"name": "j", "from": "views_by_user", "join": {"stream": "by_user", "within": "1m"}}],
+      "sinks": [{"from": "j", "topic": "out"}]})";
+  EXPECT_EQ(topology_of(both).operators[2].input_repartition_topics.size(), 2U);
+}
+
 }  // namespace
 }  // namespace sluice::topology

@@ -209,6 +209,8 @@ TEST(TopologySchemaTest, SchemaDefinesTheSameOperatorTypesAndFormats) {
   std::vector<std::string> key_formats;
   for (const auto format : {KeyFormat::string, KeyFormat::bytes, KeyFormat::json}) key_formats.emplace_back(to_string(format));
   EXPECT_EQ(defs.at("keyFormat").at("enum").get<std::vector<std::string>>(), key_formats);
+  for (const auto format : {KeyFormat::avro, KeyFormat::protobuf}) key_formats.emplace_back(to_string(format));
+  EXPECT_EQ(defs.at("sourceKeyFormat").at("enum").get<std::vector<std::string>>(), key_formats);
   std::vector<std::string> value_formats;
   for (const auto format : {ValueFormat::json, ValueFormat::string, ValueFormat::bytes, ValueFormat::avro,
                              ValueFormat::protobuf}) {
