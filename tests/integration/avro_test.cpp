@@ -291,3 +291,62 @@ TEST_F(AvroInterop, AvroKeysAreReadWithTheirOwnSchema) {
   EXPECT_EQ(dead[0].header("sluice.error.message"),
             "key: not in the schema registry's wire format (expected a 0 byte and a 4-byte schema id, got 2 bytes)");
 }
+
+// The registry goes away while records flow. Schemas already fetched keep records flowing (the cache hides the
+// outage); a record whose schema id was never fetched makes its partition wait, /readyz says why, nothing past it
+// is committed and nothing is dead-lettered while the registry cannot answer; once it answers, processing goes on
+// in order. The registry is a private one (its own port and directory), stopped and started by the test.
+TEST(AvroRegistryOutage, AWarmCacheHidesItAndAnUnfetchedIdWaitsWithoutLosingTheRecord) {
+  if (interop_python().empty()) GTEST_FAIL() << "scripts/python-env failed";
+  const std::string app = unique_name("avro-outage");
+  const std::string input = app + "-orders";
+  const std::string output = app + "-paid";
+  const std::string environment = "SLUICE_REGISTRY_PORT=18091 SLUICE_REGISTRY_DIR=/tmp/" + app + "-registry ";
+  const std::string url = "http://127.0.0.1:18091/apis/ccompat/v6";
+  const auto registry = [&](const std::string& command) {
+    auto [ok, out] = run(environment + source_dir() + "/scripts/local-registry " + command + " 2>&1");
+    EXPECT_TRUE(ok) << out;
+  };
+  registry("start");
+  create_topic(input, 1);
+  auto [ok, produced] = run(python() + " " + source_dir() + "/tests/python/avro_interop.py produce " + bootstrap() +
+                            " " + url + " " + input);
+  ASSERT_TRUE(ok) << produced;
+  auto running = start_sluice(topology(app, input, output), {"--set", "schema_registry_url=" + url});
+  ASSERT_EQ(consume(output, 4, 60s).size(), 4U) << running.process->log();
+
+  // The registry stops; the same records again (the schema id sluice has fetched) are processed all the same.
+  registry("stop");
+  std::vector<TestRecord> again = consume(input, 6, 30s);
+  for (auto& record : again) record.partition = -1;
+  produce(input, again);
+  ASSERT_EQ(consume(output, 8, 60s).size(), 8U) << running.process->log();
+  EXPECT_EQ(http_get(running.port, "/readyz").status, 200);
+
+  // A schema id sluice never fetched: it waits for the registry, and says so.
+  TestRecord unfetched;
+  unfetched.key = "u";
+  unfetched.value = std::string("\0\0\0\x03\xe7\x02", 6);
+  produce(input, {unfetched, again[1]});  // then a paid order it may not pass while waiting
+  const std::int64_t unfetched_offset = 12;
+  HttpResult ready;
+  ASSERT_TRUE(eventually([&] {
+    ready = http_get(running.port, "/readyz");
+    return ready.status == 503 && ready.body.find("waiting for the schema registry") != std::string::npos;
+  }, 30s)) << ready.body << running.process->log();
+  EXPECT_LE(committed_offsets(app, input, 1)[0], unfetched_offset);
+  EXPECT_EQ(end_offsets(app + "-dlq", 1)[0], 0);
+
+  // The registry is back (empty: in-memory storage): the id is unknown, so the record is dead-lettered, and the
+  // paid order after it comes out.
+  registry("start");
+  auto dead = consume(app + "-dlq", 1, 60s);
+  ASSERT_EQ(dead.size(), 1U) << running.process->log();
+  EXPECT_NE(dead[0].header("sluice.error.message").find("schema id 999 is unknown to the schema registry"),
+            std::string::npos);
+  EXPECT_EQ(consume(output, 9, 60s).size(), 9U) << running.process->log();
+  EXPECT_TRUE(eventually([&] { return http_get(running.port, "/readyz").status == 200; }, 30s));
+  running.process->signal(SIGTERM);
+  EXPECT_EQ(running.process->wait(30s), 0) << running.process->log();
+  registry("stop");
+}
