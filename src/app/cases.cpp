@@ -472,7 +472,7 @@ std::variant<TestCase, std::vector<CaseFileError>> parse_test_case(const nlohman
       } else if (step.is_object() && step.contains("topic")) {
         if (auto input = parser.input(step, pointer)) {
           if (!start && input->time) start = input->time;
-          test_case.steps.push_back(std::move(*input));
+          test_case.steps.emplace_back(std::in_place_type<CaseInput>, std::move(*input));
         }
       } else {
         parser.error(pointer, "expected an input record ({\"topic\": ..., \"key\": ..., \"value\": ...}) or a "
