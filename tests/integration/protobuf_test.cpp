@@ -5,6 +5,7 @@
 // schema that does not compile, a message the schema does not declare).
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -180,4 +181,37 @@ TEST_F(ProtobufInterop, AnIncompatibleSinkSchemaStopsTheStartWithTheRegistrysRea
                                output + "-value\": HTTP 409"),
             std::string::npos)
       << process.log();
+}
+
+// topologies/orders-protobuf.json on records of the independent client: the example as a user runs it.
+TEST_F(ProtobufInterop, TheExampleTopologyRunsOnProtobufInput) {
+  const std::string app = unique_name("orders-protobuf");
+  json document = json::parse(std::ifstream(source_dir() + "/topologies/orders-protobuf.json"));
+  document["application_id"] = app;
+  document["sources"][0]["topic"] = app + "-orders";
+  document["sinks"][0]["topic"] = app + "-revenue";
+  document["sinks"][0]["value_schema"]["file"] = source_dir() + "/topologies/schemas/revenue-per-minute.proto";
+  const std::string path = write_temp_file(app + ".json", document.dump(2));
+  // One partition, and a last (unpaid) order five minutes later: stream time passes the minute and its grace.
+  create_topic(app + "-orders", 1);
+  const std::int64_t start = 1'795'255'200'000 + 6 * 86'400'000LL;  // 2026-11-27T10:00:00Z
+  auto [ok, produced] = run_command(interop("produce " + bootstrap() + " " + registry_url() + " " + app + "-orders " +
+                                            std::to_string(start + 300'000)));
+  ASSERT_TRUE(ok) << produced;
+  auto running = start_sluice(path, registry_settings());
+  auto [read_ok, read] = run_command(interop("consume " + bootstrap() + " " + registry_url() + " " + app +
+                                             "-revenue 2 shop.RevenuePerMinute"));
+  running.process->signal(SIGTERM);
+  EXPECT_EQ(running.process->wait(30s), 0) << running.process->log();
+  ASSERT_TRUE(read_ok) << read << running.process->log();
+  // The six orders (10:00:00-10:00:05) are one minute; orders 1, 2, 4 and 5 are paid (id % 3 != 0); order i has
+  // i % 3 items: c0 (orders 2, 4) and c1 (orders 1, 5) have 3 each.
+  std::set<std::string> got;
+  for (const auto& value : json_lines(read)) got.insert(value.dump());
+  EXPECT_EQ(got, (std::set<std::string>{
+                     json{{"items", 3}, {"largest", 40.25}, {"orders", 2}, {"revenue", 60.5},
+                          {"window_end", start + 60'000}, {"window_start", start}}.dump(),
+                     json{{"items", 3}, {"largest", 50.25}, {"orders", 2}, {"revenue", 60.5},
+                          {"window_end", start + 60'000}, {"window_start", start}}.dump()}))
+      << read;
 }

@@ -2,10 +2,14 @@
 confluent-kafka's ProtobufSerializer and ProtobufDeserializer frame the records (schema id, message indexes) and the
 protobuf runtime encodes and decodes them; neither shares code with sluice.
 
-  protobuf_interop.py produce BOOTSTRAP REGISTRY TOPIC  writes the orders below, prints one JSON line per record
-  protobuf_interop.py consume BOOTSTRAP REGISTRY TOPIC N
-                                                      reads N shop.Paid records (read_committed), prints each as a
-                                                      JSON line (timestamps as epoch ms)
+  protobuf_interop.py produce BOOTSTRAP REGISTRY TOPIC [AT_MS]
+                                                      writes the orders below, prints one JSON line per record;
+                                                      with AT_MS, one more (id 6, status NEW) at that event time
+  protobuf_interop.py consume BOOTSTRAP REGISTRY TOPIC N [MESSAGE]
+                                                      reads N records of MESSAGE (shop.Paid, or
+                                                      shop.RevenuePerMinute: topologies/orders-protobuf.json's
+                                                      output) (read_committed), prints each as a JSON line
+                                                      (timestamps as epoch ms)
 
 The message classes are built from descriptors written out below (Python's protobuf runtime has no .proto parser);
 ORDER_PROTO is the same file as text, which is what the registry holds and what sluice compiles. One adaptation for
@@ -106,6 +110,20 @@ def paid_file():
     return file
 
 
+def revenue_file():
+    # topologies/schemas/revenue-per-minute.proto
+    file = descriptor_pb2.FileDescriptorProto(name="shop/revenue.proto", package="shop", syntax="proto3",
+                                              dependency=["google/protobuf/timestamp.proto"])
+    revenue = file.message_type.add(name="RevenuePerMinute")
+    add_field(revenue, "window_start", 1, F.TYPE_MESSAGE, type_name=".google.protobuf.Timestamp")
+    add_field(revenue, "window_end", 2, F.TYPE_MESSAGE, type_name=".google.protobuf.Timestamp")
+    add_field(revenue, "orders", 3, F.TYPE_INT64)
+    add_field(revenue, "revenue", 4, F.TYPE_DOUBLE)
+    add_field(revenue, "largest", 5, F.TYPE_DOUBLE)
+    add_field(revenue, "items", 6, F.TYPE_INT64)
+    return file
+
+
 def message_class(file, name):
     pool = descriptor_pool.Default()
     try:
@@ -135,20 +153,20 @@ def plain(message):
     return value
 
 
-def produce(bootstrap, registry, topic):
+def produce(bootstrap, registry, topic, extra_at_ms=None):
     order_class = message_class(order_file(), "shop.Order")
     serializer = ProtobufSerializer(order_class, RegisteringClient({"url": registry}),
                                     {"use.deprecated.format": False})
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     failures = []
-    for i in range(6):
+    for i in range(6 if extra_at_ms is None else 7):
         order = order_class(id=i, customer="c%d" % (i % 2), amount=i * 10 + 0.25,
                             status="NEW" if i % 3 == 0 else "PAID")
         if i % 2 == 0:
             order.note = "note %d" % i
         order.tags["n"] = i
         order.at.FromMilliseconds(int(datetime.datetime(2026, 11, 27, 10, 0, i, tzinfo=datetime.timezone.utc)
-                                      .timestamp() * 1000))
+                                      .timestamp() * 1000) if i < 6 else int(extra_at_ms))
         for j in range(i % 3):
             order.items.add(sku="sku-%d-%d" % (i, j), qty=j + 1)
         producer.produce(topic, key="c%d" % (i % 2),
@@ -160,9 +178,10 @@ def produce(bootstrap, registry, topic):
         sys.exit("delivery failed: %s" % failures)
 
 
-def consume(bootstrap, registry, topic, count):
+def consume(bootstrap, registry, topic, count, message="shop.Paid"):
     del registry  # the deserializer reads the framing and parses with the class; it needs no registry
-    deserializer = ProtobufDeserializer(message_class(paid_file(), "shop.Paid"), {"use.deprecated.format": False})
+    file = revenue_file() if message == "shop.RevenuePerMinute" else paid_file()
+    deserializer = ProtobufDeserializer(message_class(file, message), {"use.deprecated.format": False})
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "interop-" + topic,
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
     consumer.subscribe([topic])
@@ -185,6 +204,6 @@ if __name__ == "__main__":
     if command == "produce":
         produce(*arguments)
     elif command == "consume":
-        consume(arguments[0], arguments[1], arguments[2], int(arguments[3]))
+        consume(arguments[0], arguments[1], arguments[2], int(arguments[3]), *arguments[4:])
     else:
         sys.exit("unknown command " + command)
