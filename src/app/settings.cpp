@@ -495,7 +495,7 @@ const std::vector<SettingDefinition>& setting_definitions() {
        .default_value = "",
        .description = "Base URL(s) of a Confluent-compatible Schema Registry, comma-separated (tried in order), e.g. "
                       "http://registry:8081 or https://apicurio:8080/apis/ccompat/v6. Required by topologies with "
-                      "avro or protobuf values."},
+                      "avro or protobuf keys or values."},
       {.name = "schema_registry_basic_auth",
        .type = SettingType::string,
        .default_value = "",
