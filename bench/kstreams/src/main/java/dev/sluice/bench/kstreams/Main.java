@@ -22,9 +22,10 @@ import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThr
  */
 public final class Main {
     private static final String USAGE = """
-            usage: java -jar sluice-kstreams-bench.jar --bootstrap HOST:PORT --query q0|q1|q2|q3|q5|q7|q8|q11
+            usage: java -jar sluice-kstreams-bench.jar --bootstrap HOST:PORT --query q0|q1|q1-avro|q2|q3|q5|q7|q8|q11
                      --input TOPIC --output TOPIC --application-id ID
                      [--persons TOPIC]                             (q3: the persons table topic)
+                     [--schema-registry URL]                       (q1-avro: the registry's Confluent-compatible API)
                      [--guarantee exactly_once_v2|at_least_once]   (default exactly_once_v2)
                      [--commit-interval-ms N]                      (default 100, for both guarantees)
                      [--state-dir DIR]                             (default /tmp/kafka-streams)
@@ -40,6 +41,7 @@ public final class Main {
 
     public static void main(String[] args) throws InterruptedException {
         String bootstrap = null, query = null, input = null, output = null, applicationId = null, persons = null;
+        String schemaRegistry = null;
         String guarantee = StreamsConfig.EXACTLY_ONCE_V2;
         String commitIntervalMs = "100";
         String stateDir = null;
@@ -69,6 +71,7 @@ public final class Main {
                             case "--input" -> input = value;
                             case "--output" -> output = value;
                             case "--persons" -> persons = value;
+                            case "--schema-registry" -> schemaRegistry = value;
                             case "--application-id" -> applicationId = value;
                             case "--guarantee" -> guarantee = switch (value) {
                                 case "exactly_once_v2", "at_least_once" -> value;
@@ -112,7 +115,7 @@ public final class Main {
 
         Topology topology;
         try {
-            topology = new Queries(input, output, persons, finalMode, retention).build(query);
+            topology = new Queries(input, output, persons, finalMode, retention, schemaRegistry).build(query);
         } catch (IllegalArgumentException e) {
             System.err.println("kstreams: " + e.getMessage());
             System.exit(2);

@@ -1,6 +1,9 @@
 package dev.sluice.bench.kstreams;
 
 import java.time.Duration;
+import org.apache.avro.Schema;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericRecord;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
@@ -29,7 +32,7 @@ import org.apache.kafka.streams.state.SessionStore;
 import org.apache.kafka.streams.state.WindowStore;
 
 /**
- * The eight queries as Kafka Streams DSL topologies. Event time is the record timestamp (the default
+ * The nine queries as Kafka Streams DSL topologies (q1-avro: q1 on Avro values). Event time is the record timestamp (the default
  * timestamp extractor); the generator sets it to the event's date_time.
  */
 final class Queries {
@@ -47,6 +50,11 @@ final class Queries {
     /** q8: how long each side of the join is kept after its window (bench/nexmark/q8.json: "grace": "60s"). */
     private static final Duration Q8_GRACE = Duration.ofSeconds(60);
     private static final java.util.Set<String> Q3_STATES = java.util.Set.of("OR", "ID", "CA");
+    /** q1-avro's output value: bench/nexmark/q1-avro.json's sink schema. */
+    private static final Schema Q1_SCHEMA = new Schema.Parser().parse("""
+            {"type": "record", "name": "Q1", "namespace": "nexmark", "fields": [
+              {"name": "auction", "type": "long"}, {"name": "bidder", "type": "long"},
+              {"name": "price", "type": "long"}, {"name": "date_time", "type": "long"}]}""");
 
     private final String input;
     private final String output;
@@ -55,14 +63,18 @@ final class Queries {
     private final FinalMode finalMode;
     /** Retention of the window and session stores; null keeps Kafka Streams' default (window size or gap + grace). */
     private final Duration retention;
+    /** q1-avro's schema registry (its Confluent-compatible API); null for the other queries. */
+    private final String schemaRegistry;
     private final Serde<Event> events = Json.serde(Event.class);
 
-    Queries(String input, String output, String persons, FinalMode finalMode, Duration retention) {
+    Queries(String input, String output, String persons, FinalMode finalMode, Duration retention,
+            String schemaRegistry) {
         this.input = input;
         this.output = output;
         this.persons = persons;
         this.finalMode = finalMode;
         this.retention = retention;
+        this.schemaRegistry = schemaRegistry;
     }
 
     private <S extends org.apache.kafka.streams.processor.StateStore> Materialized<String, Long, S> store(String name) {
@@ -76,13 +88,14 @@ final class Queries {
         switch (query) {
             case "q0" -> q0(builder);
             case "q1" -> q1(builder);
+            case "q1-avro" -> q1Avro(builder);
             case "q2" -> q2(builder);
             case "q3" -> q3(builder);
             case "q5" -> q5(builder);
             case "q7" -> q7(builder);
             case "q8" -> q8(builder);
             case "q11" -> q11(builder);
-            default -> throw new IllegalArgumentException("unknown query " + query + " (q0|q1|q2|q3|q5|q7|q8|q11)");
+            default -> throw new IllegalArgumentException("unknown query " + query + " (q0|q1|q1-avro|q2|q3|q5|q7|q8|q11)");
         }
         return builder.build();
     }
@@ -105,6 +118,30 @@ final class Queries {
                 .mapValues(bid -> new Output.Q1(bid.auction, bid.bidder, Math.floorDiv(bid.price * 89, 100),
                         bid.dateTime), Named.as("convert-price"))
                 .to(output, Produced.with(Serdes.String(), Json.serde(Output.Q1.class)).withName("sink"));
+    }
+
+    /**
+     * q1-avro: q1 on Avro values in the schema registry wire format. The input is nexmark.Event (sluice-nexmark
+     * --avro-registry: {type, person|auction|bid: null or that event's record}), decoded into a GenericRecord of the
+     * writer's schema (fetched by id); the output is nexmark.Q1, registered under "<output>-value".
+     */
+    private void q1Avro(StreamsBuilder builder) {
+        if (schemaRegistry == null) {
+            throw new IllegalArgumentException("q1-avro needs --schema-registry URL");
+        }
+        Avro.Registry registry = new Avro.Registry(schemaRegistry);
+        builder.stream(input, Consumed.with(Serdes.String(), Avro.serde(registry, null)).withName("source"))
+                .filter((key, event) -> "bid".equals(event.get("type").toString()), Named.as("bids"))
+                .mapValues(event -> {
+                    GenericRecord bid = (GenericRecord) event.get("bid");
+                    GenericRecord q1 = new GenericData.Record(Q1_SCHEMA);
+                    q1.put("auction", bid.get("auction"));
+                    q1.put("bidder", bid.get("bidder"));
+                    q1.put("price", Math.floorDiv((Long) bid.get("price") * 89, 100));
+                    q1.put("date_time", bid.get("date_time"));
+                    return q1;
+                }, Named.as("convert-price"))
+                .to(output, Produced.with(Serdes.String(), Avro.serde(registry, Q1_SCHEMA)).withName("sink"));
     }
 
     /** q2: bids of auctions whose id is a multiple of 123. */
