@@ -246,7 +246,20 @@ class Reader {
   std::int64_t items_left_;
 };
 
-core::RecordError malformed(const std::string& path, const std::string& what) {
+// Where in a datum a field is, as errors name it ("/items/0/price"); rendered only when an error is returned, so
+// that reading and writing build no path strings.
+struct Path {
+  const Path* parent = nullptr;
+  std::string_view name;
+  std::string index;  // an array index, which has no string of its own to point at
+  std::string render() const {
+    if (parent == nullptr) return "";
+    return parent->render() + "/" + (index.empty() ? std::string(name) : index);
+  }
+};
+
+core::RecordError malformed(const Path& at, const std::string& what) {
+  const std::string path = at.render();
   return {core::RecordErrorKind::deserialization, "Avro " + (path.empty() ? std::string("/") : path) + ": " + what};
 }
 
@@ -263,7 +276,7 @@ double decimal_value(std::string_view twos_complement, int scale) {
   return value / std::pow(10.0, scale);
 }
 
-core::Result<core::Value> read(const AvroNode& node, Reader& in, const std::string& path, int depth) {
+core::Result<core::Value> read(const AvroNode& node, Reader& in, const Path& path, int depth) {
   if (depth > kMaxDepth) return malformed(path, "nested deeper than " + std::to_string(kMaxDepth));
   std::int64_t number = 0;
   std::string_view view;
@@ -322,7 +335,7 @@ core::Result<core::Value> read(const AvroNode& node, Reader& in, const std::stri
       core::Object fields;
       fields.reserve(node.children.size());
       for (std::size_t i = 0; i < node.children.size(); ++i) {
-        auto value = read(*node.children[i], in, path + "/" + node.field_names[i], depth + 1);
+        auto value = read(*node.children[i], in, Path{&path, node.field_names[i], {}}, depth + 1);
         if (!value.ok()) return value;
         fields.push_back({node.field_names[i], std::move(value).value()});
       }
@@ -353,11 +366,11 @@ core::Result<core::Value> read(const AvroNode& node, Reader& in, const std::stri
               return malformed(path, "bad map key");
             }
             std::string key(view);
-            auto value = read(*node.children[0], in, path + "/" + key, depth + 1);
+            auto value = read(*node.children[0], in, Path{&path, key, {}}, depth + 1);
             if (!value.ok()) return value;
             entries.push_back({std::move(key), std::move(value).value()});
           } else {
-            auto value = read(*node.children[0], in, path + "/" + std::to_string(items.size()), depth + 1);
+            auto value = read(*node.children[0], in, Path{&path, {}, std::to_string(items.size())}, depth + 1);
             if (!value.ok()) return value;
             items.push_back(std::move(value).value());
           }
@@ -367,6 +380,54 @@ core::Result<core::Value> read(const AvroNode& node, Reader& in, const std::stri
     }
   }
   return malformed(path, "unknown type");
+}
+
+// Moves past one datum of `node` without building it (what a projection leaves out), checking it as read() does.
+bool skip(const AvroNode& node, Reader& in, int depth) {
+  if (depth > kMaxDepth) return false;
+  std::int64_t number = 0;
+  std::string_view view;
+  switch (node.type) {
+    case AvroType::null: return true;
+    case AvroType::boolean: return in.raw(1, view);
+    case AvroType::int_:
+    case AvroType::long_:
+    case AvroType::enum_: return in.varint(number);
+    case AvroType::float_: return in.raw(4, view);
+    case AvroType::double_: return in.raw(8, view);
+    case AvroType::fixed: return in.raw(static_cast<std::size_t>(node.size), view);
+    case AvroType::bytes:
+    case AvroType::string: return in.varint(number) && number >= 0 && in.raw(static_cast<std::size_t>(number), view);
+    case AvroType::union_:
+      return in.varint(number) && number >= 0 && number < static_cast<std::int64_t>(node.children.size()) &&
+             skip(*node.children[static_cast<std::size_t>(number)], in, depth + 1);
+    case AvroType::record:
+      for (const auto& child : node.children) {
+        if (!skip(*child, in, depth + 1)) return false;
+      }
+      return true;
+    case AvroType::array:
+    case AvroType::map:
+      for (;;) {
+        std::int64_t count = 0;
+        if (!in.varint(count)) return false;
+        if (count == 0) return true;
+        if (count < 0) {  // a block with its size in bytes: skipped whole
+          std::int64_t block_bytes = 0;
+          if (!in.varint(block_bytes) || block_bytes < 0) return false;
+          if (!in.raw(static_cast<std::size_t>(block_bytes), view)) return false;
+          continue;
+        }
+        if (!in.take_items(count)) return false;
+        for (std::int64_t i = 0; i < count; ++i) {
+          if (node.type == AvroType::map && !(in.varint(number) && number >= 0 && in.raw(static_cast<std::size_t>(number), view))) {
+            return false;
+          }
+          if (!skip(*node.children[0], in, depth + 1)) return false;
+        }
+      }
+  }
+  return false;
 }
 
 // ---- encoding ----
@@ -380,7 +441,8 @@ void put_varint(std::int64_t value, std::string& out) {
   out.push_back(static_cast<char>(zigzag));
 }
 
-core::RecordError misfit(const std::string& path, const std::string& what) {
+core::RecordError misfit(const Path& at, const std::string& what) {
+  const std::string path = at.render();
   return {core::RecordErrorKind::invalid_value,
           "does not fit the Avro schema at " + (path.empty() ? std::string("/") : path) + ": " + what};
 }
@@ -429,7 +491,7 @@ std::string decimal_bytes(double value, int scale, std::int64_t width) {
 }
 
 core::Status write(const AvroNode& node, const core::Value& value, std::string& out,
-                                   const std::string& path, int depth) {
+                   const Path& path, int depth) {
   if (depth > kMaxDepth) return misfit(path, "nested deeper than " + std::to_string(kMaxDepth));
   if (node.type == AvroType::union_) {
     for (std::size_t i = 0; i < node.children.size(); ++i) {
@@ -494,7 +556,7 @@ core::Status write(const AvroNode& node, const core::Value& value, std::string& 
       const auto& items = value.as_array();
       if (!items.empty()) put_varint(static_cast<std::int64_t>(items.size()), out);
       for (std::size_t i = 0; i < items.size(); ++i) {
-        auto written = write(*node.children[0], items[i], out, path + "/" + std::to_string(i), depth + 1);
+        auto written = write(*node.children[0], items[i], out, Path{&path, {}, std::to_string(i)}, depth + 1);
         if (!written.ok()) return written;
       }
       put_varint(0, out);
@@ -506,7 +568,7 @@ core::Status write(const AvroNode& node, const core::Value& value, std::string& 
       for (const auto& entry : entries) {
         put_varint(static_cast<std::int64_t>(entry.name.size()), out);
         out += entry.name;
-        auto written = write(*node.children[0], entry.value, out, path + "/" + entry.name, depth + 1);
+        auto written = write(*node.children[0], entry.value, out, Path{&path, entry.name, {}}, depth + 1);
         if (!written.ok()) return written;
       }
       put_varint(0, out);
@@ -516,7 +578,8 @@ core::Status write(const AvroNode& node, const core::Value& value, std::string& 
       static const core::Value null;
       for (std::size_t i = 0; i < node.children.size(); ++i) {
         const core::Value* field = value.find(node.field_names[i]);
-        auto written = write(*node.children[i], field ? *field : null, out, path + "/" + node.field_names[i], depth + 1);
+        auto written = write(*node.children[i], field ? *field : null, out, Path{&path, node.field_names[i], {}},
+                             depth + 1);
         if (!written.ok()) return written;
       }
       break;
@@ -548,17 +611,34 @@ AvroSchema::AvroSchema(std::shared_ptr<const Nodes> nodes, const AvroNode* root,
       name_(root->name.empty() ? type_name(root->type) : root->name),
       named_(!root->name.empty()) {}
 
-core::Result<core::Value> AvroSchema::decode(std::string_view bytes) const {
+core::Result<core::Value> AvroSchema::decode(std::string_view bytes, const std::vector<std::string>* fields) const {
   Reader in(bytes);
-  auto value = read(*root_, in, "", 0);
+  if (fields != nullptr && root_->type == AvroType::record) {
+    // Only the top-level fields asked for are built; the others are skipped (still checked).
+    core::Object built;
+    const Path root;
+    for (std::size_t i = 0; i < root_->children.size(); ++i) {
+      const std::string& name = root_->field_names[i];
+      if (std::find(fields->begin(), fields->end(), name) == fields->end()) {
+        if (!skip(*root_->children[i], in, 1)) return malformed(Path{&root, name, {}}, "does not fit its type");
+        continue;
+      }
+      auto value = read(*root_->children[i], in, Path{&root, name, {}}, 1);
+      if (!value.ok()) return value;
+      built.push_back({name, std::move(value).value()});
+    }
+    if (in.left() != 0) return malformed(Path{}, std::to_string(in.left()) + " bytes left after the datum");
+    return core::Value::object(std::move(built));
+  }
+  auto value = read(*root_, in, Path{}, 0);
   if (value.ok() && in.left() != 0) {
-    return malformed("", std::to_string(in.left()) + " bytes left after the datum");
+    return malformed(Path{}, std::to_string(in.left()) + " bytes left after the datum");
   }
   return value;
 }
 
 core::Status AvroSchema::encode(const core::Value& value, std::string& out) const {
-  return write(*root_, value, out, "", 0);
+  return write(*root_, value, out, Path{}, 0);
 }
 
 std::string base64_encode(std::string_view bytes) {

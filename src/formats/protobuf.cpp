@@ -8,6 +8,7 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -328,7 +329,7 @@ core::Value well_known(const pb::Descriptor& message, core::Value generic) {
 }
 
 core::Result<core::Value> read_message(const pb::Descriptor& message, std::string_view bytes, const Path& path,
-                                       int depth);
+                                       int depth, const std::vector<std::string>* fields = nullptr);
 
 // One field's value(s) from the wire into its slot.
 core::Status read_field(const pb::FieldDescriptor& field, int wire, Reader& in, std::optional<core::Value>& slot,
@@ -381,8 +382,12 @@ core::Status read_field(const pb::FieldDescriptor& field, int wire, Reader& in, 
   return core::Status::success();
 }
 
+// `fields`: only these fields are built (the others are skipped and left out); nullptr: all.
 core::Result<core::Value> read_message(const pb::Descriptor& message, std::string_view bytes, const Path& path,
-                                       int depth) {
+                                       int depth, const std::vector<std::string>* fields) {
+  const auto wanted = [fields](const pb::FieldDescriptor& field) {
+    return fields == nullptr || std::find(fields->begin(), fields->end(), field.name()) != fields->end();
+  };
   if (depth > kMaxDepth) return malformed(path, "nested deeper than " + std::to_string(kMaxDepth));
   std::vector<std::optional<core::Value>> slots(static_cast<std::size_t>(message.field_count()));
   Reader in{bytes.data(), bytes.data() + bytes.size()};
@@ -392,7 +397,7 @@ core::Result<core::Value> read_message(const pb::Descriptor& message, std::strin
     const int number = static_cast<int>(tag >> 3);
     const int wire = static_cast<int>(tag & 7);
     const pb::FieldDescriptor* field = message.FindFieldByNumber(number);
-    if (field == nullptr) {  // a field this schema does not know (a newer writer): skipped
+    if (field == nullptr || !wanted(*field)) {  // unknown to this schema (a newer writer), or not read: skipped
       if (!in.skip(wire)) return malformed(path, "bad unknown field " + std::to_string(number));
       continue;
     }
@@ -403,26 +408,27 @@ core::Result<core::Value> read_message(const pb::Descriptor& message, std::strin
     auto status = read_field(*field, wire, in, slot, path, depth);
     if (!status.ok()) return std::move(status).error();
   }
-  core::Object fields;
-  fields.reserve(slots.size());
+  core::Object built;
+  built.reserve(slots.size());
   for (int i = 0; i < message.field_count(); ++i) {
     const pb::FieldDescriptor& field = *message.field(i);
     auto& slot = slots[static_cast<std::size_t>(i)];
+    if (!wanted(field)) continue;
     if (slot) {
-      fields.push_back({field.name(), std::move(*slot)});
+      built.push_back({field.name(), std::move(*slot)});
     } else if (field.is_map()) {
-      fields.push_back({field.name(), core::Value::object()});
+      built.push_back({field.name(), core::Value::object()});
     } else if (field.is_repeated()) {
-      fields.push_back({field.name(), core::Value::array()});
+      built.push_back({field.name(), core::Value::array()});
     } else if (field.real_containing_oneof() != nullptr) {
       continue;
     } else if (field.type() == pb::FieldDescriptor::TYPE_MESSAGE || field.has_presence()) {
-      fields.push_back({field.name(), core::Value()});
+      built.push_back({field.name(), core::Value()});
     } else {
-      fields.push_back({field.name(), default_of(field)});
+      built.push_back({field.name(), default_of(field)});
     }
   }
-  return well_known(message, core::Value::object(std::move(fields)));
+  return well_known(message, core::Value::object(std::move(built)));
 }
 
 // ---- encoding ----
@@ -763,7 +769,8 @@ std::variant<ProtobufSchema, std::string> ProtobufSchema::parse(std::string_view
   return ProtobufSchema(std::move(compiled));
 }
 
-core::Result<core::Value> ProtobufSchema::decode(const MessageIndexes& indexes, std::string_view bytes) const {
+core::Result<core::Value> ProtobufSchema::decode(const MessageIndexes& indexes, std::string_view bytes,
+                                                 const std::vector<std::string>* fields) const {
   const pb::Descriptor* message = message_at(*compiled_->file, indexes);
   if (message == nullptr) {
     std::string shown;
@@ -771,7 +778,7 @@ core::Result<core::Value> ProtobufSchema::decode(const MessageIndexes& indexes, 
     return core::make_error(core::RecordErrorKind::deserialization,
                             "Protobuf: message indexes [" + shown + "] name no message of the schema");
   }
-  return read_message(*message, bytes, Path{}, 0);
+  return read_message(*message, bytes, Path{}, 0, fields);
 }
 
 core::Status ProtobufSchema::encode(const MessageIndexes& indexes, const core::Value& value, std::string& out) const {

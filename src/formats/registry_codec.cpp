@@ -67,8 +67,8 @@ core::Result<RegistryDecoder::Parsed> RegistryDecoder::schema(std::int32_t id, S
   }
 }
 
-core::Result<core::Value> RegistryDecoder::decode(std::string_view bytes, SchemaKind kind,
-                                                  std::string_view part) const {
+core::Result<core::Value> RegistryDecoder::decode(std::string_view bytes, SchemaKind kind, std::string_view part,
+                                                  const std::vector<std::string>* fields) const {
   auto framed = unframe(bytes);
   if (!framed) {
     return not_decodable(std::string(part) + ": not in the schema registry's wire format (expected a 0 byte and a 4-byte schema id, " +
@@ -83,8 +83,8 @@ core::Result<core::Value> RegistryDecoder::decode(std::string_view bytes, Schema
   }
   auto schema = this->schema(framed->schema_id, kind, part);
   if (!schema.ok()) return std::move(schema).error();
-  auto value = kind == SchemaKind::avro ? schema.value().avro->decode(body)
-                                        : schema.value().protobuf->decode(indexes, body);
+  auto value = kind == SchemaKind::avro ? schema.value().avro->decode(body, fields)
+                                        : schema.value().protobuf->decode(indexes, body, fields);
   if (!value.ok()) {
     return not_decodable(std::string(part) + ": schema id " + std::to_string(framed->schema_id) + ": " +
                          value.error().message);

@@ -38,8 +38,10 @@ core::Result<core::Value> decode_origin_value(topology::ValueFormat format, cons
                                               const formats::RegistryDecoder* registry) {
   if (!origin.has_value) return core::Value();
   if (registry != nullptr && topology::registry_format(format)) {
-    return registry->decode(origin.raw_value, format == topology::ValueFormat::avro ? formats::SchemaKind::avro
-                                                                                    : formats::SchemaKind::protobuf);
+    return registry->decode(origin.raw_value,
+                            format == topology::ValueFormat::avro ? formats::SchemaKind::avro
+                                                                  : formats::SchemaKind::protobuf,
+                            "value", projection ? &*projection : nullptr);
   }
   if (format == topology::ValueFormat::json && projection) {
     auto parsed = parser.parse(origin.raw_value, *projection);

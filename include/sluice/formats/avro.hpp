@@ -35,8 +35,9 @@ class AvroSchema {
   // Parses the schema's JSON text; on failure, the reason (with the JSON path of the offending part).
   static std::variant<AvroSchema, std::string> parse(std::string_view json_text);
 
-  // Reads one datum of this schema from `bytes` (all of them: bytes left over are an error).
-  core::Result<core::Value> decode(std::string_view bytes) const;
+  // Reads one datum of this schema from `bytes` (all of them: bytes left over are an error). With `fields`, a
+  // record's top-level fields not listed are skipped, not built (they are still checked).
+  core::Result<core::Value> decode(std::string_view bytes, const std::vector<std::string>* fields = nullptr) const;
   // Appends the encoding of `value` to `out`; an error names the field that does not fit ("/price: expected a
   // number, got a string").
   core::Status encode(const core::Value& value, std::string& out) const;

@@ -47,8 +47,10 @@ class ProtobufSchema {
   static std::variant<ProtobufSchema, std::string> parse(std::string_view proto_text);
 
   // Reads one message of the type at `indexes` from `bytes`. An index path naming no message, or bytes that are
-  // not a message of that type, are a deserialization error naming the field.
-  core::Result<core::Value> decode(const MessageIndexes& indexes, std::string_view bytes) const;
+  // not a message of that type, are a deserialization error naming the field. With `fields`, top-level fields not
+  // listed are skipped and left out.
+  core::Result<core::Value> decode(const MessageIndexes& indexes, std::string_view bytes,
+                                   const std::vector<std::string>* fields = nullptr) const;
   // Appends the encoding of `value` (an object) as the message at `indexes` to `out`.
   core::Status encode(const MessageIndexes& indexes, const core::Value& value, std::string& out) const;
 

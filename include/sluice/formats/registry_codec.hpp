@@ -40,9 +40,11 @@ class RegistryDecoder {
   // of another kind or that does not parse, or bytes that do not fit it: a deserialization error (the record is
   // dead-lettered), naming the id. Any other failure (no answer, 5xx, refused credentials) is waited out through
   // the waiter; throws RegistryUnavailable when it gives up (see above). `part` ("value" or "key") starts every
-  // error message.
+  // error message. With `fields`, only those top-level fields of a record or message are built (the projection
+  // of what downstream reads); the others are skipped.
   core::Result<core::Value> decode(std::string_view bytes, SchemaKind kind = SchemaKind::avro,
-                                   std::string_view part = "value") const;
+                                   std::string_view part = "value",
+                                   const std::vector<std::string>* fields = nullptr) const;
 
  private:
   struct Parsed {

@@ -156,6 +156,31 @@ TEST(Avro, AValueThatDoesNotFitNamesTheField) {
             "error: does not fit the Avro schema at /price: expected double, got null");
 }
 
+TEST(Avro, AProjectionBuildsOnlyTheFieldsReadAndStillChecksTheRest) {
+  const AvroSchema avro = schema(R"({"type": "record", "name": "R", "fields": [
+      {"name": "a", "type": "string"}, {"name": "big", "type": {"type": "array", "items": {"type": "map", "values": "long"}}},
+      {"name": "u", "type": ["null", {"type": "record", "name": "In", "fields": [{"name": "x", "type": "double"}]}]},
+      {"name": "b", "type": "long"}, {"name": "f", "type": {"type": "fixed", "name": "F", "size": 2}}]})");
+  const core::Value value = parsed_json(R"({"a": "skip me", "big": [{"k": 1, "l": 2}, {}], "u": {"x": 1.5}, "b": 7, "f": "AAE="})");
+  const std::string data = encoded(avro, value);
+  const std::vector<std::string> fields = {"b", "u", "missing"};
+  auto projected = avro.decode(data, &fields);
+  ASSERT_TRUE(projected.ok()) << projected.error().message;
+  EXPECT_EQ(json_of(projected.value()), R"({"u":{"x":1.5},"b":7})");
+  EXPECT_EQ(json_of(avro.decode(data).value()), json_of(value));
+  // Bytes that do not fit are refused whether the field is built or skipped.
+  const std::vector<std::string> only_b = {"b"};
+  auto truncated = avro.decode(data.substr(0, data.size() - 1), &only_b);
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_EQ(truncated.error().message, "Avro /f: does not fit its type");
+  // A block with its size in bytes (negative count) is skipped whole.
+  const AvroSchema list = schema(R"({"type": "record", "name": "L", "fields": [{"name": "xs", "type": {"type": "array", "items": "long"}}, {"name": "n", "type": "int"}]})");
+  const std::vector<std::string> only_n = {"n"};
+  auto blocked = list.decode(bytes({3, 4, 2, 4, 0, 6}), &only_n);  // -2 items in 4 bytes... then n = 3
+  ASSERT_TRUE(blocked.ok()) << blocked.error().message;
+  EXPECT_EQ(json_of(blocked.value()), R"({"n":3})");
+}
+
 TEST(Base64, KnownVectors) {
   EXPECT_EQ(base64_encode(""), "");
   EXPECT_EQ(base64_encode("f"), "Zg==");

@@ -300,6 +300,17 @@ TEST(ProtobufSchema, SchemasThatCannotBeUsedSayWhy) {
   EXPECT_EQ(schema.message_names(), (std::vector<std::string>{"shop.Order", "shop.Order.Item", "shop.Refund"}));
 }
 
+TEST(ProtobufSchema, AProjectionBuildsOnlyTheFieldsRead) {
+  ProtobufSchema schema = compile(kShop);
+  std::string wire;
+  ASSERT_TRUE(schema.encode({0}, value_of(R"({"id":"o","price":2.5,"tags":["a"],"item":{"sku":"s"},"card":"x"})"), wire)
+                  .ok());
+  const std::vector<std::string> fields = {"price", "item", "voucher"};
+  auto projected = schema.decode({0}, wire, &fields);
+  ASSERT_TRUE(projected.ok()) << projected.error().message;
+  EXPECT_EQ(json_of(projected.value()), R"({"price":2.5,"item":{"sku":"s","qty":0}})");
+}
+
 TEST(ProtobufSchema, MessageIndexesAreConfluentsZigZagArray) {
   const auto written = [](const MessageIndexes& indexes) {
     std::string out;
