@@ -50,15 +50,7 @@ std::string topology(const std::string& app, const std::string& input, const std
   return write_temp_file(app + ".json", document.dump(2));
 }
 
-std::vector<std::string> registry_settings() { return {"--set", "schema_registry_url=" + registry_url()}; }
-
-class AvroInterop : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (registry_url().empty()) GTEST_FAIL() << "SLUICE_TEST_REGISTRY is not set (scripts/run-tests starts the registry)";
-    if (python().empty()) GTEST_FAIL() << "scripts/python-env failed";
-  }
-};
+class AvroInterop : public RegistryInteropTest {};
 
 }  // namespace
 

@@ -53,19 +53,11 @@ json topology(const std::string& app, const std::string& input, const std::strin
              {"value_schema", {{"schema", kPaidProto}, {"message", "shop.Paid"}}}}}}};
 }
 
-std::vector<std::string> registry_settings() { return {"--set", "schema_registry_url=" + registry_url()}; }
-
 std::string interop(const std::string& arguments) {
   return interop_python() + " " + source_dir() + "/tests/python/protobuf_interop.py " + arguments;
 }
 
-class ProtobufInterop : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (registry_url().empty()) GTEST_FAIL() << "SLUICE_TEST_REGISTRY is not set (scripts/run-tests starts the registry)";
-    if (interop_python().empty()) GTEST_FAIL() << "scripts/python-env failed";
-  }
-};
+class ProtobufInterop : public RegistryInteropTest {};
 
 }  // namespace
 

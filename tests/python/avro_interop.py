@@ -14,10 +14,11 @@ import decimal
 import json
 import sys
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from interop_common import print_values
 
 ORDER = {
     "type": "record", "name": "Order", "namespace": "shop",
@@ -81,21 +82,7 @@ def produce(bootstrap, registry, topic, extra_at_ms=None, avro_keys=False):
 
 def consume(bootstrap, registry, topic, count):
     deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry}))
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "interop-" + topic,
-                         "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
-    consumer.subscribe([topic])
-    read = 0
-    deadline = datetime.datetime.now() + datetime.timedelta(seconds=60)
-    while read < count and datetime.datetime.now() < deadline:
-        message = consumer.poll(0.5)
-        if message is None or message.error():
-            continue
-        value = deserializer(message.value(), SerializationContext(topic, MessageField.VALUE))
-        print(json.dumps(plain(value), sort_keys=True))
-        read += 1
-    consumer.close()
-    if read < count:
-        sys.exit("read %d of %d records" % (read, count))
+    print_values(bootstrap, topic, count, deserializer, plain)
 
 
 if __name__ == "__main__":

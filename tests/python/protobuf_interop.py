@@ -21,10 +21,11 @@ import datetime
 import json
 import sys
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from interop_common import print_values
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf import timestamp_pb2  # noqa: F401  (puts google/protobuf/timestamp.proto in the pool)
 
@@ -182,21 +183,7 @@ def consume(bootstrap, registry, topic, count, message="shop.Paid"):
     del registry  # the deserializer reads the framing and parses with the class; it needs no registry
     file = revenue_file() if message == "shop.RevenuePerMinute" else paid_file()
     deserializer = ProtobufDeserializer(message_class(file, message), {"use.deprecated.format": False})
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "interop-" + topic,
-                         "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
-    consumer.subscribe([topic])
-    read = 0
-    deadline = datetime.datetime.now() + datetime.timedelta(seconds=60)
-    while read < count and datetime.datetime.now() < deadline:
-        message = consumer.poll(0.5)
-        if message is None or message.error():
-            continue
-        value = deserializer(message.value(), SerializationContext(topic, MessageField.VALUE))
-        print(json.dumps(plain(value), sort_keys=True))
-        read += 1
-    consumer.close()
-    if read < count:
-        sys.exit("read %d of %d records" % (read, count))
+    print_values(bootstrap, topic, count, deserializer, plain)
 
 
 if __name__ == "__main__":

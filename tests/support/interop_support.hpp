@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "support/kafka_test_support.hpp"
@@ -49,5 +50,17 @@ inline std::vector<nlohmann::json> json_lines(const std::string& text) {
   }
   return lines;
 }
+
+// `sluice run` arguments pointing at the test registry.
+inline std::vector<std::string> registry_settings() { return {"--set", "schema_registry_url=" + registry_url()}; }
+
+// The tests that need the registry and the independent clients fail, rather than skip, without them.
+class RegistryInteropTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (registry_url().empty()) GTEST_FAIL() << "SLUICE_TEST_REGISTRY is not set (scripts/run-tests starts the registry)";
+    if (interop_python().empty()) GTEST_FAIL() << "scripts/python-env failed";
+  }
+};
 
 }  // namespace sluice::testing
