@@ -87,6 +87,18 @@ void append_escaped(std::string_view text, std::string& out) {
   static constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
   out.push_back('"');
   for (std::size_t i = 0; i < text.size(); ++i) {
+    // A run of printable ASCII other than '"' and '\\' (field names, most strings) is copied in one append.
+    std::size_t run = i;
+    while (run < text.size()) {
+      const auto plain = static_cast<unsigned char>(text[run]);
+      if (plain < 0x20 || plain >= 0x80 || plain == '"' || plain == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(text.data() + i, run - i);
+      i = run;
+      if (i == text.size()) break;
+    }
     const char c = text[i];
     auto byte = static_cast<unsigned char>(c);
     if (byte >= 0x80) {

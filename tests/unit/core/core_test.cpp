@@ -110,6 +110,11 @@ TEST(Json, ParserIsReusableAcrossDocuments) {
 TEST(Json, EscapesControlCharactersAndNonFinite) {
   EXPECT_EQ(to_json(Value::string(std::string("a\x01" "b", 3))), "\"a\\u0001b\"");
   EXPECT_EQ(to_json(Value::floating(1.0 / 0.0)), "null");
+  // Plain runs are copied whole; escapes at the start, the end and between runs.
+  EXPECT_EQ(to_json(Value::string("")), "\"\"");
+  EXPECT_EQ(to_json(Value::string("\"start")), "\"\\\"start\"");
+  EXPECT_EQ(to_json(Value::string("end\\")), "\"end\\\\\"");
+  EXPECT_EQ(to_json(Value::string("mid\"dle\n\tx\x7f\xC3\xA9y")), "\"mid\\\"dle\\n\\tx\x7f\xC3\xA9y\"");
 }
 
 // Found by fuzz/decoders: a string-format value that was not UTF-8 (here Latin-1 "caf\xE9"), written by a json
