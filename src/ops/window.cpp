@@ -240,24 +240,55 @@ class TimeWindowAggregate final : public AggregateOperatorBase {
     auto last_closed = closed_up_to(task.stream_time, grace_);
     if (!last_closed) return;
     collect_index(task.store, 1, *last_closed, memory.collected, &memory.index[1]);
-    Accumulator accumulator;
+    if (emit_final()) emit_final_results(task, context);
     for (const std::string& index_key : memory.collected) {
       IndexKey entry;
       if (!parse_index_key(index_key, entry)) corrupt_state(name(), "window index key");
       memory.store_key.assign(entry.group_key);
       append_time(memory.store_key, entry.start);
-      if (emit_final()) {
-        if (!task.store.get(0, memory.store_key, memory.encoded)) corrupt_state(name(), "indexed window missing");
-        decode_accumulator(memory.encoded, accumulator);
-        context.out.emit(0, make_output(parse_group_key(memory, entry.group_key), WindowBounds{entry.start, entry.time},
-                                        accumulator));
-      }
       task.store.remove(0, memory.store_key);
       task.store.remove(1, index_key);
     }
   }
 
  private:
+  // The results of the windows of memory.collected, in index order. Windows closing at one end belong to
+  // distinct groups, and index order is (end, group), so their accumulators' keys [group][start] ascend: one
+  // pass per end reads them all (state::Store::scan_ranges, a range of one key per window) instead of a read
+  // per window (9,200 instructions of q7's 21,700 per closed window).
+  void emit_final_results(TaskView& task, ProcessContext& context) const {
+    AggregateTaskState& memory = task.memory;
+    std::vector<IndexKey>& entries = memory.entries;
+    entries.resize(memory.collected.size());
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      if (!parse_index_key(memory.collected[i], entries[i])) corrupt_state(name(), "window index key");
+    }
+    Accumulator accumulator;
+    for (std::size_t first = 0; first < entries.size();) {
+      std::size_t last = first + 1;
+      while (last < entries.size() && entries[last].time == entries[first].time) ++last;
+      memory.ranges.resize(last - first);
+      for (std::size_t i = first; i < last; ++i) {
+        state::KeyRange& range = memory.ranges[i - first];
+        range.from.assign(entries[i].group_key);
+        append_time(range.from, entries[i].start);
+        range.to.assign(range.from);
+        range.to.push_back('\0');  // the next key in byte order: the range holds this key only
+      }
+      std::size_t current = first;
+      task.store.scan_ranges(0, memory.ranges, [&](std::size_t range, std::string_view, std::string_view value) {
+        if (current != first + range) corrupt_state(name(), "indexed window missing");
+        const IndexKey& entry = entries[current++];
+        decode_accumulator(value, accumulator);
+        context.out.emit(0, make_output(parse_group_key(memory, entry.group_key), WindowBounds{entry.start, entry.time},
+                                        accumulator));
+        return true;
+      });
+      if (current != last) corrupt_state(name(), "indexed window missing");
+      first = last;
+    }
+  }
+
   bool is_closed(std::int64_t end, std::int64_t stream_time) const noexcept {
     return stream_time >= saturating_add(end, grace_);
   }
@@ -360,6 +391,84 @@ class SlicedHoppingAggregate final : public AggregateOperatorBase {
     auto last_closed = closed_up_to(task.stream_time, grace_);
     if (!last_closed) return;
     collect_index(task.store, 1, *last_closed, memory.collected, &memory.index[1]);
+    if (!memory.collected.empty() && !memory.per_window_accumulators) {
+      bool any = false;
+      task.store.scan(0, {}, {}, [&](std::string_view, std::string_view) {
+        any = true;
+        return false;
+      });
+      memory.per_window_accumulators = any;
+    }
+    if (!memory.collected.empty() && !*memory.per_window_accumulators) {
+      emit_in_one_pass(task, context);
+    } else {
+      emit_window_by_window(task, context);
+    }
+    // Slices whose last window closed (and was emitted above).
+    collect_index(task.store, 3, *last_closed, memory.collected, &memory.index[3]);
+    for (const std::string& index_key : memory.collected) {
+      IndexKey entry;
+      if (!parse_index_key(index_key, entry)) corrupt_state(name(), "slice index key");
+      memory.store_key.assign(entry.group_key);
+      append_time(memory.store_key, entry.start);
+      task.store.remove(2, memory.store_key);
+      task.store.remove(3, index_key);
+    }
+  }
+
+  // The windows of memory.collected, without per-window accumulators. Windows closing at one end belong to
+  // distinct groups, and index order is (end, group), so their slice ranges [group + start, group + end)
+  // ascend: one pass over the slices per end (state::Store::scan_ranges) instead of a RocksDB iterator per
+  // window (11,600 instructions of q5's 25,000 per closed window).
+  void emit_in_one_pass(TaskView& task, ProcessContext& context) const {
+    AggregateTaskState& memory = task.memory;
+    std::vector<IndexKey>& entries = memory.entries;
+    entries.resize(memory.collected.size());
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      if (!parse_index_key(memory.collected[i], entries[i])) corrupt_state(name(), "window index key");
+    }
+    Accumulator window, slice;
+    for (std::size_t first = 0; first < entries.size();) {
+      std::size_t last = first + 1;
+      while (last < entries.size() && entries[last].time == entries[first].time) ++last;
+      memory.ranges.resize(last - first);
+      for (std::size_t i = first; i < last; ++i) {
+        state::KeyRange& range = memory.ranges[i - first];
+        range.from.assign(entries[i].group_key);
+        append_time(range.from, entries[i].start);
+        range.to.assign(entries[i].group_key);
+        append_time(range.to, entries[i].time);
+      }
+      // The window being merged (an index into entries) and whether it has a slice yet.
+      std::size_t current = first;
+      bool found = false;
+      window = aggregations_.empty();
+      auto finish = [&] {
+        if (!found) corrupt_state(name(), "indexed window without slices");
+        const IndexKey& entry = entries[current];
+        context.out.emit(0, make_output(parse_group_key(memory, entry.group_key),
+                                        WindowBounds{entry.start, entry.time}, window));
+        ++current;
+        found = false;
+        window = aggregations_.empty();
+      };
+      task.store.scan_ranges(2, memory.ranges, [&](std::size_t range, std::string_view, std::string_view value) {
+        while (current < first + range) finish();  // the windows before this slice's are complete
+        decode_accumulator(value, slice);
+        if (!aggregations_.merge(window, slice).ok()) corrupt_state(name(), "slices that do not merge");
+        found = true;
+        return true;
+      });
+      while (current < last) finish();
+      first = last;
+    }
+    for (const std::string& index_key : memory.collected) task.store.remove(1, index_key);
+  }
+
+  // The windows of memory.collected one at a time: an accumulator kept per window before slices (records older
+  // than the upgrade) comes first, then the window's slices.
+  void emit_window_by_window(TaskView& task, ProcessContext& context) const {
+    AggregateTaskState& memory = task.memory;
     Accumulator window, slice;
     for (const std::string& index_key : memory.collected) {
       IndexKey entry;
@@ -392,16 +501,6 @@ class SlicedHoppingAggregate final : public AggregateOperatorBase {
       context.out.emit(0, make_output(parse_group_key(memory, entry.group_key), WindowBounds{entry.start, entry.time},
                                       window));
       task.store.remove(1, index_key);
-    }
-    // Slices whose last window closed (and was emitted above).
-    collect_index(task.store, 3, *last_closed, memory.collected, &memory.index[3]);
-    for (const std::string& index_key : memory.collected) {
-      IndexKey entry;
-      if (!parse_index_key(index_key, entry)) corrupt_state(name(), "slice index key");
-      memory.store_key.assign(entry.group_key);
-      append_time(memory.store_key, entry.start);
-      task.store.remove(2, memory.store_key);
-      task.store.remove(3, index_key);
     }
   }
 

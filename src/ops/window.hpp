@@ -96,6 +96,12 @@ class AggregateTaskState final : public OperatorTaskState {
   std::vector<std::string> slices;     // sliced hopping windows: the encoded slices of the window closing
   // Per index family: what the task knows of it between scans (see IndexProgress).
   IndexProgress index[4];
+  // Sliced hopping windows: whether family 0 may still hold per-window accumulators written before slices
+  // (an upgrade); unknown until the first close looks. Slices never put into family 0, so once it is empty it
+  // stays empty, and closes take the one-pass path (see SlicedHoppingAggregate::emit_closed).
+  std::optional<bool> per_window_accumulators;
+  std::vector<IndexKey> entries;        // the parsed index keys of the windows closing
+  std::vector<state::KeyRange> ranges;  // the key ranges of their accumulators or slices, read in one pass
 };
 
 // What every aggregate shares. Subclasses implement process() and on_time(); on_commit() is here.

@@ -29,6 +29,7 @@ class BufferedStore final : public Store {
   void put(std::uint8_t family, std::string_view key, std::string_view value) override;
   void remove(std::uint8_t family, std::string_view key) override;
   void scan(std::uint8_t family, std::string_view from, std::string_view to, const Visitor& visitor) override;
+  void scan_ranges(std::uint8_t family, const std::vector<KeyRange>& ranges, const RangeVisitor& visitor) override;
 
   std::size_t buffered_changes() const noexcept override {
     std::size_t count = 0;
@@ -264,38 +265,70 @@ void BufferedStore::record(std::uint8_t family, std::string_view key, std::optio
   }
 }
 
-void BufferedStore::scan(std::uint8_t family, std::string_view from, std::string_view to, const Visitor& visitor) {
-  const FamilyBuffer& buffer = checked_buffer(family);
-  DurableBackend& backend = owner_->backend();
-  if (!to.empty() && to <= from) return;  // an empty range (and lower_bound(to) would precede lower_bound(from))
-
-  auto buffered = buffer.lower_bound(from);
-  const auto buffered_end = to.empty() ? buffer.end() : buffer.lower_bound(to);
-  const std::unique_ptr<DurableCursor> durable = backend.scan(index_, family, from, to);
-
-  // A two-way merge of two sorted sequences. On equal keys the buffer wins: its entry is newer, and a
-  // tombstone there hides the durable key entirely.
+// A two-way merge of the buffered entries [buffered, buffered_end) and the durable cursor's keys below `to`
+// (empty: every key the cursor has). On equal keys the buffer wins: its entry is newer, and a tombstone there
+// hides the durable key entirely. Returns false when the visitor stopped.
+template <typename Visit>
+bool merge_buffer_and_durable(FamilyBuffer::const_iterator buffered, FamilyBuffer::const_iterator buffered_end,
+                              DurableCursor& durable, std::string_view to, Visit&& visit) {
   while (true) {
     const bool has_buffered = buffered != buffered_end;
-    const bool has_durable = durable->valid();
-    if (!has_buffered && !has_durable) return;
+    const bool has_durable = durable.valid() && (to.empty() || durable.key() < to);
+    if (!has_buffered && !has_durable) return true;
     int order = 0;  // < 0: the buffered key comes first; > 0: the durable key comes first; 0: the same key
     if (!has_durable) {
       order = -1;
     } else if (!has_buffered) {
       order = 1;
     } else {
-      order = std::string_view(buffered->first).compare(durable->key());
+      order = std::string_view(buffered->first).compare(durable.key());
     }
 
     if (order > 0) {
-      if (!visitor(durable->key(), durable->value())) return;
-      durable->next();
+      if (!visit(durable.key(), durable.value())) return false;
+      durable.next();
       continue;
     }
-    if (order == 0) durable->next();  // shadowed by the buffered entry
-    if (buffered->second && !visitor(buffered->first, *buffered->second)) return;
+    if (order == 0) durable.next();  // shadowed by the buffered entry
+    if (buffered->second && !visit(std::string_view(buffered->first), std::string_view(*buffered->second))) {
+      return false;
+    }
     ++buffered;
+  }
+}
+
+// How many keys a cursor steps over before it seeks instead: a step is a fraction of a seek, and consecutive
+// ranges (the slices of one window end's groups) usually lie a few keys apart.
+constexpr int kStepsBeforeSeek = 8;
+
+void BufferedStore::scan(std::uint8_t family, std::string_view from, std::string_view to, const Visitor& visitor) {
+  const FamilyBuffer& buffer = checked_buffer(family);
+  DurableBackend& backend = owner_->backend();
+  if (!to.empty() && to <= from) return;  // an empty range (and lower_bound(to) would precede lower_bound(from))
+
+  const auto buffered = buffer.lower_bound(from);
+  const auto buffered_end = to.empty() ? buffer.end() : buffer.lower_bound(to);
+  const std::unique_ptr<DurableCursor> durable = backend.scan(index_, family, from, to);
+  merge_buffer_and_durable(buffered, buffered_end, *durable, {}, visitor);
+}
+
+void BufferedStore::scan_ranges(std::uint8_t family, const std::vector<KeyRange>& ranges, const RangeVisitor& visitor) {
+  check_ranges(ranges);
+  if (ranges.empty()) return;
+  const FamilyBuffer& buffer = checked_buffer(family);
+  DurableBackend& backend = owner_->backend();
+  const std::unique_ptr<DurableCursor> durable = backend.scan(index_, family, ranges.front().from, ranges.back().to);
+  for (std::size_t range = 0; range < ranges.size(); ++range) {
+    const KeyRange& bounds = ranges[range];
+    if (range > 0) {
+      int steps = 0;
+      while (durable->valid() && durable->key() < bounds.from && steps++ < kStepsBeforeSeek) durable->next();
+      if (durable->valid() && durable->key() < bounds.from) durable->seek(bounds.from);
+    }
+    const bool more = merge_buffer_and_durable(
+        buffer.lower_bound(bounds.from), buffer.lower_bound(bounds.to), *durable, bounds.to,
+        [&](std::string_view key, std::string_view value) { return visitor(range, key, value); });
+    if (!more) return;
   }
 }
 
@@ -307,3 +340,17 @@ std::unique_ptr<TaskStores> make_buffered_task_stores(std::unique_ptr<DurableBac
 }
 
 }  // namespace sluice::state::detail
+
+namespace sluice::state {
+
+void Store::check_ranges(const std::vector<KeyRange>& ranges) {
+  for (std::size_t range = 0; range < ranges.size(); ++range) {
+    if (ranges[range].to.empty() || ranges[range].to <= ranges[range].from ||
+        (range > 0 && ranges[range].from < ranges[range - 1].to)) {
+      throw std::invalid_argument("state: scan_ranges needs ascending, non-empty, non-overlapping ranges (range " +
+                                  std::to_string(range) + ")");
+    }
+  }
+}
+
+}  // namespace sluice::state

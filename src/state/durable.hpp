@@ -26,6 +26,9 @@ class DurableCursor {
   virtual std::string_view key() const = 0;
   virtual std::string_view value() const = 0;
   virtual void next() = 0;
+  // Moves to the first key >= `from` within the cursor's range (`from` at or after the range's start): an
+  // existing cursor is cheaper to seek than a new one (RocksDB: no iterator to build, no super-version).
+  virtual void seek(std::string_view from) = 0;
 };
 
 // Changes collected for one atomic write to a backend. Created by the backend it is written to.

@@ -17,15 +17,24 @@ using FamilyContents = std::map<std::string, std::string, std::less<>>;
 
 class MemoryCursor final : public DurableCursor {
  public:
-  MemoryCursor(FamilyContents::const_iterator position, FamilyContents::const_iterator end)
-      : position_(position), end_(end) {}
+  MemoryCursor(const FamilyContents& contents, FamilyContents::const_iterator position,
+               FamilyContents::const_iterator end)
+      : contents_(&contents), position_(position), end_(end) {}
 
   bool valid() const override { return position_ != end_; }
   std::string_view key() const override { return position_->first; }
   std::string_view value() const override { return position_->second; }
   void next() override { ++position_; }
+  void seek(std::string_view from) override {
+    position_ = contents_->lower_bound(from);
+    // Not past the range's end (lower_bound beyond it would never compare equal to end_).
+    if (end_ != contents_->end() && (position_ == contents_->end() || position_->first >= end_->first)) {
+      position_ = end_;
+    }
+  }
 
  private:
+  const FamilyContents* contents_;
   FamilyContents::const_iterator position_;
   FamilyContents::const_iterator end_;
 };
@@ -74,7 +83,7 @@ class MemoryBackend final : public DurableBackend {
     const auto begin = contents.lower_bound(from);
     // The caller never passes to < from (an empty range), so lower_bound(to) cannot precede begin.
     const auto end = to.empty() ? contents.end() : contents.lower_bound(to);
-    return std::make_unique<MemoryCursor>(begin, end);
+    return std::make_unique<MemoryCursor>(contents, begin, end);
   }
 
   std::unique_ptr<DurableBatch> new_batch() override { return std::make_unique<MemoryBatch>(); }

@@ -109,6 +109,7 @@ class RocksDbCursor final : public DurableCursor {
   std::string_view key() const override { return iterator_->key().ToStringView(); }
   std::string_view value() const override { return iterator_->value().ToStringView(); }
   void next() override { iterator_->Next(); }
+  void seek(std::string_view from) override { iterator_->Seek(to_slice(from)); }
 
  private:
   // Declared before the iterator, which refers to them and must be destroyed first.

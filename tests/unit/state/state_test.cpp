@@ -233,6 +233,56 @@ TYPED_TEST(StoreTest, ScanHonoursBoundsAndStopsWhenTheVisitorSaysSo) {
   EXPECT_EQ(visited, (std::vector<std::string>{"a", "b", "c", "d"}));
 }
 
+// One pass over several ranges (what closing windows uses): each range's keys, buffered and durable merged,
+// tagged with its index; ranges far apart (the cursor seeks) and near (it steps); the visitor can stop it;
+// ranges out of order are refused rather than silently skipped.
+TYPED_TEST(StoreTest, ScanRangesVisitsEachRangeInOneOrderedPass) {
+  auto stores = this->open();
+  Store& store = stores->store(0);
+  auto key = [](int number) {
+    std::string text = std::to_string(number);
+    return std::string(4 - text.size(), '0') + text;
+  };
+  for (int number = 0; number < 200; number += 2) store.put(0, key(number), "d" + key(number));
+  stores->apply({-1, -1}, 0);
+  for (int number = 1; number < 200; number += 10) store.put(0, key(number), "b" + key(number));
+  store.remove(0, key(40));
+  store.remove(0, key(41));
+
+  const std::vector<KeyRange> ranges{{key(0), key(3)}, {key(3), key(5)}, {key(40), key(43)},
+                                     {key(150), key(152)}, {key(198), key(300)}};
+  std::vector<std::pair<std::size_t, std::string>> seen;
+  store.scan_ranges(0, ranges, [&](std::size_t range, std::string_view k, std::string_view value) {
+    seen.emplace_back(range, std::string(k) + "=" + std::string(value));
+    return true;
+  });
+  EXPECT_EQ(seen, (std::vector<std::pair<std::size_t, std::string>>{{0, "0000=d0000"},
+                                                                     {0, "0001=b0001"},
+                                                                     {0, "0002=d0002"},
+                                                                     {1, "0004=d0004"},
+                                                                     {2, "0042=d0042"},
+                                                                     {3, "0150=d0150"},
+                                                                     {3, "0151=b0151"},
+                                                                     {4, "0198=d0198"}}));
+
+  seen.clear();
+  store.scan_ranges(0, ranges, [&](std::size_t range, std::string_view k, std::string_view) {
+    seen.emplace_back(range, std::string(k));
+    return seen.size() < 4;
+  });
+  EXPECT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen.back(), (std::pair<std::size_t, std::string>{1, "0004"}));
+
+  EXPECT_THROW(store.scan_ranges(0, {{key(10), key(20)}, {key(15), key(30)}}, [](auto, auto, auto) { return true; }),
+               std::invalid_argument);  // overlapping
+  EXPECT_THROW(store.scan_ranges(0, {{key(10), ""}}, [](auto, auto, auto) { return true; }), std::invalid_argument);
+  EXPECT_THROW(store.scan_ranges(0, {{key(10), key(10)}}, [](auto, auto, auto) { return true; }), std::invalid_argument);
+  store.scan_ranges(0, {}, [](auto, auto, auto) {
+    ADD_FAILURE() << "no range, no visit";
+    return true;
+  });
+}
+
 TYPED_TEST(StoreTest, ChangesAreCompactedInKeyOrderWithTheFamilyByte) {
   auto stores = this->open();
   Store& store = stores->store(0);
@@ -384,6 +434,25 @@ TYPED_TEST(StoreTest, RandomizedAgainstAMapModel) {
       const auto found = current[family].find(key);
       const auto expected = found == current[family].end() ? std::nullopt : std::optional(found->second);
       ASSERT_EQ(get(store, family, key), expected) << "step " << step;
+    } else if (action < 80) {
+      // Several ascending ranges in one pass, against a scan of the model per range.
+      std::vector<std::string> bounds;
+      for (std::size_t count = 2 * (1 + pick(4)); bounds.size() < count;) bounds.push_back(keys[pick(keys.size())]);
+      std::sort(bounds.begin(), bounds.end());
+      std::vector<KeyRange> ranges;
+      for (std::size_t i = 0; i + 1 < bounds.size(); i += 2) {
+        if (!bounds[i + 1].empty() && bounds[i] < bounds[i + 1]) ranges.push_back({bounds[i], bounds[i + 1]});
+      }
+      std::vector<std::pair<std::size_t, std::pair<std::string, std::string>>> expected, seen;
+      for (std::size_t range = 0; range < ranges.size(); ++range) {
+        const auto end = current[family].lower_bound(ranges[range].to);
+        for (auto it = current[family].lower_bound(ranges[range].from); it != end; ++it) expected.push_back({range, *it});
+      }
+      store.scan_ranges(family, ranges, [&](std::size_t range, std::string_view key, std::string_view value) {
+        seen.push_back({range, {std::string(key), std::string(value)}});
+        return true;
+      });
+      ASSERT_EQ(seen, expected) << "step " << step;
     } else if (action < 90) {
       const std::string from = pick(5) == 0 ? std::string() : keys[pick(keys.size())];
       const std::string to = pick(4) == 0 ? std::string() : keys[pick(keys.size())];
