@@ -277,7 +277,10 @@ class TimeWindowAggregate final : public AggregateOperatorBase {
     auto last_closed = closed_up_to(task.stream_time, grace_);
     if (!last_closed) return;
     collect_index(task.store, 1, *last_closed, memory.collected, &memory.index[1]);
-    if (emit_final()) emit_final_results(task, context);
+    if (emit_final() && !memory.collected.empty()) {
+      emit_final_results(task, context);
+      commit_soon(context);
+    }
     remove_collected(name(), task.store, memory, 0, 1, "window index key");
   }
 
@@ -424,6 +427,7 @@ class SlicedHoppingAggregate final : public AggregateOperatorBase {
     } else {
       emit_window_by_window(task, context);
     }
+    if (!memory.collected.empty()) commit_soon(context);
     // Slices whose last window closed (and was emitted above).
     collect_index(task.store, 3, *last_closed, memory.collected, &memory.index[3]);
     remove_collected(name(), task.store, memory, 2, 3, "slice index key");

@@ -121,6 +121,11 @@ class AggregateOperatorBase : public Operator {
     std::int64_t stream_time;
   };
   [[nodiscard]] TaskView task(ProcessContext& context) const;
+  // Windows closed at an aligned end and their final results emitted: asks the runtime not to hold them until
+  // the commit interval (ProcessContext::commit_soon).
+  static void commit_soon(ProcessContext& context) noexcept {
+    if (context.commit_soon != nullptr) *context.commit_soon = true;
+  }
 
   // Rejects a null key and evaluates the aggregation arguments into memory.arguments; on success the group
   // key is in memory.group_key.

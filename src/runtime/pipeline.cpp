@@ -382,6 +382,7 @@ ops::ProcessContext Pipeline::context_for(std::size_t node_index, Frame& frame, 
     context.store = &frame.task.stores->store(static_cast<std::size_t>(store_slot_[node_index]));
     context.task_state = frame.task.operator_memory.empty() ? nullptr : frame.task.operator_memory[node_index].get();
     context.time = &frame.task.time;
+    context.commit_soon = &frame.task.commit_soon;
   }
   if (const int table = global_table_of_operator_[node_index]; table >= 0) {
     const auto index = static_cast<std::size_t>(table);

@@ -292,7 +292,8 @@ std::optional<RunOutcome> Processor::open(const std::atomic<bool>& stop_requeste
     return RunOutcome::fatal;
   }
   state_ = ThreadState::joining;
-  next_commit_ms_ = now_ms() + options_.commit_interval.count();
+  last_commit_ms_ = now_ms();
+  next_commit_ms_ = last_commit_ms_ + options_.commit_interval.count();
   rollback_backoff_ = std::make_unique<core::Backoff>(clock_, 100, 5'000);
   health_.set_ready(false, "joining consumer group " + topology.application_id);
   logger_.info(component_, "joining consumer group " + topology.application_id + " at " + options_.bootstrap_servers);
@@ -369,13 +370,21 @@ bool Processor::step() {
       state_full = state_full ||
                    tasks_->buffered_state_changes() >= static_cast<std::size_t>(options_.state_buffer_max_records);
     }
-    // Windows close as soon as stream time passes them, not only at commits.
-    if (served + drained > 0) tasks_->close_due_windows(batch_wall_ms_, *collector_);
+    // Windows close as soon as stream time passes them, not only at commits. Under exactly-once their final
+    // results are invisible until committed: when windows closed at an aligned end (ops::ProcessContext::
+    // commit_soon), the commit comes now rather than at the interval, at most one per kCommitSoonSpacingMs.
+    if (served + drained > 0 && tasks_->close_due_windows(batch_wall_ms_, *collector_) && options_.exactly_once &&
+        last_commit_ms_ + kCommitSoonSpacingMs < next_commit_ms_) {
+      next_commit_ms_ = last_commit_ms_ + kCommitSoonSpacingMs;
+      commit_soon_ = true;
+    }
     collector_->producer().poll(0ms);
     now = now_ms();
     if (now >= next_commit_ms_ || state_full) {
-      commit(state_full ? "state buffer full" : "interval");
-      next_commit_ms_ = now_ms() + options_.commit_interval.count();
+      commit(state_full ? "state buffer full" : commit_soon_ ? "windows closed" : "interval");
+      commit_soon_ = false;
+      last_commit_ms_ = now_ms();
+      next_commit_ms_ = last_commit_ms_ + options_.commit_interval.count();
       // Failing commits are retried with a growing pause, not at the commit interval.
       if (rollbacks_in_a_row_ > 0 && state_ != ThreadState::failed) {
         rollback_backoff_->wait([this] { return stop_requested_->load(); }, [this] { health_.beat(now_ms()); });

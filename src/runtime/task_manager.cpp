@@ -110,13 +110,17 @@ std::vector<kafka::TopicPartition> TaskManager::committed_offsets() const {
   return offsets;
 }
 
-void TaskManager::close_due_windows(std::int64_t wall_ms, OutputCollector& out) {
+bool TaskManager::close_due_windows(std::int64_t wall_ms, OutputCollector& out) {
+  bool commit_soon = false;
   for (auto& [id, task] : tasks_) {
     if (!task.stores || !task.running()) continue;
     if (task.time.stream_time_ms == task.timed_stream_time_ms) continue;
     task.timed_stream_time_ms = task.time.stream_time_ms;
     pipeline_.on_time(wall_ms, default_idle_timeout_ms_, state_, task, out);
+    commit_soon = commit_soon || task.commit_soon;
+    task.commit_soon = false;
   }
+  return commit_soon;
 }
 
 std::size_t TaskManager::buffered_state_changes() const {
@@ -136,6 +140,7 @@ CommitResult TaskManager::commit(std::int64_t wall_ms, OutputCollector& out, Cha
     if (task.stores) {
       pipeline_.on_time(wall_ms, default_idle_timeout_ms_, state_, task, out);
       pipeline_.on_commit(state_, task, out);
+      task.commit_soon = false;  // this commit is the one asked for
     }
     if (after_task_emit) after_task_emit();
   }

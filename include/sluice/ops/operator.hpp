@@ -79,6 +79,10 @@ struct ProcessContext {
   const state::GlobalTableStore* global_table = nullptr;
   JoinObserver* join_observer = nullptr;  // joins only; null: not counted
   StreamJoinObserver* stream_join_observer = nullptr;  // stream-stream joins only; null: not counted
+  // Set by an operator whose output should not wait for the commit interval to become visible: windows that
+  // closed at an aligned end (tumbling, hopping) with emit: final, whose readers wait for exactly that. The
+  // runtime commits soon after under exactly-once (at-least-once output is visible once produced). Null: ignored.
+  bool* commit_soon = nullptr;
 };
 
 // What happened to a record that produced no error.

@@ -93,6 +93,7 @@ struct TaskState {
   std::int64_t last_input_wall_ms = 0;
   std::int64_t observed_stream_time_ms = INT64_MIN;  // max event time of input records (no idle advance)
   std::int64_t timed_stream_time_ms = INT64_MIN;     // stream time at the last on_time call (runtime loop)
+  bool commit_soon = false;  // an operator asked for its output to be committed soon (ops::ProcessContext)
   // Per store slot: for a store backed by a table topic (a join's), the offset of the last table record
   // written to it (-1: none yet); what apply() records for it at the next commit. Unused for other slots.
   std::vector<std::int64_t> table_offsets;

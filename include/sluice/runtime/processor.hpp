@@ -114,6 +114,9 @@ std::string_view to_string(ThreadState state);
 
 class Processor final : public kafka::RebalanceListener {
  public:
+  // The least time between a commit and one brought forward for closed windows: tasks close the same window end
+  // a few records apart, and one commit should carry them all.
+  static constexpr std::int64_t kCommitSoonSpacingMs = 10;
   Processor(const Pipeline& pipeline, ProcessorOptions options, kafka::ClientFactory& clients,
             observe::Metrics& metrics, observe::Logger& logger, const core::Clock& clock, Health& health);
   ~Processor() override;
@@ -214,6 +217,8 @@ class Processor final : public kafka::RebalanceListener {
   std::int64_t assignment_delay_logged_ms_ = 0;
   bool failed_ = false;
   std::int64_t next_commit_ms_ = 0;
+  std::int64_t last_commit_ms_ = 0;  // when the loop's last commit returned
+  bool commit_soon_ = false;         // next_commit_ms_ was brought forward for windows that closed
   std::int64_t next_gauges_ms_ = 0;
   std::unique_ptr<core::Backoff> rollback_backoff_;
   std::int64_t last_probe_ms_ = 0;

@@ -92,8 +92,9 @@ class TaskManager {
   // The committed (next) offset of every input partition committed since the tasks were opened.
   std::vector<kafka::TopicPartition> committed_offsets() const;
 
-  // Runs the on_time hooks of every running task whose stream time moved since they last ran.
-  void close_due_windows(std::int64_t wall_ms, OutputCollector& out);
+  // Runs the on_time hooks of every running task whose stream time moved since they last ran. Returns whether an
+  // operator asked for a commit soon (ops::ProcessContext::commit_soon), and forgets the requests.
+  bool close_due_windows(std::int64_t wall_ms, OutputCollector& out);
   std::size_t buffered_state_changes() const;
 
   // The commit order above. `after_task_emit` runs after each task's emissions (the TestDriver delivers its

@@ -704,6 +704,66 @@ TEST_F(ProcessorFaults, AFullInputBufferPausesItsPartitionUntilTheTaskCatchesUp)
   processor->close();
 }
 
+// Issue 13: under exactly-once a window's final result is invisible until committed, and its readers wait for
+// exactly that. Windows that close at an aligned end (tumbling, hopping) commit right away instead of at the
+// interval; other emissions (updates, sessions, whose closes are not aligned) keep the interval.
+struct CommitSoonCase {
+  const char* name;
+  json window;  // the aggregate's "window"
+  const char* emit;
+  bool exactly_once;
+  bool commits_soon;
+};
+
+void PrintTo(const CommitSoonCase& test, std::ostream* out) { *out << test.name; }
+
+class CommitSoon : public ProcessorFaults, public ::testing::WithParamInterface<CommitSoonCase> {};
+
+TEST_P(CommitSoon, OnlyFinalResultsOfAlignedWindowsAreCommittedBeforeTheInterval) {
+  const CommitSoonCase& test = GetParam();
+  options.commit_interval = 3'600'000ms;  // never due within the test
+  options.exactly_once = test.exactly_once;
+  json document = {{"application_id", "app"},
+                   {"sources", {{{"name", "in"}, {"topic", "in"}}}},
+                   {"operators",
+                    {{{"name", "per_second"},
+                      {"from", "in"},
+                      {"window", test.window},
+                      {"aggregate", {{"n", "count()"}}},
+                      {"emit", test.emit}}}},
+                   {"sinks", {{{"from", "per_second"}, {"topic", "out"}}}},
+                   {"dead_letter_topic", "dlq"}};
+  start(sluice::testing::parse_valid(document));
+  const std::int64_t t = clock.wall_ms();  // a multiple of 1,000: a window starts here
+  cluster.produce("in", 0, "a", "{}", t + 100);
+  cluster.produce("in", 0, "a", "{}", t + 200);
+  for (int i = 0; i < 3; ++i) processor->step();
+  const double commits_before = metric("sluice_commits_total");
+  cluster.produce("in", 0, "a", "{}", t + 5'000);  // stream time past [t, t + 1000) and its grace
+  for (int i = 0; i < 3; ++i) {
+    clock.advance_ms(runtime::Processor::kCommitSoonSpacingMs);
+    processor->step();
+  }
+  EXPECT_EQ(metric("sluice_commits_total") - commits_before, test.commits_soon ? 1 : 0) << log.str();
+  if (test.commits_soon) {
+    EXPECT_EQ(committed(0), 3);
+    const auto out = cluster.read_committed("out");  // hopping: [t - 500, t + 500) and [t, t + 1000)
+    ASSERT_FALSE(out.empty()) << log.str();
+    for (const auto& record : out) EXPECT_EQ(json::parse(*record.value)["n"], 2) << *record.value;
+  }
+  processor->close();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Windows, CommitSoon,
+    ::testing::Values(
+        CommitSoonCase{"TumblingFinal", {{"type", "tumbling"}, {"size", "1s"}}, "final", true, true},
+        CommitSoonCase{"HoppingFinal", {{"type", "hopping"}, {"size", "1s"}, {"advance", "500ms"}}, "final", true, true},
+        CommitSoonCase{"TumblingUpdate", {{"type", "tumbling"}, {"size", "1s"}}, "update", true, false},
+        CommitSoonCase{"SessionFinal", {{"type", "session"}, {"gap", "1s"}}, "final", true, false},
+        CommitSoonCase{"TumblingFinalAtLeastOnce", {{"type", "tumbling"}, {"size", "1s"}}, "final", false, false}),
+    [](const ::testing::TestParamInfo<CommitSoonCase>& info) { return std::string(info.param.name); });
+
 TEST(HealthTest, ACallStalledPastTheLimitMakesTheThreadNotReadyAndSaysWhy) {
   runtime::Health health;
   health.set_ready(true, "processing");
