@@ -83,12 +83,13 @@ TestRecord to_test_record(const kafka::Message& message) {
 
 }  // namespace
 
-void create_topic(const std::string& topic, int partitions) {
+void create_topic(const std::string& topic, int partitions, const std::map<std::string, std::string>& configs) {
   auto admin_client = kafka::make_admin(base_config(), quiet_callbacks());
   kafka::Admin& admin = *admin_client;
   kafka::NewTopic request;
   request.name = topic;
   request.partitions = partitions;
+  request.configs = configs;
   auto error = admin.create_topics({request}, 30s);
   if (!error.ok()) throw std::runtime_error("create topic " + topic + ": " + error.message);
   // Topic creation is asynchronous on the broker: wait until metadata shows every partition.

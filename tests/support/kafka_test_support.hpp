@@ -26,7 +26,9 @@ std::string unique_name(const std::string& prefix);
 std::string sluice_binary();
 std::string source_dir();
 
-void create_topic(const std::string& topic, int partitions);
+// With `configs`: topic settings (e.g. {"retention.ms", "-1"} for records whose timestamps are older than the
+// broker's default retention, which its next retention check would delete, active segment included).
+void create_topic(const std::string& topic, int partitions, const std::map<std::string, std::string>& configs = {});
 
 struct TestRecord {
   std::optional<std::string> key;
