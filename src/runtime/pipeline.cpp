@@ -348,10 +348,10 @@ void Pipeline::dead_letter(std::string_view operator_name, const core::RecordErr
   // The input's own headers first (a replayed record keeps its trace ids and content types), except those
   // sluice sets below: a dead letter replayed and dead-lettered again says once why, this time.
   if (frame.input_headers != nullptr) {
-    constexpr std::array<std::string_view, 7> ours = {
-        dead_letter_header::error_kind,   dead_letter_header::error_message,    dead_letter_header::operator_name,
-        dead_letter_header::source_topic, dead_letter_header::source_partition, dead_letter_header::source_offset,
-        dead_letter_header::application_id};
+    constexpr std::array<std::string_view, 8> ours = {
+        dead_letter_header::error_kind,       dead_letter_header::error_message,    dead_letter_header::operator_name,
+        dead_letter_header::source_topic,     dead_letter_header::source_partition, dead_letter_header::source_offset,
+        dead_letter_header::source_timestamp, dead_letter_header::application_id};
     for (const core::Header& header : *frame.input_headers) {
       if (std::find(ours.begin(), ours.end(), header.name) == ours.end()) headers.push_back(header);
     }
@@ -362,12 +362,15 @@ void Pipeline::dead_letter(std::string_view operator_name, const core::RecordErr
   headers.push_back({std::string(dead_letter_header::source_topic), std::string(origin.topic)});
   headers.push_back({std::string(dead_letter_header::source_partition), to_text(origin.partition)});
   headers.push_back({std::string(dead_letter_header::source_offset), to_text(origin.offset)});
+  headers.push_back({std::string(dead_letter_header::source_timestamp), to_text(frame.input_timestamp)});
   headers.push_back({std::string(dead_letter_header::application_id), topology_.application_id});
   OutputRecord record;
   record.topic = topology_.dead_letter_topic;
   // The original bytes, untouched, so the record can be inspected and replayed.
   if (origin.has_key) record.key = origin.raw_key;
   if (origin.has_value) record.value = origin.raw_value;
+  // Kept as it was; a dead-letter topic sluice creates replaces it with the time of writing (LogAppendTime), so
+  // that retention does not delete an old record's dead letter at once (the header keeps it).
   record.timestamp_ms = frame.input_timestamp;
   record.headers = &headers;
   frame.out.on_dead_letter(operator_name, error.kind);

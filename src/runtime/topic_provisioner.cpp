@@ -179,7 +179,8 @@ bool TopicProvisioner::check_and_plan(const std::vector<kafka::TopicInfo>& topic
     }
   }
   if (!ok) return false;
-  auto want_output = [&](const std::string& topic, const std::string& pointer) {
+  auto want_output = [&](const std::string& topic, const std::string& pointer,
+                         std::map<std::string, std::string> configs) {
     if (partitions_of(topic) > 0) return;
     for (const auto& pending : to_create) {
       if (pending.name == topic) return;
@@ -192,6 +193,7 @@ bool TopicProvisioner::check_and_plan(const std::vector<kafka::TopicInfo>& topic
     kafka::NewTopic created;
     created.name = topic;
     created.partitions = options_.output_topic_partitions > 0 ? options_.output_topic_partitions : largest_source;
+    created.configs = std::move(configs);
     to_create.push_back(std::move(created));
   };
   // The store guard's record of what each store means (store_guard.hpp): one partition, compacted.
@@ -202,8 +204,10 @@ bool TopicProvisioner::check_and_plan(const std::vector<kafka::TopicInfo>& topic
     created.configs = {{"cleanup.policy", "compact"}};
     to_create.push_back(std::move(created));
   }
-  for (const auto& sink : topology.sinks) want_output(sink.topic, sink.pointer + "/topic");
-  want_output(topology.dead_letter_topic, "/dead_letter_topic");
+  for (const auto& sink : topology.sinks) want_output(sink.topic, sink.pointer + "/topic", {});
+  // Dead letters keep the input's timestamp, which may be years old in a replay: stamped with the time they are
+  // written instead, the topic's retention counts from the failure (the original is in a header).
+  want_output(topology.dead_letter_topic, "/dead_letter_topic", {{"message.timestamp.type", "LogAppendTime"}});
   return true;
 }
 

@@ -40,6 +40,7 @@ inline constexpr std::string_view operator_name = "sluice.operator";
 inline constexpr std::string_view source_topic = "sluice.source.topic";
 inline constexpr std::string_view source_partition = "sluice.source.partition";
 inline constexpr std::string_view source_offset = "sluice.source.offset";
+inline constexpr std::string_view source_timestamp = "sluice.source.timestamp";  // the input record's timestamp
 inline constexpr std::string_view application_id = "sluice.application.id";
 // On a stub (a dead letter whose whole record could not be written): the value was cut to this many bytes
 // from the original size given here.
