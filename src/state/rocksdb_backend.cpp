@@ -11,6 +11,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
@@ -163,11 +164,18 @@ class RocksDbBackend final : public DurableBackend {
     // The informational LOG stays small: many tasks, each with its own directory.
     db_options.max_log_file_size = 1u << 20;
     db_options.keep_log_file_num = 2;
+    // One writer per database (the task's thread), so no concurrent memtable inserts, which would also make
+    // RocksDB ignore the insert hints below.
+    db_options.allow_concurrent_memtable_write = false;
 
     rocksdb::ColumnFamilyOptions family_options;
     family_options.write_buffer_size = kWriteBufferBytes;
     family_options.table_factory = resources.table_factory;
     family_options.level_compaction_dynamic_level_bytes = true;  // less space amplification for small stores
+    // apply() writes each family's changes in key order (the write buffer is sorted), so each memtable insert
+    // lands just after the previous one: with one insert hint per memtable (an empty prefix for every key) the
+    // skip list continues from there instead of searching from its top for every key.
+    family_options.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
 
     // Every existing column family must be opened, including ones this version no longer uses (a topology
     // with fewer stores): they are kept, untouched.
