@@ -1,5 +1,7 @@
 #include "sluice/kafka/client_config.hpp"
 
+#include <algorithm>
+
 namespace sluice::kafka {
 
 const std::vector<ControlledProperty>& controlled_properties() {
@@ -94,7 +96,12 @@ Config restore_consumer_config(const ClientSettings& settings) {
   config["enable.partition.eof"] = "false";
   // A changelog whose head was deleted (retention of a windowed store) starts where it now starts.
   config["auto.offset.reset"] = "earliest";
-  prefetch_bounds(config, settings);
+  // Nothing wakes this consumer's fetcher when it stops at its bound (the processing thread wakes its input
+  // consumer's: Processor::on_queue_dry), so a restore keeps the larger bound the input had before: at most one
+  // stop of up to a second per 64 MiB of changelog, and the memory only while a restore runs.
+  ClientSettings restoring = settings;
+  restoring.consumer_queue_max_kbytes = std::max<std::int64_t>(settings.consumer_queue_max_kbytes, 65'536);
+  prefetch_bounds(config, restoring);
   config.try_emplace("client.id", settings.client_id + "-restore");
   return config;
 }

@@ -311,6 +311,8 @@ class LibrdkafkaConsumer final : public Consumer, private CallbackOwner {
     ListPtr list = to_list({position});
     rd_kafka_error_t* error = rd_kafka_seek_partitions(handle_.get(), list.get(), static_cast<int>(timeout.count()));
     if (error != nullptr) return from_error(handle_.get(), error);
+    // Without a timeout the seek is only started: librdkafka marks the partition "in progress".
+    if (timeout.count() == 0 && list->cnt == 1 && list->elems[0].err == RD_KAFKA_RESP_ERR__IN_PROGRESS) return {};
     return first_partition_error(list.get());
   }
 

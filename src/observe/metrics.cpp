@@ -135,6 +135,12 @@ Metrics::Metrics(std::string_view application_id)
                                   "the inputs is not guaranteed for these).",
                                   application_id_)
                               .Add({});
+  fetcher_wakeups_ = &counter(*registry_, "sluice_fetcher_wakeups_total",
+                              "Times a processing thread, having drained about half its prefetch bound since its "
+                              "queue was last empty, woke librdkafka's fetcher (which stops at the bound and "
+                              "would decide again only up to a second later).",
+                              application_id_)
+                          .Add({});
   poll_idle_seconds_ = &counter(*registry_, "sluice_poll_idle_seconds_total",
                                 "Seconds the processing threads waited on the consumer with nothing to process (its "
                                 "rate is the threads' idle share: near 1 per thread while idle or starved of input).",

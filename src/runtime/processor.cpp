@@ -338,16 +338,24 @@ bool Processor::step() {
     if (!queues_.empty()) wait = queue_wait(clock_.wall_ms(), wait);
     // Time blocked on an empty consumer queue is the thread's idle share (sluice_poll_idle_seconds_total): two
     // clock reads per loop turn, not per record.
-    const std::int64_t poll_started_ns = wait > 0ms ? clock_.monotonic_ns() : 0;
-    kafka::Message message = consumer_->poll(wait);
-    if (wait > 0ms) metrics_.poll_idle_seconds().Increment(static_cast<double>(clock_.monotonic_ns() - poll_started_ns) / 1e9);
+    kafka::Message message = consumer_->poll(0ms);
+    if (!message) {
+      on_queue_dry();
+      if (wait > 0ms) {
+        const std::int64_t poll_started_ns = clock_.monotonic_ns();
+        message = consumer_->poll(wait);
+        metrics_.poll_idle_seconds().Increment(static_cast<double>(clock_.monotonic_ns() - poll_started_ns) / 1e9);
+      }
+    }
     // Serve what the consumer has already fetched as one batch, without the loop's housekeeping (clock reads,
     // producer poll, commit check) between records; the batch is small enough to keep commits on time.
     batch_wall_ms_ = clock_.wall_ms();
     bool state_full = false;
     int served = 0;
+    bool dry = false;  // the batch ended because the consumer's queue was empty
     while (message) {
       if (message.ok()) {
+        drained_bytes_ += static_cast<std::int64_t>(message.key().size() + message.value().size());
         consume(std::move(message));
       } else if (message.error() != kafka::ErrorCode::partition_eof) {
         logger_.warn(component_, "consumer: " + message.error_message());
@@ -363,7 +371,9 @@ bool Processor::step() {
         break;
       }
       message = consumer_->poll(0ms);
+      dry = !message;
     }
+    if (dry) on_queue_dry();
     // Multi-input tasks process what their queues let through (also when nothing new came: a wait may be over).
     const int drained = queues_.empty() || state_ == ThreadState::failed ? 0 : drain_queues(batch_wall_ms_);
     if (drained > 0) {
@@ -372,17 +382,25 @@ bool Processor::step() {
     }
     // Windows close as soon as stream time passes them, not only at commits. Under exactly-once their final
     // results are invisible until committed: when windows closed at an aligned end (ops::ProcessContext::
-    // commit_soon), the commit comes now rather than at the interval, at most one per kCommitSoonSpacingMs.
-    if (served + drained > 0 && tasks_->close_due_windows(batch_wall_ms_, *collector_) && options_.exactly_once &&
-        last_commit_ms_ + kCommitSoonSpacingMs < next_commit_ms_) {
-      next_commit_ms_ = last_commit_ms_ + kCommitSoonSpacingMs;
-      commit_soon_ = true;
+    // commit_soon), the commit comes as soon as every task of that sub-topology has closed them too (its stream
+    // time is there; a task without records does not hold it up, one that went quiet does, until the interval),
+    // rather than at the interval: one commit for all tasks, not one per task, each blocking the next task's
+    // close. At most one such commit per kCommitSoonSpacingMs.
+    if (served + drained > 0) {
+      auto requested = tasks_->close_due_windows(batch_wall_ms_, *collector_);
+      if (requested && options_.exactly_once && !commit_soon_) commit_soon_ = requested;
+    }
+    if (commit_soon_ && !commit_brought_forward_ &&
+        tasks_->stream_time_reached(commit_soon_->subtopology, commit_soon_->stream_time_ms)) {
+      next_commit_ms_ = std::min(next_commit_ms_, last_commit_ms_ + kCommitSoonSpacingMs);
+      commit_brought_forward_ = true;
     }
     collector_->producer().poll(0ms);
     now = now_ms();
     if (now >= next_commit_ms_ || state_full) {
-      commit(state_full ? "state buffer full" : commit_soon_ ? "windows closed" : "interval");
-      commit_soon_ = false;
+      commit(state_full ? "state buffer full" : commit_brought_forward_ ? "windows closed" : "interval");
+      commit_soon_.reset();
+      commit_brought_forward_ = false;
       last_commit_ms_ = now_ms();
       next_commit_ms_ = last_commit_ms_ + options_.commit_interval.count();
       // Failing commits are retried with a growing pause, not at the commit interval.
@@ -398,6 +416,29 @@ bool Processor::step() {
     }
   }
   return !stop_requested_->load() && state_ != ThreadState::failed;
+}
+
+void Processor::on_queue_dry() {
+  const std::int64_t drained = drained_bytes_;
+  drained_bytes_ = 0;
+  // librdkafka 2.0.2 stops fetching once the prefetched bytes reach the bound, and decides again only when its
+  // broker thread next wakes: on its socket, an operation sent to it, or a second later (a pause or resume is
+  // handled by the main thread and does not wake it). Having drained half a bound since the queue was last
+  // empty, the fetcher has most likely stopped: a seek of each partition to the position the application reached
+  // wakes the partition's broker thread ("seek done"), which fetches again at once from there. The seek sets a
+  // version barrier before it returns, so anything fetched before it is dropped unseen and read again from that
+  // position: nothing is skipped or read twice. Not during a restore (its partitions are paused) nor with
+  // multi-input tasks (they compare positions with high watermarks, and a seek forgets the position until the
+  // next record).
+  if (drained < options_.consumer_queue_max_kbytes * 1024 / 2 || assignment_.empty()) return;
+  if ((restorer_ && restorer_->active()) || !queues_.empty()) return;
+  bool woken = false;
+  for (const auto& partition : assignment_) {
+    auto position = consumer_->position(partition.topic, partition.partition);
+    if (!position || *position < 0) continue;  // nothing read since the assignment or the last seek
+    woken = consumer_->seek({partition.topic, partition.partition, *position}, 0ms).ok() || woken;
+  }
+  if (woken) metrics_.fetcher_wakeups().Increment();
 }
 
 void Processor::consume(kafka::Message&& message) {

@@ -110,17 +110,25 @@ std::vector<kafka::TopicPartition> TaskManager::committed_offsets() const {
   return offsets;
 }
 
-bool TaskManager::close_due_windows(std::int64_t wall_ms, OutputCollector& out) {
-  bool commit_soon = false;
+std::optional<TaskManager::CommitSoon> TaskManager::close_due_windows(std::int64_t wall_ms, OutputCollector& out) {
+  std::optional<CommitSoon> commit_soon;
   for (auto& [id, task] : tasks_) {
     if (!task.stores || !task.running()) continue;
     if (task.time.stream_time_ms == task.timed_stream_time_ms) continue;
     task.timed_stream_time_ms = task.time.stream_time_ms;
     pipeline_.on_time(wall_ms, default_idle_timeout_ms_, state_, task, out);
-    commit_soon = commit_soon || task.commit_soon;
+    if (task.commit_soon && !commit_soon) commit_soon = CommitSoon{id.subtopology, task.time.stream_time_ms};
     task.commit_soon = false;
   }
   return commit_soon;
+}
+
+bool TaskManager::stream_time_reached(int subtopology, std::int64_t stream_time_ms) const {
+  for (const auto& [id, task] : tasks_) {
+    if (id.subtopology != subtopology || !task.stores || !task.running()) continue;
+    if (task.time.stream_time_ms != INT64_MIN && task.time.stream_time_ms < stream_time_ms) return false;
+  }
+  return true;
 }
 
 std::size_t TaskManager::buffered_state_changes() const {

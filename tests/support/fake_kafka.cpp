@@ -137,6 +137,7 @@ class FakeConsumer final : public kafka::Consumer {
       fields.error_message = failure->error.message;
       return make_message(new MessageBody{}, std::move(fields));
     }
+    if (cluster_.fetch_stall_records_ > 0 && delivered_since_wake_ >= cluster_.fetch_stall_records_) return {};
     std::vector<const FakeRecord*> ready;
     for (auto& assigned : assignment_) ready.push_back(assigned.paused ? nullptr : advance(assigned));
     // Round-robin: each poll starts at the partition after the one that gave the last record.
@@ -147,6 +148,7 @@ class FakeConsumer final : public kafka::Consumer {
       Assigned& assigned = assignment_[index];
       next_partition_ = index + 1;
       ++*assigned.position;
+      ++delivered_since_wake_;
       kafka::Message::Fields fields;
       fields.partition = assigned.partition.partition;
       fields.offset = record->offset;
@@ -188,6 +190,7 @@ class FakeConsumer final : public kafka::Consumer {
     }
     assigned->partition.offset = position.offset;  // resolved at the next fetch, like a start offset
     assigned->position.reset();
+    delivered_since_wake_ = 0;  // librdkafka wakes the fetcher's thread on a seek (set_fetch_stall)
     return cluster_.end_call(call, {});
   }
 
@@ -267,6 +270,7 @@ class FakeConsumer final : public kafka::Consumer {
   int id() const { return id_; }
 
  private:
+  std::size_t delivered_since_wake_ = 0;  // see FakeCluster::set_fetch_stall
   struct Assigned {
     TopicPartition partition;  // offset: where to start; resolved into position at the first fetch
     std::optional<std::int64_t> position;

@@ -112,6 +112,9 @@ class FakeCluster {
   void lose(const kafka::Consumer& consumer);
   // Automatic mode: a consumer that subscribes gets all partitions of its topics at its next poll.
   void set_auto_assign(bool on) { auto_assign_ = on; }
+  // librdkafka 2.0.2's fetcher at its prefetch bound: a consumer delivers at most `records` records after it was
+  // last woken (a seek; a pause or resume does not wake it), then nothing until the next one. 0: no limit.
+  void set_fetch_stall(std::size_t records) { fetch_stall_records_ = records; }
   // Delivered to every live client's ClientCallbacks::error inside its next poll() (producer: or flush()).
   void client_error(const kafka::KafkaError& error);
 
@@ -203,6 +206,7 @@ class FakeCluster {
   std::map<int, FakeProducer*> producers_;
   int last_client_id_ = 0;
   bool auto_assign_ = false;
+  std::size_t fetch_stall_records_ = 0;
 };
 
 // Builds fake clients on one cluster and remembers every client it built, in creation order.

@@ -199,6 +199,7 @@ class Consumer {
   virtual KafkaError commit(const std::vector<TopicPartition>& offsets) = 0;
   // Committed offsets of the group for `partitions` (offset < 0: none committed).
   virtual KafkaError committed(std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) = 0;
+  // timeout 0: starts the seek and returns at once (errors then show at the next poll, if at all).
   virtual KafkaError seek(const TopicPartition& position, std::chrono::milliseconds timeout) = 0;
   // Manual assignment (no group): reads exactly these partitions from the given offsets.
   virtual KafkaError assign(const std::vector<TopicPartition>& partitions) = 0;

@@ -34,7 +34,7 @@ struct ClientSettings {
   std::chrono::milliseconds max_poll_interval{300'000};
   std::chrono::milliseconds session_timeout{45'000};
   std::int64_t producer_queue_max_records = 100'000;
-  std::int64_t consumer_queue_max_kbytes = 65'536;
+  std::int64_t consumer_queue_max_kbytes = 16'384;
 };
 
 Config consumer_config(const ClientSettings& settings);

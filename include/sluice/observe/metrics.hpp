@@ -92,6 +92,7 @@ class Metrics {
   prometheus::Counter& rewinds() { return *rewinds_; }
   prometheus::Counter& enforced_processing() { return *enforced_processing_; }
   prometheus::Counter& poll_idle_seconds() { return *poll_idle_seconds_; }
+  prometheus::Counter& fetcher_wakeups() { return *fetcher_wakeups_; }
   prometheus::Counter& offset_resets() { return *offset_resets_; }
   prometheus::Gauge& assigned_partitions() { return *assigned_partitions_; }
   prometheus::Gauge& producer_queue() { return *producer_queue_; }
@@ -141,6 +142,7 @@ class Metrics {
   prometheus::Counter* rewinds_;
   prometheus::Counter* enforced_processing_;
   prometheus::Counter* poll_idle_seconds_;
+  prometheus::Counter* fetcher_wakeups_;
   prometheus::Counter* offset_resets_;
   prometheus::Gauge* assigned_partitions_;
   prometheus::Gauge* producer_queue_;

@@ -114,8 +114,7 @@ std::string_view to_string(ThreadState state);
 
 class Processor final : public kafka::RebalanceListener {
  public:
-  // The least time between a commit and one brought forward for closed windows: tasks close the same window end
-  // a few records apart, and one commit should carry them all.
+  // The least time between a commit and one brought forward for closed windows.
   static constexpr std::int64_t kCommitSoonSpacingMs = 10;
   Processor(const Pipeline& pipeline, ProcessorOptions options, kafka::ClientFactory& clients,
             observe::Metrics& metrics, observe::Logger& logger, const core::Clock& clock, Health& health);
@@ -147,6 +146,8 @@ class Processor final : public kafka::RebalanceListener {
  private:
   // A consumed record: processed at once by a single-input task, queued by a task with several inputs.
   void consume(kafka::Message&& message);
+  // The consumer's queue ran empty: wakes librdkafka's fetcher when it has most likely stopped at its bound.
+  void on_queue_dry();
   void process(std::size_t source, TaskState& task, const kafka::Message& message);
   // Processes what the queues of multi-input tasks let through now; the number of records processed.
   int drain_queues(std::int64_t wall_ms);
@@ -217,8 +218,11 @@ class Processor final : public kafka::RebalanceListener {
   std::int64_t assignment_delay_logged_ms_ = 0;
   bool failed_ = false;
   std::int64_t next_commit_ms_ = 0;
+  std::int64_t drained_bytes_ = 0;     // key and value bytes consumed since the consumer's queue was last empty
   std::int64_t last_commit_ms_ = 0;  // when the loop's last commit returned
-  bool commit_soon_ = false;         // next_commit_ms_ was brought forward for windows that closed
+  // Windows closed that asked for a commit soon: the commit comes once every task of theirs closed them too.
+  std::optional<TaskManager::CommitSoon> commit_soon_;
+  bool commit_brought_forward_ = false;  // next_commit_ms_ was brought forward for them
   std::int64_t next_gauges_ms_ = 0;
   std::unique_ptr<core::Backoff> rollback_backoff_;
   std::int64_t last_probe_ms_ = 0;

@@ -92,9 +92,17 @@ class TaskManager {
   // The committed (next) offset of every input partition committed since the tasks were opened.
   std::vector<kafka::TopicPartition> committed_offsets() const;
 
-  // Runs the on_time hooks of every running task whose stream time moved since they last ran. Returns whether an
-  // operator asked for a commit soon (ops::ProcessContext::commit_soon), and forgets the requests.
-  bool close_due_windows(std::int64_t wall_ms, OutputCollector& out);
+  // Runs the on_time hooks of every running task whose stream time moved since they last ran. When an operator
+  // asked for a commit soon (ops::ProcessContext::commit_soon), returns the task and its stream time then, and
+  // forgets the requests.
+  struct CommitSoon {
+    int subtopology = 0;
+    std::int64_t stream_time_ms = 0;
+  };
+  std::optional<CommitSoon> close_due_windows(std::int64_t wall_ms, OutputCollector& out);
+  // Whether every running task of `subtopology` that has seen a record has stream time >= `stream_time_ms` (so
+  // the windows that one task closed at that time are closed in all of them).
+  bool stream_time_reached(int subtopology, std::int64_t stream_time_ms) const;
   std::size_t buffered_state_changes() const;
 
   // The commit order above. `after_task_emit` runs after each task's emissions (the TestDriver delivers its

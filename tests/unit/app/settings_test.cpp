@@ -268,7 +268,7 @@ TEST(SettingsDefaults, HaveTheDocumentedValues) {
   EXPECT_EQ(settings.duration_ms("startup_backoff_max"), 30'000);
   EXPECT_EQ(settings.duration_ms("shutdown_timeout"), 30'000);
   EXPECT_EQ(settings.integer("producer_queue_max_records"), 100'000);
-  EXPECT_EQ(settings.integer("consumer_queue_max_kbytes"), 65'536);
+  EXPECT_EQ(settings.integer("consumer_queue_max_kbytes"), 16'384);
   EXPECT_EQ(settings.duration_ms("max_poll_interval"), 300'000);
   EXPECT_EQ(settings.duration_ms("session_timeout"), 45'000);
   EXPECT_EQ(settings.integer("max_failed_commits"), 10);

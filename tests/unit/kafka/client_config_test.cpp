@@ -22,9 +22,14 @@ kafka::ClientSettings settings() {
 
 TEST(ClientConfig, ConsumersPrefetchUpToTheByteBoundNotAMessageCount) {
   for (const kafka::Config& config : {kafka::consumer_config(settings()), kafka::restore_consumer_config(settings())}) {
-    EXPECT_EQ(config.at("queued.max.messages.kbytes"), "32768");
     EXPECT_EQ(config.at("queued.min.messages"), "10000000");
   }
+  EXPECT_EQ(kafka::consumer_config(settings()).at("queued.max.messages.kbytes"), "32768");
+  // Nothing wakes a restore's fetcher: it keeps at least 64 MiB.
+  EXPECT_EQ(kafka::restore_consumer_config(settings()).at("queued.max.messages.kbytes"), "65536");
+  kafka::ClientSettings large = settings();
+  large.consumer_queue_max_kbytes = 131'072;
+  EXPECT_EQ(kafka::restore_consumer_config(large).at("queued.max.messages.kbytes"), "131072");
 }
 
 TEST(ClientConfig, AUsersQueuedMinMessagesIsKept) {

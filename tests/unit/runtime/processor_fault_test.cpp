@@ -719,21 +719,25 @@ void PrintTo(const CommitSoonCase& test, std::ostream* out) { *out << test.name;
 
 class CommitSoon : public ProcessorFaults, public ::testing::WithParamInterface<CommitSoonCase> {};
 
-TEST_P(CommitSoon, OnlyFinalResultsOfAlignedWindowsAreCommittedBeforeTheInterval) {
-  const CommitSoonCase& test = GetParam();
-  options.commit_interval = 3'600'000ms;  // never due within the test
-  options.exactly_once = test.exactly_once;
+topology::Topology windowed_count_topology(const json& window, const char* emit) {
   json document = {{"application_id", "app"},
                    {"sources", {{{"name", "in"}, {"topic", "in"}}}},
                    {"operators",
                     {{{"name", "per_second"},
                       {"from", "in"},
-                      {"window", test.window},
+                      {"window", window},
                       {"aggregate", {{"n", "count()"}}},
-                      {"emit", test.emit}}}},
+                      {"emit", emit}}}},
                    {"sinks", {{{"from", "per_second"}, {"topic", "out"}}}},
                    {"dead_letter_topic", "dlq"}};
-  start(sluice::testing::parse_valid(document));
+  return sluice::testing::parse_valid(document);
+}
+
+TEST_P(CommitSoon, OnlyFinalResultsOfAlignedWindowsAreCommittedBeforeTheInterval) {
+  const CommitSoonCase& test = GetParam();
+  options.commit_interval = 3'600'000ms;  // never due within the test
+  options.exactly_once = test.exactly_once;
+  start(windowed_count_topology(test.window, test.emit));
   const std::int64_t t = clock.wall_ms();  // a multiple of 1,000: a window starts here
   cluster.produce("in", 0, "a", "{}", t + 100);
   cluster.produce("in", 0, "a", "{}", t + 200);
@@ -763,6 +767,67 @@ INSTANTIATE_TEST_SUITE_P(
         CommitSoonCase{"SessionFinal", {{"type", "session"}, {"gap", "1s"}}, "final", true, false},
         CommitSoonCase{"TumblingFinalAtLeastOnce", {{"type", "tumbling"}, {"size", "1s"}}, "final", false, false}),
     [](const ::testing::TestParamInfo<CommitSoonCase>& info) { return std::string(info.param.name); });
+
+// Tasks reach a window end a few records apart (each its own partition): the commit waits for the last of them,
+// so that one commit carries the window end instead of one per task, each delaying the next task's close.
+TEST_F(ProcessorFaults, OneCommitCarriesAWindowEndOnceEveryTaskHasClosedIt) {
+  options.commit_interval = 3'600'000ms;
+  start(windowed_count_topology({{"type", "tumbling"}, {"size", "1s"}}, "final"));
+  const std::int64_t t = clock.wall_ms();
+  cluster.produce("in", 0, "a", "{}", t + 100);
+  cluster.produce("in", 1, "b", "{}", t + 150);
+  for (int i = 0; i < 3; ++i) processor->step();
+  const double commits_before = metric("sluice_commits_total");
+  cluster.produce("in", 0, "a", "{}", t + 5'000);  // partition 0 closes [t, t + 1000); partition 1 not yet
+  for (int i = 0; i < 3; ++i) {
+    clock.advance_ms(runtime::Processor::kCommitSoonSpacingMs);
+    processor->step();
+  }
+  EXPECT_EQ(metric("sluice_commits_total"), commits_before) << log.str();
+  EXPECT_TRUE(cluster.read_committed("out").empty());
+  cluster.produce("in", 1, "b", "{}", t + 5'000);
+  for (int i = 0; i < 3; ++i) {
+    clock.advance_ms(runtime::Processor::kCommitSoonSpacingMs);
+    processor->step();
+  }
+  EXPECT_EQ(metric("sluice_commits_total") - commits_before, 1) << log.str();
+  EXPECT_EQ(cluster.read_committed("out").size(), 2u);
+  processor->close();
+}
+
+// Issue 13: librdkafka 2.0.2 stops fetching at its prefetch bound and decides again only when its thread next
+// wakes, up to a second later; a processing thread that drained the queue would wait that second for nothing.
+// Having drained about half the bound since the queue was last empty, the processor wakes the fetcher (a seek to
+// where it was), and reads on from there, losing and repeating nothing.
+TEST_F(ProcessorFaults, ADrainedPrefetchQueueWakesTheStoppedFetcher) {
+  options.commit_interval = 3'600'000ms;
+  options.consumer_queue_max_kbytes = 1;  // half of it: 512 bytes of keys and values, about 40 records
+  cluster.set_fetch_stall(100);
+  start(passthrough_topology());
+  for (int i = 0; i < 1'000; ++i) cluster.produce("in", i % 2, "k", json{{"i", i}}.dump(), clock.wall_ms());
+  for (int i = 0; i < 50; ++i) processor->step();  // no time passes: a stalled fetcher would stay stalled
+  EXPECT_GE(metric("sluice_fetcher_wakeups_total"), 9);
+  processor->close();  // commits what was processed
+  EXPECT_EQ(committed(0) + committed(1), 1'000) << log.str();
+  const auto out = cluster.read_committed("out");
+  ASSERT_EQ(out.size(), 1'000u);
+  std::set<std::int64_t> seen;
+  for (const auto& record : out) seen.insert(json::parse(*record.value)["i"].get<std::int64_t>());
+  EXPECT_EQ(seen.size(), 1'000u);  // every record once
+}
+
+// A queue that runs dry while little was drained (a caught-up input) does not touch the fetcher.
+TEST_F(ProcessorFaults, AQueueThatRunsDryWithLittleDrainedLeavesTheFetcherAlone) {
+  options.consumer_queue_max_kbytes = 1;
+  start(passthrough_topology());
+  for (int round = 0; round < 20; ++round) {
+    cluster.produce("in", 0, "k", json{{"i", round}}.dump(), clock.wall_ms());
+    steps(1);
+  }
+  EXPECT_EQ(metric("sluice_fetcher_wakeups_total"), 0);
+  EXPECT_EQ(cluster.read_committed("out").size(), 20u) << log.str();
+  processor->close();
+}
 
 TEST(HealthTest, ACallStalledPastTheLimitMakesTheThreadNotReadyAndSaysWhy) {
   runtime::Health health;
