@@ -427,16 +427,27 @@ void Processor::on_queue_dry() {
   // empty, the fetcher has most likely stopped: a seek of each partition to the position the application reached
   // wakes the partition's broker thread ("seek done"), which fetches again at once from there. The seek sets a
   // version barrier before it returns, so anything fetched before it is dropped unseen and read again from that
-  // position: nothing is skipped or read twice. Not during a restore (its partitions are paused) nor with
-  // multi-input tasks (they compare positions with high watermarks, and a seek forgets the position until the
-  // next record).
+  // position: nothing is skipped or read twice. Not during a restore (its partitions are paused), nor for a
+  // partition paused for a full input buffer. librdkafka forgets the position at a seek until the next record:
+  // the multi-input tasks, which compare it with the high watermark, use the one sought (sought_positions_).
   if (drained < options_.consumer_queue_max_kbytes * 1024 / 2 || assignment_.empty()) return;
-  if ((restorer_ && restorer_->active()) || !queues_.empty()) return;
+  if (restorer_ && restorer_->active()) return;
+  std::set<std::pair<std::string_view, std::int32_t>> paused;
+  for (const auto& [id, queued] : queues_) {
+    const auto& inputs = inputs_of_subtopology_[static_cast<std::size_t>(id.subtopology)];
+    for (std::size_t input = 0; input < inputs.size(); ++input) {
+      if (queued.paused[input]) paused.insert({pipeline_.sources()[inputs[input]].topic, id.partition});
+    }
+  }
   bool woken = false;
   for (const auto& partition : assignment_) {
+    if (paused.count({partition.topic, partition.partition}) != 0) continue;
     auto position = consumer_->position(partition.topic, partition.partition);
     if (!position || *position < 0) continue;  // nothing read since the assignment or the last seek
-    woken = consumer_->seek({partition.topic, partition.partition, *position}, 0ms).ok() || woken;
+    if (consumer_->seek({partition.topic, partition.partition, *position}, 0ms).ok()) {
+      sought_positions_[{partition.topic, partition.partition}] = *position;
+      woken = true;
+    }
   }
   if (woken) metrics_.fetcher_wakeups().Increment();
 }
@@ -485,6 +496,10 @@ int Processor::drain_queues(std::int64_t wall_ms) {
     auto caught_up = [&](std::size_t input) {
       const std::string& topic = sources[inputs[input]].topic;
       auto position = consumer_->position(topic, id.partition);
+      if (!position) {  // none since a seek (a wake-up's, a rewind's): where it sought
+        auto sought = sought_positions_.find({topic, id.partition});
+        if (sought != sought_positions_.end()) position = sought->second;
+      }
       auto high = consumer_->cached_high_watermark(topic, id.partition);
       return position && high && *position >= *high;
     };
@@ -573,6 +588,7 @@ void Processor::commit(const char* why) {
 
 void Processor::rewind() {
   // Re-read every partition from its last committed offset, with the state as it was at that commit.
+  sought_positions_.clear();
   std::vector<kafka::TopicPartition> positions;
   for (const auto& partition : assignment_) positions.push_back({partition.topic, partition.partition, kafka::offset_invalid});
   kafka::KafkaError error;
@@ -597,6 +613,7 @@ void Processor::rewind() {
       fail("cannot rewind " + position.topic + "[" + std::to_string(position.partition) + "]: " + seek_error.message);
       return;
     }
+    if (position.offset >= 0) sought_positions_[{position.topic, position.partition}] = position.offset;
   }
   clear_queues();
   tasks_->discard_uncommitted();
@@ -620,6 +637,7 @@ void Processor::forget_assignment() {
   if (tasks_) tasks_->close_all();
   for (const auto& partition : assignment_) metrics_.remove_lag(partition.topic, partition.partition);
   assignment_.clear();
+  sought_positions_.clear();
   set_share(metrics_.assigned_partitions(), assigned_partitions_share_, 0);
   set_share(metrics_.active_tasks(), active_tasks_share_, 0);
 }
@@ -692,6 +710,7 @@ void Processor::on_partitions_assigned(const std::vector<kafka::TopicPartition>&
   metrics_.rebalances("assigned").Increment();
   if (state_ != ThreadState::joining && state_ != ThreadState::running) return;
   assignment_ = partitions;
+  sought_positions_.clear();
   set_share(metrics_.assigned_partitions(), assigned_partitions_share_, static_cast<double>(partitions.size()));
   std::string list;
   std::set<TaskId> ids;

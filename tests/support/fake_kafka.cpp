@@ -148,6 +148,7 @@ class FakeConsumer final : public kafka::Consumer {
       Assigned& assigned = assignment_[index];
       next_partition_ = index + 1;
       ++*assigned.position;
+      assigned.sought = false;
       ++delivered_since_wake_;
       kafka::Message::Fields fields;
       fields.partition = assigned.partition.partition;
@@ -190,6 +191,7 @@ class FakeConsumer final : public kafka::Consumer {
     }
     assigned->partition.offset = position.offset;  // resolved at the next fetch, like a start offset
     assigned->position.reset();
+    assigned->sought = true;
     delivered_since_wake_ = 0;  // librdkafka wakes the fetcher's thread on a seek (set_fetch_stall)
     return cluster_.end_call(call, {});
   }
@@ -234,7 +236,8 @@ class FakeConsumer final : public kafka::Consumer {
 
   std::optional<std::int64_t> position(const std::string& topic, std::int32_t partition) const override {
     const Assigned* assigned = const_cast<FakeConsumer*>(this)->find(topic, partition);
-    return assigned == nullptr ? std::nullopt : assigned->position;
+    // Like librdkafka's: unknown after a seek until a record of the partition was delivered.
+    return assigned == nullptr || assigned->sought ? std::nullopt : assigned->position;
   }
 
   std::unique_ptr<kafka::GroupMetadata> group_metadata() const override {
@@ -275,6 +278,7 @@ class FakeConsumer final : public kafka::Consumer {
     TopicPartition partition;  // offset: where to start; resolved into position at the first fetch
     std::optional<std::int64_t> position;
     bool paused = false;
+    bool sought = false;  // seek()ed, no record delivered since: position() does not know
   };
 
   Assigned* find(const std::string& topic, std::int32_t partition) {

@@ -219,6 +219,9 @@ class Processor final : public kafka::RebalanceListener {
   bool failed_ = false;
   std::int64_t next_commit_ms_ = 0;
   std::int64_t drained_bytes_ = 0;     // key and value bytes consumed since the consumer's queue was last empty
+  // Per assigned partition: the position its last fetcher wake-up sought (librdkafka's is unknown until the next
+  // record), for the caught-up test of multi-input tasks.
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t, std::less<>> sought_positions_;
   std::int64_t last_commit_ms_ = 0;  // when the loop's last commit returned
   // Windows closed that asked for a commit soon: the commit comes once every task of theirs closed them too.
   std::optional<TaskManager::CommitSoon> commit_soon_;
