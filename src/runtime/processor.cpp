@@ -385,10 +385,15 @@ bool Processor::step() {
     // commit_soon), the commit comes as soon as every task of that sub-topology has closed them too (its stream
     // time is there; a task without records does not hold it up, one that went quiet does, until the interval),
     // rather than at the interval: one commit for all tasks, not one per task, each blocking the next task's
-    // close. At most one such commit per kCommitSoonSpacingMs.
+    // close. At most one such commit per kCommitSoonSpacingMs, and only for live windows: while catching up
+    // (stream time more than kCommitSoonMaxLagMs behind the wall clock) windows close faster than real time and
+    // wait for the interval.
     if (served + drained > 0) {
       auto requested = tasks_->close_due_windows(batch_wall_ms_, *collector_);
-      if (requested && options_.exactly_once && !commit_soon_) commit_soon_ = requested;
+      if (requested && options_.exactly_once && !commit_soon_ &&
+          batch_wall_ms_ - requested->stream_time_ms <= kCommitSoonMaxLagMs) {
+        commit_soon_ = requested;
+      }
     }
     if (commit_soon_ && !commit_brought_forward_ &&
         tasks_->stream_time_reached(commit_soon_->subtopology, commit_soon_->stream_time_ms)) {

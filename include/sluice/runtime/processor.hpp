@@ -116,6 +116,10 @@ class Processor final : public kafka::RebalanceListener {
  public:
   // The least time between a commit and one brought forward for closed windows.
   static constexpr std::int64_t kCommitSoonSpacingMs = 10;
+  // Windows are committed early only while their stream time is at most this far behind the wall clock: a
+  // processor catching up on a backlog closes windows far faster than real time, and a commit for each would
+  // cost throughput to shorten a wait already dominated by the backlog.
+  static constexpr std::int64_t kCommitSoonMaxLagMs = 1'000;
   Processor(const Pipeline& pipeline, ProcessorOptions options, kafka::ClientFactory& clients,
             observe::Metrics& metrics, observe::Logger& logger, const core::Clock& clock, Health& health);
   ~Processor() override;
