@@ -286,8 +286,19 @@ void run_zombie(const std::string& test, const std::string& transaction_timeout,
   a.process->signal(SIGSTOP);
   auto frozen = std::chrono::steady_clock::now();
 
-  // b notices a's silence after the session timeout and takes every partition.
-  bool taken_over = eventually([&] { return assigned(b) == 2 * partitions && ready(b); }, 60s);
+  // b notices a's silence after the session timeout and takes every partition, and starts processing them, or,
+  // if a was frozen between sending its offsets to its transaction and ending it (a commit's flush lies between
+  // the two), waits for those pending offsets (KIP-447) until a's transaction ends: a's thaw, or the broker's abort
+  // after the transaction timeout (CI once froze a there, and waited 60 s for b to be ready).
+  // While it waits, b counts none of them as assigned yet.
+  HttpResult b_ready_at_takeover;
+  bool taken_over = eventually(
+      [&] {
+        const HttpResult readiness = b_ready_at_takeover = http_get(b.port, "/readyz");
+        if (readiness.body.find("waiting for the committed offsets") != std::string::npos) return true;
+        return readiness.status == 200 && assigned(b) == 2 * partitions;
+      },
+      60s);
   figures.takeover_seconds = seconds_since(frozen);
   ASSERT_TRUE(taken_over) << "b did not take over a's partitions (b: " << assigned(b) << " partitions, /readyz "
                           << http_get(b.port, "/readyz").body << ", /healthz " << http_get(b.port, "/healthz").body
@@ -333,6 +344,8 @@ void run_zombie(const std::string& test, const std::string& transaction_timeout,
             << " s after the thaw; a "
             << (figures.zombie_exit ? "exited with " + std::to_string(*figures.zombie_exit)
                                     : std::string("rejoined and kept running"))
+            << "; b when it owned them all: " << (b_ready_at_takeover.status == 200 ? std::string("ready")
+                                                 : "not ready, " + b_ready_at_takeover.body)
             << "; a's transactions committed before the freeze " << a_committed_before << ", after it "
             << a_committed_after << "\n[ figures ] " << test << ": what a logged after the thaw:\n"
             << log_lines(a_log.substr(std::min(a_log.size(), a_log_at_freeze)),
