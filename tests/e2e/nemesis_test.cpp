@@ -6,7 +6,9 @@
 //     timeout while the other takes over its partitions, then thawed with SIGCONT. Past the transaction
 //     timeout (the broker aborts its open transaction, and the survivor has processed everything meanwhile),
 //     and within it (the zombie's transaction is still open when it wakes, so only the group generation sent
-//     with its offsets, KIP-447, can fence it).
+//     with its offsets, KIP-447, can fence it). If it froze between sending its offsets and ending its commit,
+//     the survivor owns the partitions but waits for those pending offsets until the zombie's transaction ends
+//     (its thaw, or the broker's abort): both variants take that as the takeover.
 //   - BrokerFrozen: the broker's JVM is frozen with SIGSTOP for 40 s (beyond librdkafka's 30 s request timeout)
 //     while commits are under way, then thawed. Not checked here: /readyz answers 200 "processing" and nothing
 //     is logged during the freeze, while the processing loop waits in send_offsets_to_transaction (a finding
