@@ -296,9 +296,9 @@ void run_zombie(const std::string& test, const std::string& transaction_timeout,
   HttpResult b_ready_at_takeover;
   bool taken_over = eventually(
       [&] {
-        const HttpResult readiness = b_ready_at_takeover = http_get(b.port, "/readyz");
-        if (readiness.body.find("waiting for the committed offsets") != std::string::npos) return true;
-        return readiness.status == 200 && assigned(b) == 2 * partitions;
+        b_ready_at_takeover = http_get(b.port, "/readyz");
+        if (b_ready_at_takeover.body.find("waiting for the committed offsets") != std::string::npos) return true;
+        return b_ready_at_takeover.status == 200 && assigned(b) == 2 * partitions;
       },
       60s);
   figures.takeover_seconds = seconds_since(frozen);
